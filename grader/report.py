@@ -1,0 +1,118 @@
+"""A grade is plain data: ``Report -> QuestionResult -> CheckResult``.
+
+Totals are derived, never stored. Renderers (``grader/render``) read this tree and nothing
+else; ``to_dict``/``from_dict`` round-trip it through JSON so batch grading can keep one file
+per student and rebuild every output from it.
+"""
+from dataclasses import asdict, dataclass, field
+
+# QuestionResult.status values, from best to worst.
+STATUSES = ("passed", "partial", "failed", "not-implemented", "error", "timeout", "crashed", "manual")
+
+
+@dataclass
+class CheckResult:
+    """One check of one question: what was called, what came back, what was expected."""
+    name: str                  # e.g. "loss: values (public case 2)"
+    passed: bool
+    points: float
+    max_points: float
+    message: str = ""          # empty when passed; leads with the function's name otherwise
+    hidden: bool = False       # hidden checks are shown to students as counts only
+    mistake: str | None = None  # a catalogue id (lab2check.mistakes) when one was recognised
+
+
+@dataclass
+class QuestionResult:
+    id: str                    # a question id of the contract: q1_1 ... q3_3, report
+    title: str
+    max_auto: float
+    max_manual: float = 0.0
+    bonus: bool = False
+    status: str = "passed"
+    summary: str = ""          # the one-line reason shown in tables
+    checks: list[CheckResult] = field(default_factory=list)
+    manual_points: float | None = None   # None until a teacher gives them (--manual)
+    manual_comment: str = ""
+    seconds: float = 0.0
+
+    @property
+    def auto_points(self) -> float:
+        return round(sum(c.points for c in self.checks), 6)
+
+    @property
+    def points(self) -> float:
+        return round(self.auto_points + (self.manual_points or 0.0), 6)
+
+    @property
+    def max_points(self) -> float:
+        return self.max_auto + self.max_manual
+
+    @property
+    def manual_pending(self) -> bool:
+        return self.max_manual > 0 and self.manual_points is None
+
+    @property
+    def mistakes(self) -> list[str]:
+        return sorted({c.mistake for c in self.checks if c.mistake})
+
+    @property
+    def hidden_failed(self) -> int:
+        return sum(1 for c in self.checks if c.hidden and not c.passed)
+
+
+@dataclass
+class Report:
+    student: str               # "DOE John", or the folder/file name when it cannot be read
+    submission: str            # the path or archive file name that was graded
+    sandbox: str = ""          # how student code was isolated, e.g. "bubblewrap" or "resource limits only: ..."
+    status: str = "graded"     # graded | bad-archive | no-package | import-error | timeout | internal-error
+    questions: list[QuestionResult] = field(default_factory=list)
+    total_max: float = 20.0
+    penalty: float = 0.0       # e.g. the rubric's naming penalty
+    warnings: list[str] = field(default_factory=list)
+    # REPORT.md's loss_500 block (None when absent) beside the losses the grader reproduced.
+    reported_losses: dict[str, float | None] = field(default_factory=dict)
+    reproduced_losses: dict[str, float | None] = field(default_factory=dict)
+    # Loss curves for plots: {"single_neuron": {"student": [...], "reference": [...]}, ...}
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    seconds: float = 0.0
+    rubric_sha256: str = ""
+    error: str = ""            # for internal-error and archive problems: one line
+
+    def question(self, qid: str) -> QuestionResult:
+        return next(q for q in self.questions if q.id == qid)
+
+    @property
+    def auto_total(self) -> float:
+        return round(sum(q.auto_points for q in self.questions if not q.bonus), 6)
+
+    @property
+    def manual_total(self) -> float:
+        return round(sum(q.manual_points or 0.0 for q in self.questions if not q.bonus), 6)
+
+    @property
+    def bonus(self) -> float:
+        return round(sum(q.points for q in self.questions if q.bonus), 6)
+
+    @property
+    def manual_pending(self) -> bool:
+        return any(q.manual_pending for q in self.questions if not q.bonus)
+
+    @property
+    def total(self) -> float:
+        """Out of ``total_max``, bonus excluded; hand-graded points count once given."""
+        return round(max(0.0, self.auto_total + self.manual_total - self.penalty), 6)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Report":
+        data = dict(data)
+        questions = []
+        for q in data.pop("questions", []):
+            q = dict(q)
+            q["checks"] = [CheckResult(**c) for c in q.get("checks", [])]
+            questions.append(QuestionResult(**q))
+        return cls(questions=questions, **data)

@@ -1,0 +1,137 @@
+"""Load ``rubric.yaml`` into typed, validated objects.
+
+Every number a teacher may change lives in the rubric; nothing else in the grader hard-codes
+points, tolerances, thresholds, learning rates, subset sizes or limits. A bad rubric raises
+``UsageError`` with one line naming the offending key.
+"""
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader import RUBRIC, UsageError
+
+QUESTION_IDS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q2_3", "q3_1", "q3_2", "q3_3", "report")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Data(_Strict):
+    dtype: Literal["float32", "float64"] = "float32"
+    train_subset: int = Field(2000, ge=10, le=60000)
+    test_subset: int = Field(10000, ge=10, le=10000)
+    digit: int = Field(0, ge=0, le=9)
+    bonus_digit: int = Field(3, ge=0, le=9)
+
+
+class Model(_Strict):
+    lr: float = Field(gt=0)
+    max_loss: float = Field(gt=0)
+    min_test_accuracy: float = Field(ge=0, le=1)
+
+
+class Training(_Strict):
+    epochs: int = Field(500, ge=1)
+    trajectory_epochs: int = Field(10, ge=1)
+    trajectory_rtol: float = Field(1e-3, gt=0)
+    diverge_factor: float = Field(10.0, gt=1)
+    init_seed: int = 0
+    models: dict[Literal["single_neuron", "hidden_layer", "multiclass", "bonus"], Model]
+
+    @model_validator(mode="after")
+    def _all_models(self):
+        missing = {"single_neuron", "hidden_layer", "multiclass", "bonus"} - set(self.models)
+        if missing:
+            raise ValueError(f"training.models is missing {sorted(missing)}")
+        if self.trajectory_epochs > self.epochs:
+            raise ValueError("training.trajectory_epochs is larger than training.epochs")
+        return self
+
+
+class Tolerances(_Strict):
+    rtol: float = Field(1e-6, gt=0)
+    atol: float = Field(1e-9, ge=0)
+    float32_rtol: float = Field(1e-4, gt=0)
+    gradcheck_rel_error: float = Field(1e-5, gt=0)
+    own_loss_credit: float = Field(1.0, ge=0, le=1)
+
+
+class Hidden(_Strict):
+    seeds: list[int] = Field(default_factory=lambda: [101, 202, 303])
+
+
+class Limits(_Strict):
+    import_seconds: float = Field(20, gt=0)
+    call_seconds: float = Field(20, gt=0)
+    train_seconds: float = Field(180, gt=0)
+    memory_mb: int = Field(3072, ge=512)
+    processes: int = Field(32, ge=4)
+    file_size_mb: int = Field(16, ge=1)
+    output_kb: int = Field(32, ge=1)
+    max_array_mb: int = Field(64, ge=1)
+
+
+class Question(_Strict):
+    auto: float = Field(0.0, ge=0)
+    manual: float = Field(0.0, ge=0)
+    bonus: bool = False
+    title: str = ""
+    manual_title: str = ""
+
+
+class Rubric(_Strict):
+    version: Literal[1] = 1
+    total: float = Field(20, gt=0)
+    data: Data = Data()
+    training: Training
+    tolerances: Tolerances = Tolerances()
+    hidden: Hidden = Hidden()
+    limits: Limits = Limits()
+    naming_penalty: float = Field(0.0, ge=0)
+    questions: dict[str, Question]
+    # Filled by load(): the sha256 of the file's bytes, part of every cache key.
+    sha256: str = ""
+
+    @model_validator(mode="after")
+    def _points_add_up(self):
+        unknown = set(self.questions) - set(QUESTION_IDS)
+        if unknown:
+            raise ValueError(f"unknown question ids {sorted(unknown)} (known: {', '.join(QUESTION_IDS)})")
+        missing = set(QUESTION_IDS) - set(self.questions)
+        if missing:
+            raise ValueError(f"questions is missing {sorted(missing)}")
+        points = sum(q.auto + q.manual for q in self.questions.values() if not q.bonus)
+        if abs(points - self.total) > 1e-9:
+            raise ValueError(f"the non-bonus questions add up to {points:g} points, not total={self.total:g}")
+        return self
+
+    def model(self, name):
+        return self.training.models[name]
+
+
+def load(path=RUBRIC) -> Rubric:
+    """Read and validate a rubric file; ``UsageError`` with one line on any problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read the rubric {path}: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise UsageError(f"rubric {path} is not valid YAML{at}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"rubric {path} must be a YAML mapping")
+    data.pop("sha256", None)
+    try:
+        return Rubric(**data, sha256=hashlib.sha256(raw).hexdigest())
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UsageError(f"rubric {path}: {where}: {first['msg']}") from None
