@@ -46,7 +46,7 @@ test: setup
 	$(PYTHON) -m pytest tests
 
 reference: setup
-	$(PYTHON) -m grader reference $(if $(SUBSET),--subset $(SUBSET))
+	$(PYTHON) -m grader.answer_key $(if $(SUBSET),--subset $(SUBSET))
 
 skeleton: setup
 	$(PYTHON) -m grader.skeleton

@@ -75,6 +75,13 @@ class Limits(_Strict):
     max_array_mb: int = Field(64, ge=1)
 
 
+class Archive(_Strict):
+    max_members: int = Field(2000, ge=1)
+    max_member_mb: float = Field(50, gt=0)
+    max_total_mb: float = Field(200, gt=0)
+    max_ratio: float = Field(200, gt=1)
+
+
 class Question(_Strict):
     auto: float = Field(0.0, ge=0)
     manual: float = Field(0.0, ge=0)
@@ -91,6 +98,7 @@ class Rubric(_Strict):
     tolerances: Tolerances = Tolerances()
     hidden: Hidden = Hidden()
     limits: Limits = Limits()
+    archive: Archive = Archive()
     naming_penalty: float = Field(0.0, ge=0)
     questions: dict[str, Question]
     # Filled by load(): the sha256 of the file's bytes, part of every cache key.
