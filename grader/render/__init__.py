@@ -1,0 +1,12 @@
+"""Renderers: a ``Report`` in, text or a dict out; they read the report tree and nothing else.
+
+- ``render_terminal(report, width=None, color=False) -> str``: the table shown after grading;
+- ``render_markdown(report) -> str`` / ``write_markdown(report, path)``: the student's feedback.md;
+- ``to_gradescope(report) -> dict`` / ``write_json(report, path)``: Gradescope's results.json.
+"""
+from grader.render.gradescope import to_gradescope, write_json
+from grader.render.markdown import render as render_markdown
+from grader.render.markdown import write_markdown
+from grader.render.terminal import render as render_terminal
+
+__all__ = ["render_terminal", "render_markdown", "write_markdown", "to_gradescope", "write_json"]

@@ -1,0 +1,215 @@
+"""What every renderer says the same way: points, totals, hand-graded parts, losses, errors.
+
+The terminal, Markdown and Gradescope renderers differ in layout only; the sentences and the
+numbers come from here so the three never disagree. Everything reads a ``Report`` and returns
+strings or plain tuples.
+"""
+import math
+
+from grader.report import CheckResult, QuestionResult, Report
+
+# The three models whose 500-epoch loss REPORT.md reports (the spec's loss_500 block).
+MODELS = ("single_neuron", "hidden_layer", "multiclass")
+
+# A reported loss further than this (relative) from the reproduced one is flagged. Generous on
+# purpose: the student's own run may use another seed, the full training set or float64, which
+# moves the loss by tens of percent; what we want to catch is a copied value, a loss from
+# another epoch or another model, a typo.
+LARGE_LOSS_DIFFERENCE = 0.5
+
+GRADER_ERROR = "GRADER ERROR (not the student's fault)"
+
+
+def pts(x: float | None) -> str:
+    """Points as a teacher writes them: 1, 1.5, 0.25 (two decimals at most, no trailing zeros)."""
+    if x is None:
+        return "-"
+    return f"{round(float(x), 2) + 0.0:g}"  # + 0.0 turns -0.0 into 0.0
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def sandbox_line(report: Report) -> str:
+    """The first line of every output: how the student's code was isolated."""
+    return f"Sandbox: {report.sandbox or '(not recorded)'}"
+
+
+def is_internal_error(report: Report) -> bool:
+    return report.status == "internal-error"
+
+
+def grader_error_line(report: Report) -> str:
+    return f"{GRADER_ERROR}: {report.error or 'no detail recorded'}"
+
+
+def status_line(report: Report) -> str | None:
+    """One line for a submission that could not be graded normally (bad archive, ...), else None."""
+    if report.status in ("graded", "internal-error"):
+        return None
+    return f"Not graded normally: {report.status}" + (f": {report.error}" if report.error else "")
+
+
+def manual_title(q: QuestionResult) -> str:
+    """What the written part asks for ("expression of y_hat"), or "written part"."""
+    # QuestionResult has no manual_title field yet (the rubric has one); read it when it exists.
+    return getattr(q, "manual_title", "") or "written part"
+
+
+def question_name(q: QuestionResult) -> str:
+    """'q1_1 sigmoid', 'q2_3 another digit (bonus)': the bonus marked once."""
+    name = f"{q.id} {q.title}".strip()
+    return name if not q.bonus or "bonus" in q.title.lower() else f"{name} (bonus)"
+
+
+def points_word(x: float) -> str:
+    return f"{pts(x)} pt" + ("" if x == 1 else "s")
+
+
+def written_parts(report: Report) -> list[QuestionResult]:
+    return [q for q in report.questions if q.max_manual > 0]
+
+
+def pending_written(report: Report) -> list[QuestionResult]:
+    return [q for q in written_parts(report) if q.manual_pending]
+
+
+def pending_written_line(report: Report) -> str | None:
+    """'Written parts are graded by hand: q1_2 expression of y_hat (1 pt), ...' or None."""
+    pending = pending_written(report)
+    if not pending:
+        return None
+    items = [f"{q.id} {manual_title(q)} ({points_word(q.max_manual)}" + (", bonus)" if q.bonus else ")")
+             for q in pending]
+    return "Written parts are graded by hand (pending): " + ", ".join(items)
+
+
+def max_auto(report: Report) -> float:
+    return round(sum(q.max_auto for q in report.questions if not q.bonus), 6)
+
+
+def max_manual(report: Report) -> float:
+    return round(sum(q.max_manual for q in report.questions if not q.bonus), 6)
+
+
+def max_bonus(report: Report) -> float:
+    return round(sum(q.max_points for q in report.questions if q.bonus), 6)
+
+
+def hand_state(report: Report) -> str:
+    """'by hand 0 / 5 pending', 'by hand 5 / 5 given' or 'by hand 2 / 5, 3 pending'."""
+    given = report.manual_total
+    total = max_manual(report)
+    if total == 0:
+        return "nothing graded by hand"
+    pending = round(sum(q.max_manual for q in report.questions if not q.bonus and q.manual_pending), 6)
+    if pending == 0:
+        return f"by hand {pts(given)} / {pts(total)} given"
+    if pending == total:
+        return f"by hand {pts(given)} / {pts(total)} pending"
+    return f"by hand {pts(given)} / {pts(total)}, {pts(pending)} pending"
+
+
+def total_line(report: Report) -> str:
+    """'Total: x / 20 (automatic a / A, by hand m / M pending|given)'."""
+    parts = [f"automatic {pts(report.auto_total)} / {pts(max_auto(report))}", hand_state(report)]
+    if report.penalty:
+        parts.append(f"penalty -{pts(report.penalty)}")
+    return f"Total: {pts(report.total)} / {pts(report.total_max)} ({', '.join(parts)})"
+
+
+def bonus_line(report: Report) -> str:
+    return f"Bonus: {pts(report.bonus)} / {pts(max_bonus(report))}"
+
+
+def points_cell(q: QuestionResult) -> str:
+    """'1 / 1', '1 / 1 + 1 hand' (written part pending), '+ 2 hand' (written part only), '2 / 2'."""
+    if q.manual_pending:
+        hand = f"+ {pts(q.max_manual)} hand"
+        return hand if q.max_auto == 0 else f"{pts(q.auto_points)} / {pts(q.max_auto)} {hand}"
+    return f"{pts(q.points)} / {pts(q.max_points)}"
+
+
+def status_cell(q: QuestionResult) -> str:
+    if q.max_auto == 0 and q.max_manual > 0:
+        return "graded by hand" if q.manual_pending else "hand-graded"
+    return q.status
+
+
+def reason_cell(q: QuestionResult) -> str:
+    """The one-line reason of a table row; the written part's state is appended when relevant."""
+    reason = " ".join((q.summary or "").split())  # a summary must stay on one line
+    if q.max_manual > 0 and not q.manual_pending:
+        given = f"by hand {pts(q.manual_points)} / {pts(q.max_manual)}"
+        reason = f"{reason}; {given}" if reason else given
+    return reason
+
+
+def failed_public(q: QuestionResult) -> list[CheckResult]:
+    return [c for c in q.checks if not c.hidden and not c.passed]
+
+
+def hidden_total(q: QuestionResult) -> int:
+    return sum(1 for c in q.checks if c.hidden)
+
+
+def hidden_failed_line(q: QuestionResult) -> str | None:
+    """'2 hidden checks failed in q3_3': a count only, never a hidden check's name or message."""
+    n = q.hidden_failed
+    if not n:
+        return None
+    return f"{plural(n, 'hidden check')} failed in {q.id}"
+
+
+def has_failures(q: QuestionResult) -> bool:
+    return any(not c.passed for c in q.checks)
+
+
+def public_mistakes(q: QuestionResult) -> list[str]:
+    """Mistake ids diagnosed by public checks (a hidden check's diagnosis stays with it)."""
+    return sorted({c.mistake for c in q.checks if c.mistake and not c.hidden})
+
+
+def fmt_loss(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return f"{x:.4g}"
+
+
+def relative_difference(reported: float | None, reproduced: float | None) -> float | None:
+    """|reported - reproduced| / |reproduced|, None when either is missing or not finite."""
+    if reported is None or reproduced is None:
+        return None
+    if not (math.isfinite(reported) and math.isfinite(reproduced)):
+        return None
+    return abs(reported - reproduced) / max(abs(reproduced), 1e-12)
+
+
+def loss_rows(report: Report) -> list[tuple[str, str, str, str]]:
+    """(model, REPORT.md, reproduced, note) for the three models; [] when neither side has any."""
+    reported, reproduced = report.reported_losses or {}, report.reproduced_losses or {}
+    if not any(v is not None for v in (*reported.values(), *reproduced.values())):
+        return []
+    rows = []
+    for model in MODELS:
+        r, p = reported.get(model), reproduced.get(model)
+        diff = relative_difference(r, p)
+        if r is None:
+            note = "not in REPORT.md"
+        elif p is None:
+            note = "not reproduced"
+        elif diff is not None and diff > LARGE_LOSS_DIFFERENCE:
+            note = f"!! differs by {diff:.0%}"
+        else:
+            note = ""
+        rows.append((model, fmt_loss(r), fmt_loss(p), note))
+    return rows
+
+
+def one_line(text: str, width: int) -> str:
+    """Cut a line to ``width`` characters, marking the cut with an ellipsis."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

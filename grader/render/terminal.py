@@ -1,0 +1,96 @@
+"""The report as plain text for the terminal: a table, the total, what went wrong, the losses.
+
+Plain text by default (the output is often piped or pasted into an e-mail); ``color=True``
+adds ANSI colours to the status column only, after padding, so alignment never depends on it.
+"""
+import shutil
+
+from grader.render import common as c
+from grader.report import Report
+
+_COLORS = {"passed": "32", "hand-graded": "32", "partial": "33", "graded by hand": "36"}
+_RED = "31"
+
+
+def _paint(text: str, status: str, color: bool) -> str:
+    if not color:
+        return text
+    code = _COLORS.get(status, _RED)
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def _width(width: int | None) -> int:
+    if width is not None:
+        return max(width, 40)
+    return max(shutil.get_terminal_size(fallback=(100, 24)).columns, 40)
+
+
+def _table(report: Report, width: int, color: bool) -> list[str]:
+    rows = [(q.id + (" (bonus)" if q.bonus else ""), c.points_cell(q), c.status_cell(q), c.reason_cell(q))
+            for q in report.questions]
+    head = ("question", "points", "status", "reason")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    lines = []
+    for i, row in enumerate([head, *rows]):
+        cells = [row[k].ljust(widths[k]) for k in range(3)]
+        line = c.one_line("  ".join([*cells, row[3]]).rstrip(), width)
+        if color and i > 0:
+            # Colour the status cell in place; the cut above already fixed the line's length.
+            start = widths[0] + widths[1] + 4
+            status = line[start:start + widths[2]]
+            line = line[:start] + _paint(status, row[2], True) + line[start + widths[2]:]
+        lines.append(line)
+    return lines
+
+
+def _failures(report: Report) -> list[str]:
+    lines = []
+    for q in report.questions:
+        if not c.has_failures(q):
+            continue
+        lines.append(f"{c.question_name(q)}: {c.pts(q.auto_points)} / {c.pts(q.max_auto)}")
+        for check in c.failed_public(q):
+            lines.append(f"  x {check.name}")
+            for msg_line in (check.message or "(no message)").splitlines():
+                lines.append(f"      {msg_line}")
+        hidden = c.hidden_failed_line(q)
+        if hidden:
+            lines.append(f"  {hidden}")
+    return ["", "What went wrong", *lines] if lines else []
+
+
+def _losses(report: Report) -> list[str]:
+    rows = c.loss_rows(report)
+    if not rows:
+        return []
+    head = ("loss after 500 epochs", "REPORT.md", "reproduced", "")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    return ["", *("  ".join([r[0].ljust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3]]).rstrip()
+                  for r in [head, *rows])]
+
+
+def render(report: Report, *, width: int | None = None, color: bool = False) -> str:
+    """The whole report as text; ``width`` defaults to the terminal's (100 when not a terminal)."""
+    width = _width(width)
+    lines = [c.sandbox_line(report), f"Lab 2 -- {report.student} -- {report.submission}"]
+    if c.is_internal_error(report):
+        # The grader failed: no table and no total, so nobody reads a zero into it.
+        lines.append(c.grader_error_line(report))
+        lines += ["", "Warnings", *(f"  - {w}" for w in report.warnings)] if report.warnings else []
+        return "\n".join(lines) + "\n"
+    status = c.status_line(report)
+    if status:
+        lines.append(status)
+    lines.append("")
+    if report.questions:
+        lines += _table(report, width, color)
+        lines.append("")
+    lines += [c.total_line(report), c.bonus_line(report)]
+    pending = c.pending_written_line(report)
+    if pending:
+        lines.append(pending)
+    lines += _failures(report)
+    lines += _losses(report)
+    if report.warnings:
+        lines += ["", "Warnings", *(f"  - {w}" for w in report.warnings)]
+    return "\n".join(lines) + "\n"
