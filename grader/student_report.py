@@ -1,0 +1,207 @@
+"""Reading the student's REPORT.md: the ``loss_500`` block, and whether Q3.1 has a figure.
+
+REPORT.md is written by hand by students, so the parser tolerates what they really type (a
+``yml`` or ``YAML`` fence, CRLF, tabs, quoted numbers, decimal commas, extra keys) and, when it
+gives up, says why in one sentence the student can act on. YAML is only ever read with
+``yaml.safe_load``: REPORT.md is untrusted input.
+"""
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+MODELS = ("single_neuron", "hidden_layer", "multiclass")
+_YAML_INFO = ("yaml", "yml")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)")
+_MISSING = ("", "~", "null", "none", "-", "n/a", "na")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".pdf", ".webp", ".bmp", ".tif", ".tiff")
+# Names that suggest the architecture figure rather than, say, a loss curve: tried first.
+_FIGURE_HINT = re.compile(r"arch|network|reseau|réseau|model|schema|schéma|diagram|q3|figure|mlp", re.I)
+_DIAGRAM_INFO = ("mermaid", "dot", "graphviz", "plantuml", "tikz")
+# Strokes of a drawing. Not "()=*/_": formulas (the Q1.2-Q1.4 answers) are full of them.
+_DRAWING_CHARS = set("-|+<>[]\\") | set("─│┌┐└┘├┤┬┴┼→←↑↓═║╔╗╚╝●○")
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """Fenced code blocks as (info string, content), in order (CommonMark's fence rules, simplified)."""
+    blocks, lines, i = [], text.split("\n"), 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, info = m.group(1), m.group(2).lower()
+        body, i = [], i + 1
+        while i < len(lines):
+            close = lines[i].strip()
+            if close.startswith(fence[0] * len(fence)) and not close.strip(fence[0]):
+                break
+            body.append(lines[i])
+            i += 1
+        blocks.append((info, "\n".join(body)))
+        i += 1  # past the closing fence (or the end: an unclosed block runs to the end)
+    return blocks
+
+
+def _loss_500_lines(content: str) -> str:
+    """Only the ``loss_500:`` line and the lines indented under it, for a block whose other
+    keys are not valid YAML."""
+    lines = content.split("\n")
+    for i, line in enumerate(lines):
+        if re.match(r"\s*loss_500\s*:", line, re.I):
+            indent = len(line) - len(line.lstrip())
+            kept = [line[indent:]]
+            for nxt in lines[i + 1:]:
+                if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= indent:
+                    break
+                kept.append(nxt[indent:] if nxt.strip() else "")
+            return "\n".join(kept)
+    return content
+
+
+def _load(content: str):
+    for candidate in (content, _loss_500_lines(content)):
+        try:
+            data = yaml.safe_load(candidate)
+        except yaml.YAMLError:
+            continue
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(key, str) and key.strip().lower() == "loss_500":
+                    return True, value
+    return False, None
+
+
+def _number(model: str, value) -> float | None:
+    """A loss value as written: 0.032, "0.032", "0,032", "3.2e-2", null -> float or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"loss_500.{model} is {value!r}, not a number")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        t = value.strip()
+        if t.lower() in _MISSING:
+            return None
+        if t.count(",") == 1 and "." not in t:
+            t = t.replace(",", ".")  # a decimal comma
+        try:
+            return float(t)
+        except ValueError:
+            pass
+    raise ValueError(f"loss_500.{model} is {value!r}, not a number")
+
+
+def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | None]:
+    """The ``loss_500`` block of REPORT.md.
+
+    Returns ``({"single_neuron": float|None, "hidden_layer": ..., "multiclass": ...}, None)``
+    (a model the block leaves out is None), or ``(None, reason)`` when there is no usable block.
+    A value written ``nan``/``inf`` is kept as it is: the student saw a run diverge and said so.
+    """
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    blocks = [(info, body) for info, body in _blocks(text) if "loss_500" in body.lower()]
+    if not blocks:
+        if "loss_500" in text.lower():
+            return None, "loss_500 is in REPORT.md but not inside a fenced ```yaml code block"
+        return None, "REPORT.md has no fenced ```yaml block holding loss_500"
+    # A yaml-tagged block first; an untagged one is accepted too (students forget the tag).
+    blocks.sort(key=lambda b: b[0] not in _YAML_INFO)
+    errors = []
+    for info, body in blocks:
+        # YAML forbids tabs in indentation; a student's editor does not care.
+        found, value = _load(body.replace("\t", "  "))
+        if not found:
+            errors.append("the block holding loss_500 is not valid YAML")
+            continue
+        if not isinstance(value, dict):
+            errors.append("loss_500 must hold single_neuron, hidden_layer and multiclass, one per line")
+            continue
+        named = {re.sub(r"[\s\-]+", "_", str(k).strip().lower()): v for k, v in value.items()}
+        if not any(m in named for m in MODELS):
+            errors.append("loss_500 has none of single_neuron, hidden_layer, multiclass")
+            continue
+        try:
+            return {m: _number(m, named.get(m)) for m in MODELS}, None
+        except ValueError as err:
+            errors.append(str(err))
+    return None, errors[0]
+
+
+def _image_files(root: Path) -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(root):  # never follows symlinks into other folders
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("__MACOSX", "__pycache__"))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES):
+                found.append(os.path.relpath(os.path.join(folder, name), root))
+    # The most likely architecture figure first (a name hint), then the order on disk.
+    return sorted(found, key=lambda p: not _FIGURE_HINT.search(p))
+
+
+def _is_drawing_line(line: str) -> bool:
+    s = line.strip()
+    return len(s) >= 3 and sum(ch in _DRAWING_CHARS for ch in s) >= max(3, len(s) // 4)
+
+
+def _is_connector_line(line: str) -> bool:
+    """A line of a drawing made only of strokes, like a lone '|' or 'v' between two boxes."""
+    s = line.strip()
+    return bool(s) and all(ch in _DRAWING_CHARS or ch in "vV^ " for ch in s)
+
+
+def _ascii_drawing(text: str) -> bool:
+    """Three or more consecutive lines of strokes (boxes, arrows), two of them substantial."""
+    run = strong = 0
+    for line in text.split("\n"):
+        if _is_drawing_line(line) or _is_connector_line(line):
+            run, strong = run + 1, strong + _is_drawing_line(line)
+            if run >= 3 and strong >= 2:
+                return True
+        else:
+            run = strong = 0
+    return False
+
+
+def find_figure(submission_root, report_text: str = "") -> str | None:
+    """Where Q3.1's architecture figure seems to be, in a few words, or None. Informative only:
+    the figure is graded by hand; this only tells the teacher (and the student) what was found."""
+    if submission_root is not None and Path(submission_root).is_dir():
+        images = _image_files(Path(submission_root))
+        if images:
+            return f"image file {images[0]}"
+    text = (report_text or "").replace("\r\n", "\n")
+    link = re.search(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", text) or re.search(r"<img[^>]*src=[\"']([^\"']+)", text, re.I)
+    if link:
+        return f"image link {link.group(1)} in REPORT.md"
+    for info, body in _blocks(text):
+        if info in _DIAGRAM_INFO:
+            return f"{info} diagram in REPORT.md"
+    # Drawings are looked for outside the loss_500 block and tables, whose lines look alike.
+    prose = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("|"))
+    for _, body in _blocks(prose):
+        if "loss_500" not in body and _ascii_drawing(body):
+            return "ASCII drawing in REPORT.md"
+    if _ascii_drawing(_strip_blocks(prose)):
+        return "ASCII drawing in REPORT.md"
+    return None
+
+
+def _strip_blocks(text: str) -> str:
+    """``text`` without its fenced blocks (so a YAML block is not taken for a drawing)."""
+    out, inside, fence = [], False, ""
+    for line in text.split("\n"):
+        m = _FENCE.match(line)
+        if not inside and m:
+            inside, fence = True, m.group(1)
+            continue
+        if inside:
+            s = line.strip()
+            if s.startswith(fence[0] * len(fence)) and not s.strip(fence[0]):
+                inside = False
+            continue
+        out.append(line)
+    return "\n".join(out)

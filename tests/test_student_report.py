@@ -1,0 +1,113 @@
+"""REPORT.md as students write it: the loss_500 block and the Q3.1 figure."""
+import math
+
+import pytest
+
+from grader.student_report import find_figure, parse_loss_500
+
+CANONICAL = """# Lab 2
+
+Q1.2: y_hat = sigmoid(W X + b)
+
+```yaml
+loss_500:
+  single_neuron: 0.032
+  hidden_layer: 0.015
+  multiclass: 0.12
+```
+"""
+EXPECTED = {"single_neuron": 0.032, "hidden_layer": 0.015, "multiclass": 0.12}
+
+
+def test_the_contract_block():
+    assert parse_loss_500(CANONICAL) == (EXPECTED, None)
+
+
+@pytest.mark.parametrize("variant", [
+    CANONICAL.replace("```yaml", "```yml"),
+    CANONICAL.replace("```yaml", "```YAML"),
+    CANONICAL.replace("```yaml", "~~~yaml").replace("```\n", "~~~\n"),
+    CANONICAL.replace("\n", "\r\n"),
+    "\ufeff" + CANONICAL,
+    CANONICAL.replace("  ", "\t"),                                      # tab indentation
+    CANONICAL.replace("0.032", '"0.032"').replace("0.015", "'0.015'"),  # quoted numbers
+    CANONICAL.replace("0.032", "0,032").replace("0.015", '"0,015"'),     # decimal commas
+    CANONICAL.replace("0.032", "3.2e-2"),
+    CANONICAL.replace("loss_500:", "student: DOE John\nloss_500:").replace("multiclass: 0.12",
+                                                                          "multiclass: 0.12\n  epochs: 500"),
+    CANONICAL.replace("```yaml", "```"),                                # tag forgotten
+    CANONICAL.replace("```yaml\nloss_500:", "```yaml\nnotes: [unclosed\nloss_500:"),  # other keys broken
+    "```yaml\nloss_500: {single_neuron: 0.032, hidden_layer: 0.015, multiclass: 0.12}\n```\n",
+    CANONICAL.replace("single_neuron", "Single Neuron").replace("hidden_layer", "hidden-layer"),
+])
+def test_variants_students_write(variant):
+    assert parse_loss_500(variant) == (EXPECTED, None)
+
+
+def test_missing_and_null_models_are_none():
+    text = "```yaml\nloss_500:\n  single_neuron: 0.03\n  multiclass: null\n```\n"
+    assert parse_loss_500(text) == ({"single_neuron": 0.03, "hidden_layer": None, "multiclass": None}, None)
+
+
+def test_a_diverged_run_reported_as_nan_is_kept():
+    losses, why = parse_loss_500(CANONICAL.replace("0.12", "nan"))
+    assert why is None and math.isnan(losses["multiclass"])
+
+
+def test_the_yaml_block_is_preferred_to_an_untagged_one():
+    text = "```\nloss_500: see below\n```\n\n" + CANONICAL
+    assert parse_loss_500(text) == (EXPECTED, None)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("# Lab 2\nno losses here\n", "no fenced ```yaml block holding loss_500"),
+    ("loss_500:\n  single_neuron: 0.03\n", "not inside a fenced ```yaml code block"),
+    ("```yaml\nloss_500: 0.03\n```\n", "loss_500 must hold single_neuron"),
+    ("```yaml\nloss_500:\n  single: 0.03\n```\n", "none of single_neuron, hidden_layer, multiclass"),
+    ("```yaml\nloss_500:\n  single_neuron: about 0.03\n```\n", "loss_500.single_neuron is 'about 0.03', not a number"),
+    ("```yaml\nloss_500:\n  single_neuron: yes\n```\n", "not a number"),
+    ("```yaml\nloss_500:\n  single_neuron: [0.03\n```\n", "not valid YAML"),
+])
+def test_what_does_not_parse_says_why(text, reason):
+    losses, why = parse_loss_500(text)
+    assert losses is None and reason in why
+
+
+def test_python_tags_are_not_executed():
+    text = "```yaml\nloss_500: !!python/object/apply:os.system ['echo pwned']\n```\n"
+    losses, why = parse_loss_500(text)
+    assert losses is None and "not valid YAML" in why
+
+
+def test_figure_as_an_image_file(tmp_path):
+    (tmp_path / "lab2").mkdir()
+    (tmp_path / "lab2" / "loss.png").write_bytes(b"png")
+    (tmp_path / "architecture.PNG").write_bytes(b"png")
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "._arch.png").write_bytes(b"junk")
+    assert find_figure(tmp_path, "") == "image file architecture.PNG"
+
+
+def test_figure_in_the_text():
+    assert find_figure(None, "See ![network](figs/net.svg)") == "image link figs/net.svg in REPORT.md"
+    assert find_figure(None, '<img src="arch.jpg" width=300>') == "image link arch.jpg in REPORT.md"
+    assert find_figure(None, "```mermaid\ngraph LR\nX-->H\n```") == "mermaid diagram in REPORT.md"
+    drawing = """
+    x (784) ---> [ W1, b1 ] ---> sigmoid ---> h (64)
+                                               |
+                                               v
+    y_hat (10) <--- softmax <--- [ W2, b2 ] <--+
+    """
+    assert find_figure(None, drawing) == "ASCII drawing in REPORT.md"
+
+
+def test_no_figure(tmp_path):
+    (tmp_path / "REPORT.md").write_text(CANONICAL)
+    assert find_figure(tmp_path, CANONICAL) is None
+    table = "| model | loss |\n| --- | --- |\n| a | 1 |\n| b | 2 |\n"
+    assert find_figure(None, table) is None
+    formulas = ("Q1.2: y_hat = sigma(W @ X + b)\n"
+                "Q1.3: L = -(1/m) * sum(y * log(y_hat) + (1 - y) * log(1 - y_hat))\n"
+                "Q1.4: dL/dW = (1/m) * (y_hat - y) @ X.T\n"
+                "db = (1/m) * sum(y_hat - y)\n")
+    assert find_figure(None, formulas) is None
