@@ -128,6 +128,34 @@ def test_terminal_bad_archive_says_so():
                     error="not a tar or zip archive")
     text = render_terminal(report, width=100)
     assert "bad-archive: not a tar or zip archive" in text
+    assert "Total: 0 / 20\n" in text
+    assert to_gradescope(report)["score"] == 0.0 and to_gradescope(report)["tests"] == []
+
+
+def skeleton() -> Report:
+    """The student kit as handed out: every automatic question 'not implemented yet'."""
+    report = perfect()
+    for q in report.questions:
+        if q.max_auto:
+            q.status, q.summary = "not-implemented", "not implemented yet"
+            for check in q.checks:
+                check.passed, check.points = False, 0.0
+            q.checks = q.checks[:1]
+            q.checks[0].message = f"{q.title}: not implemented yet (raises NotImplementedError)"
+    return report
+
+
+def test_skeleton_scores_zero_and_says_not_implemented():
+    report = skeleton()
+    text = render_terminal(report, width=120)
+    assert "Total: 0 / 20 (automatic 0 / 15, by hand 0 / 5 pending)" in text
+    assert text.count("not implemented yet") >= 10
+    assert "Traceback" not in text
+    md = render_markdown(report)
+    assert "| q1_1 sigmoid | 0 / 1 | ✗ not-implemented | not implemented yet |" in md
+    assert "| q3_1 architecture figure | + 2 hand | graded by hand |  |" in md
+    results = to_gradescope(report)
+    assert results["score"] == 0.0 and all(t["status"] == "failed" for t in results["tests"])
 
 
 def test_terminal_loss_table_flags_a_large_difference_and_missing_values():

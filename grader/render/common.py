@@ -113,6 +113,8 @@ def hand_state(report: Report) -> str:
 
 def total_line(report: Report) -> str:
     """'Total: x / 20 (automatic a / A, by hand m / M pending|given)'."""
+    if not report.questions:  # e.g. a bad archive: nothing was graded, there is nothing to split
+        return f"Total: {pts(report.total)} / {pts(report.total_max)}"
     parts = [f"automatic {pts(report.auto_total)} / {pts(max_auto(report))}", hand_state(report)]
     if report.penalty:
         parts.append(f"penalty -{pts(report.penalty)}")
@@ -164,6 +166,16 @@ def hidden_failed_line(q: QuestionResult) -> str | None:
 
 def has_failures(q: QuestionResult) -> bool:
     return any(not c.passed for c in q.checks)
+
+
+def mark(q: QuestionResult) -> str:
+    """'✓' for a question with every automatic point, '✗' for one that lost some, '' otherwise
+    (a written part only, waiting for or graded by hand)."""
+    if q.max_auto == 0:
+        return ""
+    if q.status == "passed" and not has_failures(q):
+        return "✓"
+    return "✗"
 
 
 def public_mistakes(q: QuestionResult) -> list[str]:

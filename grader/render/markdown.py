@@ -73,7 +73,8 @@ def _table(report: Report) -> list[str]:
     lines = ["| question | points | status | reason |", "| --- | --- | --- | --- |"]
     for q in report.questions:
         name = c.question_name(q)
-        mark = "✓ " if q.status == "passed" and not c.has_failures(q) else ("✗ " if c.has_failures(q) else "")
+        mark = c.mark(q)
+        mark = f"{mark} " if mark else ""
         lines.append(f"| {_cell(name)} | {_cell(c.points_cell(q))} | {mark}{c.status_cell(q)} | {_cell(c.reason_cell(q))} |")
     return lines + [""]
 
