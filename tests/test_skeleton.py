@@ -1,0 +1,464 @@
+"""The generated student kit: up to date, idempotent, no solution in it, the contract's API.
+
+Also the generator's refusals of malformed markers, the kit archive, and the kit's hand-in
+tool end to end (in a temporary copy of the kit).
+"""
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from grader import DATA, PROJECT, REFERENCE
+from grader import skeleton as gen
+from grader.answer_key import load_lab2
+
+SKELETON = PROJECT / "skeleton"
+
+# The contract (shared/spec/assignment.md): module -> function -> (question id, parameters).
+# Written out here, not read from the reference, so that the reference is checked against it too.
+CONTRACT = {
+    "single_neuron": {
+        "sigmoid": ("q1_1", ["z"]),
+        "forward": ("q1_2", ["X", "W", "b"]),
+        "loss": ("q1_3", ["y", "y_hat"]),
+        "gradients": ("q1_4", ["X", "y", "y_hat"]),
+        "train": ("q1_5", ["X", "y", "W", "b", "epochs", "lr"]),
+        "predict": ("q1_5", ["X", "W", "b"]),
+    },
+    "hidden_layer": {
+        "init_params": ("q2_1", ["n_in", "n_hidden", "n_out", "seed"]),
+        "forward": ("q2_1", ["X", "params"]),
+        "backward": ("q2_1", ["X", "y", "params", "cache"]),
+        "update": ("q2_1", ["params", "grads", "lr"]),
+        "train": ("q2_2", ["X", "y", "params", "epochs", "lr"]),
+        "predict": ("q2_2", ["X", "params"]),
+    },
+    "multiclass": {
+        "one_hot": ("q3_2", ["labels", "n_classes"]),
+        "softmax": ("q3_2", ["Z"]),
+        "loss": ("q3_2", ["Y", "Y_hat"]),
+        "init_params": ("q3_3", ["n_in", "n_hidden", "n_out", "seed"]),
+        "forward": ("q3_3", ["X", "params"]),
+        "backward": ("q3_3", ["X", "Y", "params", "cache"]),
+        "update": ("q3_3", ["params", "grads", "lr"]),
+        "train": ("q3_3", ["X", "Y", "params", "epochs", "lr"]),
+        "predict": ("q3_3", ["X", "params"]),
+    },
+}
+FUNCTIONS = [(m, f) for m, funcs in CONTRACT.items() for f in funcs]
+
+
+def _copy_kit(dest: Path) -> Path:
+    """A copy of the committed kit, with the project's data beside it as a student would have it."""
+    shutil.copytree(SKELETON, dest, ignore=shutil.ignore_patterns(*gen.IGNORED_DIRS, "*.pyc"))
+    return dest
+
+
+# --- the committed kit ---------------------------------------------------------------------
+
+def test_committed_skeleton_is_what_the_generator_writes():
+    problems = gen.stale(SKELETON)
+    assert not problems, "skeleton/ is stale: run make skeleton\n" + "\n".join(problems)
+
+
+def test_render_is_deterministic_and_lists_every_source():
+    first, second = gen.render(), gen.render()
+    assert first == second
+    assert list(first) == sorted(first)
+    expected = {f"lab2/{p.name}" for p in (REFERENCE / "lab2").glob("*.py")}
+    expected |= {"README.md", "REPORT.md", "Makefile", "pytest.ini", "requirements.txt",
+                 "tests/conftest.py", "tools/make_archive.py", "lab2check/__init__.py"}
+    assert expected <= set(first)
+    assert not [p for p in first if "__pycache__" in p or p.endswith(".pyc")]
+
+
+def test_data_and_init_are_copied_identically():
+    files = gen.render()
+    for name in ("data.py", "__init__.py"):
+        assert files[f"lab2/{name}"] == (REFERENCE / "lab2" / name).read_bytes()
+
+
+def test_generate_is_idempotent_and_removes_stale_files(tmp_path):
+    dest = tmp_path / "kit"
+    counts = gen.generate(dest)
+    wanted = gen.render()
+    assert counts == {"written": len(wanted), "removed": 0, "unchanged": 0}
+    assert gen.stale(dest) == []
+    # Drift: an edited file, a file no source produces (in a folder of its own), a cache.
+    (dest / "lab2" / "single_neuron.py").write_text("edited by hand\n")
+    (dest / "old" / "gone.py").parent.mkdir()
+    (dest / "old" / "gone.py").write_text("x = 1\n")
+    (dest / "lab2" / "__pycache__").mkdir()
+    (dest / "lab2" / "__pycache__" / "data.cpython-311.pyc").write_bytes(b"\0")
+    assert set(gen.stale(dest)) == {"differs: lab2/single_neuron.py", "extra:   old/gone.py"}
+    counts = gen.generate(dest)
+    assert counts["written"] == 1 and counts["removed"] == 2
+    assert not (dest / "old").exists() and not (dest / "lab2" / "__pycache__").exists()
+    assert gen.generate(dest) == {"written": 0, "removed": 0, "unchanged": len(wanted)}
+    on_disk = {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    assert on_disk == wanted
+
+
+def test_generate_refuses_a_folder_that_is_not_a_kit(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(gen.UsageError, match="not empty"):
+        gen.generate(tmp_path)
+    assert (tmp_path / "notes.txt").exists()
+    with pytest.raises(gen.UsageError, match="holds the project"):
+        gen.generate(PROJECT)
+
+
+# --- no solution in the kit ----------------------------------------------------------------
+
+# Lines too common to mean anything when found elsewhere.
+TRIVIAL = re.compile(r"^(return|pass|else:|try:|finally:|continue|break|[)\]}]+[,:]?)$")
+
+
+def _normalise(line: str) -> str:
+    """Whitespace collapsed, trailing comment dropped (a '#' inside a string is rare enough here)."""
+    code = re.sub(r"\s+#.*$", "", line.strip())
+    return re.sub(r"\s+", " ", code)
+
+
+def solution_lines(text: str, filename: str) -> set[str]:
+    """The normalised, non-trivial code lines inside the solution regions of ``text``."""
+    lines = text.splitlines()
+    out = set()
+    for region in gen.regions(text, filename):
+        for line in lines[region.begin:region.end - 1]:
+            code = _normalise(line)
+            if code and not code.startswith("#") and not TRIVIAL.match(code):
+                out.add(code)
+    return out
+
+
+def test_solution_lines_finds_region_code():
+    text = ("def f(x):\n    # BEGIN SOLUTION q1_1\n    y = x + 1  # why\n\n    # a comment\n"
+            "    return y\n    return\n    # END SOLUTION\n")
+    assert solution_lines(text, "f.py") == {"y = x + 1", "return y"}
+
+
+@pytest.mark.parametrize("module", list(CONTRACT))
+def test_no_solution_line_leaks_into_the_skeleton(module):
+    reference = (REFERENCE / "lab2" / f"{module}.py").read_text()
+    solution = solution_lines(reference, module)
+    assert len(solution) >= 10, "the leak check would be vacuous: too few solution lines found"
+    kit = {_normalise(line) for line in (SKELETON / "lab2" / f"{module}.py").read_text().splitlines()}
+    leaked = sorted(solution & kit)
+    assert not leaked, f"skeleton/lab2/{module}.py holds solution lines: {leaked}"
+
+
+# Solution lines that any numpy code may hold (lab2check seeds its cases the same way): they
+# give nothing away, so finding them outside lab2/ is not a leak.
+GENERIC = {"rng = np.random.default_rng(seed)", "m = X.shape[1]"}
+
+
+def test_no_solution_line_anywhere_in_the_kit():
+    solution = set()
+    for path in (REFERENCE / "lab2").glob("*.py"):
+        solution |= solution_lines(path.read_text(), path.name)
+    solution -= GENERIC
+    leaks = []
+    for rel, data in gen.render().items():
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if _normalise(line) in solution:
+                leaks.append(f"{rel}:{number}: {line.strip()}")
+    assert not leaks, "solution code in the kit:\n" + "\n".join(leaks)
+
+
+def test_main_blocks_survive_generation():
+    for module in CONTRACT:
+        reference = (REFERENCE / "lab2" / f"{module}.py").read_text()
+        kit = (SKELETON / "lab2" / f"{module}.py").read_text()
+        marker = 'if __name__ == "__main__":'
+        assert marker in reference
+        tail = reference[reference.index(marker):]
+        assert kit.endswith(tail), f"the __main__ block of {module} changed in the kit"
+        assert "for epoch in range(0, 500, 50)" in tail and "accuracy" in tail
+
+
+# --- the contract's functions --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trees():
+    return {"reference": load_lab2(REFERENCE), "skeleton": load_lab2(SKELETON)}
+
+
+@pytest.mark.parametrize("module,function", FUNCTIONS)
+def test_contract_functions_have_the_same_signature_in_both_trees(trees, module, function):
+    _, params = CONTRACT[module][function]
+    ref = getattr(getattr(trees["reference"], module), function)
+    kit = getattr(getattr(trees["skeleton"], module), function)
+    assert list(inspect.signature(ref).parameters) == params
+    assert inspect.signature(kit) == inspect.signature(ref)
+
+
+def test_both_trees_are_imported_from_their_own_folders(trees):
+    assert Path(trees["reference"].hidden_layer.__file__).is_relative_to(REFERENCE)
+    assert Path(trees["skeleton"].hidden_layer.__file__).is_relative_to(SKELETON)
+    # hidden_layer uses Part 1's sigmoid: the skeleton's must be the skeleton's own.
+    assert trees["skeleton"].hidden_layer.sigmoid is trees["skeleton"].single_neuron.sigmoid
+
+
+@pytest.mark.parametrize("module,function", FUNCTIONS)
+def test_skeleton_functions_raise_not_implemented_naming_the_question(trees, module, function):
+    qid, _ = CONTRACT[module][function]
+    fn = getattr(getattr(trees["skeleton"], module), function)
+    required = [p for p in inspect.signature(fn).parameters.values() if p.default is inspect.Parameter.empty]
+    with pytest.raises(NotImplementedError) as err:
+        fn(*[None] * len(required))
+    assert str(err.value) == f"{qid}: {module}.{function}"
+
+
+# --- refusals of malformed markers ---------------------------------------------------------
+
+GOOD = '''import numpy as np
+
+
+def f(x):
+    """Doc."""
+    # BEGIN SOLUTION q1_1
+    return x + 1
+    # END SOLUTION
+
+
+class K:
+    def g(self, x):
+        def inner():
+            # BEGIN SOLUTION q1_2
+            return 2
+            # END SOLUTION
+        return inner()
+'''
+
+
+def test_stub_keeps_indentation_and_names_function_and_question():
+    out = gen.stub(GOOD, "reference/lab2/mod.py")
+    assert '    """Doc."""\n    raise NotImplementedError("q1_1: mod.f")\n\n' in out
+    assert '            raise NotImplementedError("q1_2: mod.K.g.inner")\n        return inner()\n' in out
+    assert "x + 1" not in out and "BEGIN" not in out and "END SOLUTION" not in out
+
+
+BAD = {
+    "unbalanced-begin": ("def f():\n    # BEGIN SOLUTION q1_1\n    return 1\n", 2, "never closed"),
+    "unbalanced-end": ("def f():\n    return 1\n    # END SOLUTION\n", 3, "without a matching BEGIN"),
+    "nested": ("def f():\n    # BEGIN SOLUTION q1_1\n    # BEGIN SOLUTION q1_2\n    return 1\n"
+               "    # END SOLUTION\n    # END SOLUTION\n", 3, "nested"),
+    "unlabelled": ("def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", 2, "without a question id"),
+    "unknown-id": ("def f():\n    # BEGIN SOLUTION q9_9\n    return 1\n    # END SOLUTION\n", 2, "unknown question id"),
+    "malformed": ("def f():\n    #BEGIN SOLUTION q1_1\n    return 1\n    # END SOLUTION\n", 2, "malformed"),
+    "code-on-marker-line": ("def f():\n    x = 1  # BEGIN SOLUTION q1_1\n    return 1\n    # END SOLUTION\n",
+                            2, "malformed"),
+    "end-label-mismatch": ("def f():\n    # BEGIN SOLUTION q1_1\n    return 1\n    # END SOLUTION q1_2\n",
+                           4, "closes the region q1_1"),
+    "indent-mismatch": ("def f():\n    # BEGIN SOLUTION q1_1\n    return 1\n# END SOLUTION\n", 4, "indented"),
+    "outside-function": ("# BEGIN SOLUTION q1_1\nX = 1\n# END SOLUTION\n", 1, "outside a function"),
+}
+
+
+def _project(root: Path, module_text: str) -> Path:
+    """A minimal project (reference, kit, lab2check) whose reference holds ``module_text``."""
+    (root / "reference" / "lab2").mkdir(parents=True)
+    (root / "reference" / "lab2" / "__init__.py").write_text("")
+    (root / "reference" / "lab2" / "bad.py").write_text(module_text)
+    (root / "kit").mkdir()
+    (root / "kit" / "README.md").write_text("kit\n")
+    (root / "lab2check").mkdir()
+    (root / "lab2check" / "__init__.py").write_text("")
+    return root
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_generator_refuses_malformed_markers(tmp_path, case):
+    text, line, reason = BAD[case]
+    project = _project(tmp_path, text)
+    with pytest.raises(gen.MarkerError) as err:
+        gen.render(project)
+    message = str(err.value)
+    assert message.startswith(f"reference/lab2/bad.py:{line}: "), message
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_generator_accepts_the_good_sample_and_writes_it(tmp_path):
+    project = _project(tmp_path / "p", GOOD)
+    files = gen.render(project)
+    assert set(files) == {"README.md", "lab2/__init__.py", "lab2/bad.py", "lab2check/__init__.py"}
+    assert b'raise NotImplementedError("q1_1: bad.f")' in files["lab2/bad.py"]
+
+
+def test_generator_refuses_a_kit_file_that_shadows_a_generated_one(tmp_path):
+    project = _project(tmp_path, GOOD)
+    (project / "kit" / "lab2").mkdir()
+    (project / "kit" / "lab2" / "bad.py").write_text("")
+    with pytest.raises(gen.UsageError, match="would overwrite"):
+        gen.render(project)
+
+
+def test_cli_check_reports_a_stale_kit_in_one_line(tmp_path):
+    gen.generate(tmp_path / "kit")
+    (tmp_path / "kit" / "REPORT.md").write_text("changed\n")
+    done = subprocess.run([sys.executable, "-m", "grader.skeleton", "--check", "--dest", str(tmp_path / "kit")],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "differs: REPORT.md" in done.stdout
+    assert done.stderr.strip().endswith("is stale: run make skeleton")
+
+
+# --- the kit's files -----------------------------------------------------------------------
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def test_kit_requirements_pin_the_projects_versions():
+    kit, project = _pins(SKELETON / "requirements.txt"), _pins(PROJECT / "requirements.txt")
+    assert set(kit) == {"numpy", "pytest", "pytest-timeout", "matplotlib"}
+    assert kit == {name: project[name] for name in kit}
+
+
+def test_report_template_holds_the_contract_block_and_questions():
+    report = (SKELETON / "REPORT.md").read_text()
+    block = "```yaml\nloss_500:\n  single_neuron: 0.0\n  hidden_layer: 0.0\n  multiclass: 0.0\n```\n"
+    assert block in report
+    for question in ("Q1.2", "Q1.3", "Q1.4", "Q2.2", "Q2.3", "Q3.1"):
+        assert re.search(rf"^### {re.escape(question)}\b", report, re.M), question
+
+
+def test_kit_makefile_runs_pytest_and_the_archive_tool():
+    makefile = (SKELETON / "Makefile").read_text()
+    assert re.search(r"^check:\n\t\$\(PYTHON\) -m pytest \$\(if \$\(Q\),-k \$\(Q\)\)$", makefile, re.M)
+    assert re.search(r'^archive:\n\t\$\(PYTHON\) tools/make_archive.py "\$\(NAME\)"$', makefile, re.M)
+
+
+# --- the hand-in tool, end to end in a copy of the kit -------------------------------------
+
+@pytest.fixture
+def kit_copy(tmp_path):
+    return _copy_kit(tmp_path / "kit")
+
+
+def _make_archive(kit: Path, *name: str):
+    return subprocess.run([sys.executable, "tools/make_archive.py", *name], cwd=kit,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _load_make_archive():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kit_make_archive", SKELETON / "tools" / "make_archive.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name,stem", [
+    ("DOE John", "DOE John Lab2 DLCV"),
+    ("Doe John", "DOE John Lab2 DLCV"),
+    ("  DOE   John  ", "DOE John Lab2 DLCV"),
+    ("DE LA FONTAINE Jean", "DE LA FONTAINE Jean Lab2 DLCV"),
+    ("DOE john paul", "DOE john paul Lab2 DLCV"),
+    ("DOE JOHN", "DOE JOHN Lab2 DLCV"),
+])
+def test_archive_name(name, stem):
+    assert _load_make_archive().archive_stem(name) == stem
+
+
+@pytest.mark.parametrize("name", ["", "DOE", "DOE J/ohn", "DOE John:"])
+def test_archive_name_refuses_unusable_names(name):
+    tool = _load_make_archive()
+    with pytest.raises(tool.Refused):
+        tool.archive_stem(name)
+
+
+def test_make_archive_builds_the_exact_name_and_contents(kit_copy):
+    (kit_copy / "architecture.png").write_bytes(b"\x89PNG fake")
+    (kit_copy / "notes.txt").write_text("not handed in\n")
+    (kit_copy / "lab2" / "__pycache__").mkdir()
+    (kit_copy / "lab2" / "__pycache__" / "data.cpython-311.pyc").write_bytes(b"\0")
+    done = _make_archive(kit_copy, "DOE John")
+    assert done.returncode == 0, done.stderr
+    target = kit_copy / "DOE John Lab2 DLCV.tar.bz2"
+    assert target.is_file()
+    assert "loss_500 block still holds the template's 0.0 values" in done.stderr
+    with tarfile.open(target, "r:bz2") as tar:
+        names = set(tar.getnames())
+        report = tar.extractfile("DOE John Lab2 DLCV/REPORT.md").read()
+    stem = "DOE John Lab2 DLCV/"
+    expected = {stem + "REPORT.md", stem + "architecture.png"}
+    expected |= {stem + p.relative_to(kit_copy).as_posix() for p in (kit_copy / "lab2").glob("*.py")}
+    assert names == expected
+    assert report == (kit_copy / "REPORT.md").read_bytes()
+
+
+def test_make_archive_refuses_a_lab2_that_does_not_import(kit_copy):
+    path = kit_copy / "lab2" / "hidden_layer.py"
+    path.write_text(path.read_text().replace("def predict(X, params):", "def predict(X, params)"))
+    done = _make_archive(kit_copy, "DOE", "John")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "lab2 does not import" in lines[0] and "SyntaxError" in lines[0]
+    assert "lab2/hidden_layer.py, line" in lines[0]
+    assert not list(kit_copy.glob("*.tar.bz2*"))
+
+
+def test_make_archive_refuses_a_missing_report(kit_copy):
+    (kit_copy / "REPORT.md").unlink()
+    done = _make_archive(kit_copy, "DOE John")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"make_archive: cannot build the archive: REPORT.md is missing from {kit_copy.resolve()}: "
+        "write your answers there (the kit's template) first"]
+    assert not list(kit_copy.glob("*.tar.bz2*"))
+
+
+def test_make_archive_refuses_an_import_that_trains(kit_copy):
+    tool = _load_make_archive()
+    init = kit_copy / "lab2" / "__init__.py"
+    init.write_text(init.read_text() + "\nimport time\ntime.sleep(30)\n")
+    with pytest.raises(tool.Refused, match="importing must not train"):
+        tool.check_import(kit_copy, timeout=2)
+
+
+# --- the distribution archive --------------------------------------------------------------
+
+def test_kit_archive_is_reproducible_and_finds_its_own_data(tmp_path):
+    first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    files = gen.pack(first)
+    gen.pack(second)
+    assert first.read_bytes() == second.read_bytes()
+    root = gen.KIT_ROOT_IN_ARCHIVE
+    for rel, data in gen.render().items():
+        assert files[f"{root}/{rel}"] == data
+    for gz in DATA.glob("*.gz"):
+        assert files[f"{root}/data/mnist/{gz.name}"] == gz.read_bytes()
+    with tarfile.open(first, "r:gz") as tar:
+        tar.extractall(tmp_path / "out", filter="data")
+    kit = tmp_path / "out" / root
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_DIR"}
+    done = subprocess.run([sys.executable, "-c", "from lab2.data import data_dir; print(data_dir())"],
+                          cwd=kit, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == (kit / "data" / "mnist").resolve()
+
+
+def test_kit_archive_refuses_another_format(tmp_path):
+    with pytest.raises(gen.UsageError, match=r"\.tar\.gz"):
+        gen.pack(tmp_path / "kit.zip")
