@@ -52,6 +52,7 @@ RATIO_FLOOR = 1 << 20      # unpacked bytes always allowed, whatever the compres
 MB = 1 << 20
 
 FORMATS = ("tar", "tar.bz2", "tar.gz", "tar.xz", "zip", "unknown", "empty")
+_PLAIN_ONLY = "a submission holds plain files only"
 _JUNK_DIRS = {"__MACOSX", "__pycache__"}
 _JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 # What a file that is not a submission archive may be, to say so in the error.
@@ -76,8 +77,10 @@ class Extracted:
 
     ``members`` counts the regular files written, ``bytes`` the bytes written (a name the
     archive repeats is written twice and counted once in ``members``); ``skipped``
-    lists the archive's names of the junk and links left out; ``warnings`` holds one line per
-    thing a teacher may want to know (a skipped link, an unknown member type).
+    lists the names of the junk and links left out; ``warnings`` holds one line per thing a
+    teacher may want to know (a skipped link, an unknown member type). Names in ``skipped``,
+    ``warnings`` and error messages are printable: control characters and undecodable bytes
+    are escaped, so every message stays one line.
     """
     root: Path
     members: int
@@ -132,10 +135,15 @@ def extract(archive_path, dest_dir, caps) -> Extracted:
     """
     archive_path = Path(archive_path)
     try:
-        size = archive_path.stat().st_size
+        st = archive_path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO would block the grader on open; a folder is not an archive.
+            raise ArchiveError(f"{_shown(archive_path.name)} is not a regular file")
+        size = st.st_size
         fmt = detect_format(archive_path)
     except OSError as err:
-        raise ArchiveError(f"cannot read the archive {archive_path.name}: {err.strerror or err}") from None
+        raise ArchiveError(f"cannot read the archive {_shown(archive_path.name)}: "
+                           f"{err.strerror or err}") from None
     if fmt == "empty":
         raise ArchiveError("the archive is an empty file (0 bytes)")
     if fmt == "unknown":
@@ -211,6 +219,9 @@ class _Writer:
         self.dirs: set[tuple[str, ...]] = set()    # folders made (and checked), root excluded
         self.paths: set[tuple[str, ...]] = set()   # files written
 
+    def skip(self, name: str) -> None:
+        self.skipped.append(_shown(name, 200))
+
     def count_member(self):
         self.members += 1
         if self.members > self.caps.max_members:
@@ -228,7 +239,7 @@ class _Writer:
             if key in self.dirs:
                 continue
             if key in self.paths:
-                raise ArchiveError(f"member '{name}' needs the folder '{'/'.join(key)}', "
+                raise ArchiveError(f"member '{_shown(name)}' needs the folder '{_shown('/'.join(key))}', "
                                    "which the archive already holds as a file")
             if self.root is not None:
                 self._make_dir(self.root.joinpath(*key), name)
@@ -239,18 +250,19 @@ class _Writer:
             os.mkdir(path, 0o755)
             os.chmod(path, 0o755)      # whatever the umask
         except OSError as err:
-            raise ArchiveError(f"cannot create the folder of member '{name}': {err.strerror or err}") from None
+            raise ArchiveError(f"cannot create the folder of member '{_shown(name)}': "
+                               f"{err.strerror or err}") from None
         # The parts were checked and extraction never makes links, so this holds; checked
         # anyway, once per folder, because a mistake here would write outside the folder.
         if not os.path.realpath(path).startswith(str(self.root) + os.sep):
-            raise ArchiveError(f"member '{name}' leaves the archive folder")
+            raise ArchiveError(f"member '{_shown(name)}' leaves the archive folder")
 
     def write(self, parts: list[str], name: str, source) -> None:
         """Copy ``source`` (a binary file object) to ``root/parts`` in chunks, within the caps."""
         key = tuple(parts)
         self.mkdir(parts[:-1], name)
         if key in self.dirs:
-            raise ArchiveError(f"member '{name}' is a file where the archive already made a folder")
+            raise ArchiveError(f"member '{_shown(name)}' is a file where the archive already made a folder")
         fd = None
         if self.root is not None:
             try:
@@ -260,14 +272,14 @@ class _Writer:
             except OSError as err:
                 if fd is not None:
                     os.close(fd)
-                raise ArchiveError(f"cannot write member '{name}': {err.strerror or err}") from None
+                raise ArchiveError(f"cannot write member '{_shown(name)}': {err.strerror or err}") from None
         written = 0
         try:
             while True:
                 try:
                     chunk = source.read(CHUNK)
                 except _DATA_ERRORS as err:
-                    raise ArchiveError(f"the archive is truncated or corrupt (in member '{name}': "
+                    raise ArchiveError(f"the archive is truncated or corrupt (in member '{_shown(name)}': "
                                        f"{_reason(err)})") from None
                 if not chunk:
                     break
@@ -284,7 +296,8 @@ class _Writer:
                     try:
                         _write_all(fd, chunk)
                     except OSError as err:
-                        raise ArchiveError(f"cannot write member '{name}': {err.strerror or err}") from None
+                        raise ArchiveError(f"cannot write member '{_shown(name)}': "
+                                           f"{err.strerror or err}") from None
                 written += len(chunk)
                 self.total += len(chunk)
         finally:
@@ -295,7 +308,7 @@ class _Writer:
             self.paths.add(key)
 
     def _member_too_big(self, name: str) -> ArchiveError:
-        return ArchiveError(f"member '{name}' unpacks to more than {self.caps.max_member / MB:g} MB "
+        return ArchiveError(f"member '{_shown(name)}' unpacks to more than {self.caps.max_member / MB:g} MB "
                             "(rubric archive.max_member_mb)")
 
 
@@ -316,10 +329,10 @@ def _safe_parts(name: str) -> list[str]:
     """
     clean = name.replace("\\", "/")
     if clean.startswith("/") or (len(clean) >= 2 and clean[1] == ":" and clean[0].isalpha()):
-        raise ArchiveError(f"member '{name}' has an absolute path")
+        raise ArchiveError(f"member '{_shown(name)}' has an absolute path")
     parts = [p for p in clean.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise ArchiveError(f"member '{name}' leaves the archive folder ('..' in its path)")
+        raise ArchiveError(f"member '{_shown(name)}' leaves the archive folder ('..' in its path)")
     return parts
 
 
@@ -334,9 +347,11 @@ def _link(writer: _Writer, name: str, parts: list[str], target: str) -> None:
     clean = target.replace("\\", "/")
     resolved = posixpath.normpath(posixpath.join("/".join(parts[:-1]), clean))
     if clean.startswith("/") or resolved == ".." or resolved.startswith("../"):
-        raise ArchiveError(f"member '{name}' is a link to '{target}', outside the archive folder")
-    writer.skipped.append(name)
-    writer.warnings.append(f"symbolic link '{name}' -> '{target}' skipped (submissions need no links)")
+        raise ArchiveError(f"member '{_shown(name)}' is a link to '{_shown(target)}', "
+                           "outside the archive folder")
+    writer.skip(name)
+    writer.warnings.append(f"symbolic link '{_shown(name)}' -> '{_shown(target)}' skipped "
+                           "(submissions need no links)")
 
 
 # --- tar ------------------------------------------------------------------------------------
@@ -406,7 +421,10 @@ def _extract_tar(path: Path, fmt: str, writer: _Writer) -> None:
     # Every member costs at most three 512-byte headers and 511 bytes of padding; long
     # names and pax records get one more MB between them.
     limit = min(caps.max_total, writer.ratio_limit) + (caps.max_members + 1) * 2048 + MB
-    raw = opener(path, "rb") if opener else open(path, "rb")
+    try:
+        raw = opener(path, "rb") if opener else open(path, "rb")
+    except OSError as err:
+        raise ArchiveError(f"cannot read the archive: {err.strerror or err}") from None
     try:
         stream = _Limited(raw, limit)
         try:
@@ -440,15 +458,15 @@ def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, writer: _Writer) -
         _link(writer, name, parts, member.linkname)
         return
     if member.islnk():
-        raise ArchiveError(f"member '{name}' is a hard link (to '{member.linkname}'); "
+        raise ArchiveError(f"member '{_shown(name)}' is a hard link (to '{_shown(member.linkname)}'); "
                            "a submission holds plain files only")
     if member.ischr() or member.isblk():
         kind = "character" if member.ischr() else "block"
-        raise ArchiveError(f"member '{name}' is a {kind} device file; a submission holds plain files only")
+        raise ArchiveError(f"member '{_shown(name)}' is a {kind} device file; {_PLAIN_ONLY}")
     if member.isfifo():
-        raise ArchiveError(f"member '{name}' is a FIFO (named pipe); a submission holds plain files only")
+        raise ArchiveError(f"member '{_shown(name)}' is a FIFO (named pipe); {_PLAIN_ONLY}")
     if _is_junk(parts):
-        writer.skipped.append(name)
+        writer.skip(name)
         return
     if member.isdir():
         writer.mkdir(parts, name)
@@ -457,8 +475,8 @@ def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, writer: _Writer) -
         source = tf.extractfile(member)
         writer.write(parts, name, source)
     else:
-        writer.skipped.append(name)
-        writer.warnings.append(f"member '{name}' of unknown tar type {member.type!r} skipped")
+        writer.skip(name)
+        writer.warnings.append(f"member '{_shown(name)}' of unknown tar type {member.type!r} skipped")
 
 
 def _not_a_tar(label: str, err: Exception) -> str:
@@ -498,21 +516,25 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, writer: _Writer) -> 
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
         with _open_zip_member(zf, info) as source:
-            target = source.read(4096).decode("utf-8", "replace")
+            try:
+                target = source.read(4096).decode("utf-8", "replace")
+            except _DATA_ERRORS as err:
+                raise ArchiveError(f"the zip archive is truncated or corrupt (member '{_shown(name)}': "
+                                   f"{_reason(err)})") from None
         _link(writer, name, parts, target)
         return
     if kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
         what = {stat.S_IFCHR: "a character device file", stat.S_IFBLK: "a block device file",
                 stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}[kind]
-        raise ArchiveError(f"member '{name}' is {what}; a submission holds plain files only")
+        raise ArchiveError(f"member '{_shown(name)}' is {what}; {_PLAIN_ONLY}")
     if _is_junk(parts):
-        writer.skipped.append(name)
+        writer.skip(name)
         return
-    if info.is_dir():
+    if name.replace("\\", "/").endswith("/"):     # a folder, also as old Windows tools write it
         writer.mkdir(parts, name)
         return
     if info.flag_bits & 0x1:
-        raise ArchiveError(f"member '{name}' is encrypted (a password-protected zip)")
+        raise ArchiveError(f"member '{_shown(name)}' is encrypted (a password-protected zip)")
     writer.check_declared(name, info.file_size)
     with _open_zip_member(zf, info) as source:
         writer.write(parts, name, source)
@@ -522,9 +544,10 @@ def _open_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
     try:
         return zf.open(info)
     except NotImplementedError as err:
-        raise ArchiveError(f"member '{info.filename}' uses a compression Python cannot read ({err})") from None
+        raise ArchiveError(f"member '{_shown(info.filename)}' uses a compression Python cannot read "
+                           f"({err})") from None
     except _DATA_ERRORS as err:
-        raise ArchiveError(f"the zip archive is truncated or corrupt (member '{info.filename}': "
+        raise ArchiveError(f"the zip archive is truncated or corrupt (member '{_shown(info.filename)}': "
                            f"{_reason(err)})") from None
 
 
@@ -585,6 +608,14 @@ def _describe(path: Path) -> str:
     except UnicodeDecodeError:
         pass
     return f"the file starts with bytes {head[:8].hex(' ')}"
+
+
+def _shown(name: str, limit: int = 120) -> str:
+    """A member name fit for one line of a message or a CSV cell: control characters and
+    undecodable bytes escaped, very long names cut in the middle."""
+    text = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit // 2] + "..." + text[-limit // 2:]
 
 
 def _reason(err: BaseException) -> str:

@@ -463,3 +463,41 @@ def test_interrupted_extraction_cleans_up(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         extract(archives.good_flat(tmp_path), tmp_path / "dest", DEFAULT)
     assert not (tmp_path / "dest").exists()
+
+
+def test_odd_member_names_stay_one_printable_line(tmp_path):
+    # A newline in a name must not break the one-line message, nor bytes that are not UTF-8
+    # (tarfile hands them over as surrogates) the CSV that receives it.
+    for i, name in enumerate(["../evil\nname.py", "../caf\udce9.py", "../" + "x" * 5000]):
+        path = write_tar(tmp_path / f"n{i}.tar", [file_info(name, b"")], "")
+        with pytest.raises(ArchiveError, match="leaves the archive folder") as err:
+            extract(path, tmp_path / f"out{i}", DEFAULT)
+        message = str(err.value)
+        assert message.isprintable() and len(message) < 300
+        message.encode("utf-8")
+
+
+def test_non_utf8_member_names_are_written(tmp_path):
+    raw = tarfile.TarInfo("lab2/caf\udce9.py")       # the byte 0xe9, latin-1 for é
+    raw.size = 2
+    path = tmp_path / "latin.tar"
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT, encoding="utf-8", errors="surrogateescape") as tf:
+        tf.addfile(raw, io.BytesIO(b"ok"))
+    result = extract(path, tmp_path / "out", DEFAULT)
+    assert os.listdir(os.fsencode(result.root / "lab2")) == [b"caf\xe9.py"]
+
+
+def test_archive_path_must_be_a_regular_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe.tar.bz2")
+    with pytest.raises(ArchiveError, match="not a regular file"):
+        extract(tmp_path / "pipe.tar.bz2", tmp_path / "out", DEFAULT)   # and does not block
+    with pytest.raises(ArchiveError, match="not a regular file"):
+        extract(tmp_path, tmp_path / "out", DEFAULT)
+
+
+def test_zip_with_windows_separators(place):
+    # Old Windows tools write "lab2\__init__.py" and "lab2\" against the zip spec.
+    files = {n.replace("/", "\\"): d for n, d in package_files("DOE\\").items()}
+    files["DOE\\lab2\\"] = b""
+    result = unpack(place, write_zip(place.inbox / "w.zip", {"DOE\\lab2\\": b""} | files))
+    assert find_package(result.root).package_parent == result.root / "DOE"
