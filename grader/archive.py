@@ -13,9 +13,12 @@ archive with one ``ArchiveError`` line a teacher understands when it holds:
 - a hard link, a character or block device, a FIFO (zip: the same types in its unix mode bits);
 - more members than ``max_members``, a member larger than ``max_member_mb``, more than
   ``max_total_mb`` unpacked, or more than ``max_ratio`` times the archive's own size. Sizes are
-  counted on the bytes actually written, chunk by chunk, so a bomb stops at the cap whatever
-  its headers declare; the ratio cap only starts above ``RATIO_FLOOR`` bytes, because the
-  ratio of a tiny archive means nothing (a 3 kB archive may hold 600 kB of repetitive text);
+  counted on the bytes actually unpacked, chunk by chunk, before each write, so a bomb stops
+  at the cap whatever its headers declare (a declared size over the member cap is refused
+  at once); the ratio cap only starts above ``RATIO_FLOOR`` bytes, because the ratio of a
+  tiny archive means nothing (a 3 kB archive may hold 600 kB of repetitive text). A tar's
+  whole decompressed stream is bounded too, for what is read but never written: headers
+  (tarfile reads a GNU long name into memory) and the data of skipped members;
 - an encrypted zip member, a compression method Python cannot read;
 - corrupt, truncated or empty data, including a tar that ends without its end-of-archive
   block (a tar cut exactly between two members would otherwise look complete).

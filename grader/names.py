@@ -23,14 +23,17 @@ it, and this module reads as many as it can without guessing wildly. The rules, 
      or inside that run belong to it (``van der BERG Anna`` -> ``VAN DER BERG``);
    - else, when the only upper-case run is at the end, it is the last name (``John DOE``);
    - else (everything in the same case: ``doe_john``, ``Doe John``, ``DOE JOHN``) the first
-     word is the last name and the rest the first name.
+     word is the last name and the rest the first name; particles of any case in front of
+     it belong to it, as long as a first name remains (``de la fontaine jean`` ->
+     ``DE LA FONTAINE`` + ``jean``, ``El Amrani Yasmine`` -> ``EL AMRANI`` + ``Yasmine``).
 7. A lone word is a last name only when it is fully upper-case (``DOE.tar.bz2`` ->
    ``DOE``, first name empty); a lone word in any other case (``submission.tar.bz2``,
    ``Doe.zip``) is too ambiguous and gives ``None``, as does a name with no words at all
    (``Lab2 DLCV.tar.bz2``).
 
-Display forms keep what the student typed, accents included: the last name upper-cased, the
-first name as typed, words joined by single spaces. The ``key`` is an ASCII slug for folder
+Display forms keep what the student typed, accents included: the last name upper-cased (a
+``ß`` stays, its capital is two letters), the first name as typed, words joined by single
+spaces (so ``doe-jean-baptiste`` shows ``Jean Baptiste``). The ``key`` is an ASCII slug for folder
 names: accents stripped (``MÜLLER`` -> ``MULLER``), last-name words joined by ``-``, then
 ``_``, then the first name's words, each capitalised, joined by ``-``: ``DE-LA-FONTAINE_Jean-Baptiste``.
 So every spelling of one student (``doe_john_lab2``, ``DOE John Lab2 DLCV (1).zip``) gives the
