@@ -27,6 +27,7 @@ class QuestionResult:
     id: str                    # a question id of the contract: q1_1 ... q3_3, report
     title: str
     max_auto: float
+    manual_title: str = ""      # the written part, e.g. "expression of y_hat" (from the rubric)
     max_manual: float = 0.0
     bonus: bool = False
     status: str = "passed"

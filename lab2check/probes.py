@@ -16,6 +16,9 @@ import traceback
 
 import numpy as np
 
+from lab2check.cases import GRAD_KEYS, PARAM_KEYS
+from lab2check.plain import describe
+
 
 class StudentError(Exception):
     """An exception raised by student code, with the function it came from."""
@@ -106,9 +109,192 @@ def probe_import(arrays, options):
     return {}
 
 
+def _params_from(arrays, name="params"):
+    return {k: arrays[f"{name}.{k}"].copy() for k in PARAM_KEYS if f"{name}.{k}" in arrays}
+
+
+def _loss_module(part):
+    return "single_neuron" if part in ("single_neuron", "hidden_layer") else "multiclass"
+
+
+def _pair(where, value):
+    """``forward`` of Parts 2 and 3 returns ``(y_hat, cache)``."""
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise StudentError(where, TypeError(f"must return a tuple (y_hat, cache), returned {describe(value)}"))
+    return value
+
+
+def probe_init(arrays, options):
+    """``init_params(seed=s)`` twice, ``seed=s+1`` once, with the contract's default sizes."""
+    part, seed = options["part"], options["seed"]
+    out = {}
+    for prefix, s in (("first", seed), ("again", seed), ("other", seed + 1)):
+        params = call(part, "init_params", seed=s)
+        if not isinstance(params, dict):
+            raise StudentError(f"{part}.init_params", TypeError(f"must return a dict of W1, b1, W2, b2, returned "
+                                                                 f"{describe(params)}"))
+        for k in PARAM_KEYS:
+            out[f"{prefix}.{k}"] = params.get(k)
+    return out
+
+
+def probe_chain(arrays, options):
+    """``forward`` -> ``loss`` -> ``backward`` of Part 2 or 3, as training does it.
+
+    ``cache`` stays opaque: it goes from the student's forward to the student's backward inside
+    this process. A failing loss (another question's function) does not stop the chain.
+    """
+    part = options["part"]
+    X, y, params = arrays["X"].copy(), arrays["y"].copy(), _params_from(arrays)
+    y_hat, cache = _pair(f"{part}.forward", call(part, "forward", X, params))
+    out = {"y_hat": y_hat}
+    try:
+        out["loss"] = call(_loss_module(part), "loss", y.copy(), np.array(y_hat, copy=True))
+    except StudentError as err:
+        out["loss"] = None
+        out["loss_error"] = err.describe()
+    grads = call(part, "backward", X, y, params, cache)
+    if not isinstance(grads, dict):
+        raise StudentError(f"{part}.backward", TypeError(f"must return a dict of dW1, db1, dW2, db2, returned "
+                                                         f"{describe(grads)}"))
+    for k in GRAD_KEYS:
+        out[k] = grads.get(k)
+    return out
+
+
+def _numeric_gradient(f, params, h=1e-5):
+    """Centred differences of ``f(params)`` for every entry of every array of ``params``."""
+    grad = {}
+    for k, p in params.items():
+        g = np.zeros_like(p, dtype=np.float64)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + h
+            up = f(params)
+            p[i] = old - h
+            down = f(params)
+            p[i] = old
+            g[i] = (up - down) / (2 * h)
+        grad[k] = g
+    return grad
+
+
+def probe_numgrad(arrays, options):
+    """The student's analytic gradient beside centred differences of the student's own loss."""
+    part = options["part"]
+    X, y = arrays["X"].copy(), arrays["y"].copy()
+    loss_mod = _loss_module(part)
+    if part == "single_neuron":
+        params = {"W": arrays["W"].copy(), "b": arrays["b"].copy()}
+        y_hat = call(part, "forward", X, params["W"], params["b"])
+        analytic = call(part, "gradients", X, y, y_hat)
+        if not (isinstance(analytic, tuple) and len(analytic) == 2):
+            raise StudentError(f"{part}.gradients", TypeError(f"must return a tuple (dW, db), returned "
+                                                              f"{describe(analytic)}"))
+        analytic = dict(zip(("W", "b"), analytic))
+
+        def f(p):
+            return float(call(loss_mod, "loss", y, call(part, "forward", X, p["W"], p["b"])))
+    else:
+        params = _params_from(arrays)
+        y_hat, cache = _pair(f"{part}.forward", call(part, "forward", X, params))
+        grads = call(part, "backward", X, y, {k: v.copy() for k, v in params.items()}, cache)
+        if not isinstance(grads, dict):
+            raise StudentError(f"{part}.backward", TypeError(f"must return a dict, returned {describe(grads)}"))
+        analytic = {k: grads.get("d" + k) for k in PARAM_KEYS}
+
+        def f(p):
+            return float(call(loss_mod, "loss", y, _pair(f"{part}.forward", call(part, "forward", X, p))[0]))
+    out = {f"grad.{k}": v for k, v in analytic.items()}
+    try:
+        numeric = _numeric_gradient(f, params)
+        out.update({f"numeric.{k}": v for k, v in numeric.items()})
+    except (StudentError, TypeError, ValueError) as err:
+        out["numeric_error"] = str(err)[:300]
+    return out
+
+
+class Diverged(BaseException):
+    """Raised from inside the student's training loop (a BaseException: ``except Exception`` won't catch it)."""
+
+
+def _watch_loss(part, factor, seen):
+    """Wrap ``loss`` where the student's ``train`` will look it up, to record and stop divergence.
+
+    Returns a function that undoes the patch.
+    """
+    original = getattr(module(_loss_module(part)), "loss", None)
+    if not callable(original):
+        return lambda: None
+
+    def watched(*args, **kwargs):
+        value = original(*args, **kwargs)
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return value
+        seen.append(v)
+        if not np.isfinite(v) or (seen[0] > 0 and v > factor * seen[0]):
+            raise Diverged()
+        return value
+
+    patched = []
+    for name in {_loss_module(part), part}:
+        mod = module(name)
+        if getattr(mod, "loss", None) is original:
+            mod.loss = watched
+            patched.append(mod)
+
+    def undo():
+        for mod in patched:
+            mod.loss = original
+    return undo
+
+
+def probe_train(arrays, options):
+    """Train from the given initial parameters on the grading data, then predict the test set.
+
+    Data arrays come from read-only ``.npy`` files (``options['data']``: name -> path), mapped
+    rather than copied, so several children share one copy in memory.
+    """
+    part, epochs, lr = options["part"], int(options["epochs"]), float(options["lr"])
+    data = {k: np.load(path, mmap_mode="r").view(np.ndarray) for k, path in options["data"].items()}
+    X, y = np.array(data["X"]), np.array(data["y"])   # private copies: train may scribble on them
+    seen = []
+    undo = _watch_loss(part, float(options.get("diverge_factor", 10.0)), seen)
+    out = {}
+    try:
+        if part == "single_neuron":
+            result = call(part, "train", X, y, arrays["W"].copy(), arrays["b"].copy(), epochs=epochs, lr=lr)
+            if not (isinstance(result, tuple) and len(result) == 3):
+                raise StudentError(f"{part}.train", TypeError(f"must return (W, b, losses), returned {describe(result)}"))
+            W, b, losses = result
+            trained = (W, b)
+        else:
+            result = call(part, "train", X, y, _params_from(arrays), epochs=epochs, lr=lr)
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise StudentError(f"{part}.train", TypeError(f"must return (params, losses), returned "
+                                                              f"{describe(result)}"))
+            params, losses = result
+            trained = (params,)
+    except Diverged:
+        out.update(diverged=1, losses=list(seen))
+        return out
+    finally:
+        undo()
+    out["losses"] = list(losses) if isinstance(losses, np.ndarray) and losses.ndim == 1 else losses
+    out["seen_losses"] = list(seen)
+    out["predictions"] = call(part, "predict", data["X_test"], *trained)
+    return out
+
+
 PROBES = {
     "call": probe_call,
     "import": probe_import,
+    "init": probe_init,
+    "chain": probe_chain,
+    "numgrad": probe_numgrad,
+    "train": probe_train,
 }
 
 

@@ -1,0 +1,256 @@
+"""The reference's answers, computed once and cached on disk.
+
+For every unit case (public and hidden) the reference's outputs and, for diagnosis, what each
+catalogue mistake returns; for every training question the reference's loss trajectory and test
+accuracy on the grading data. The cache key hashes the rubric, the data, the reference code, the
+check code and the mutations, so grading a second submission never reruns any of it, and any
+change to those reruns it all.
+
+Everything here runs trusted code (the reference and its scripted variants) in this process.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader import DATA, PROJECT, REFERENCE, mutations
+from lab2check import cases as cases_mod
+from lab2check import checks, local
+
+CACHE = Path(os.environ.get("LAB2_CACHE", PROJECT / ".cache"))
+UNIT_QUESTIONS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q3_2", "q3_3")
+TRAINING = {  # question -> (model in the rubric, lab2 module, target)
+    "q1_5": ("single_neuron", "single_neuron", "digit"),
+    "q2_2": ("hidden_layer", "hidden_layer", "digit"),
+    "q2_3": ("bonus", "hidden_layer", "bonus_digit"),
+    "q3_3": ("multiclass", "multiclass", "labels"),
+}
+
+
+def all_cases(rubric) -> list:
+    """Every unit case the grader runs: public (the kit's) then hidden (the rubric's seeds)."""
+    out = []
+    for qid in UNIT_QUESTIONS:
+        out += cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rubric.hidden.seeds), hidden=True)
+    return out
+
+
+def _hash_tree(h, folder: Path, pattern="*.py"):
+    for path in sorted(folder.rglob(pattern)):
+        if "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(folder)).encode())
+            h.update(path.read_bytes())
+
+
+def cache_key(rubric) -> str:
+    h = hashlib.sha256(rubric.sha256.encode())
+    for path in sorted(DATA.glob("*.gz")):
+        h.update(path.name.encode() + str(path.stat().st_size).encode())
+    _hash_tree(h, REFERENCE / "lab2")
+    _hash_tree(h, PROJECT / "lab2check")
+    h.update(Path(mutations.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Answers:
+    """The reference's answers for one rubric; ``data`` maps grading-data names to .npy paths."""
+    key: str
+    unit: dict                       # case id -> {output key -> array}
+    variants: dict                   # case id -> {mistake id -> {output key -> array}}
+    training: dict                   # question -> {"losses": list, "accuracy": float, "init": {name: array}}
+    data: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)   # question -> test labels (the parent's only)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- the grading data
+def grading_data(rubric) -> dict:
+    """Write the grading subset as .npy files (once) and return {name: path}.
+
+    Children map these files read-only instead of each loading MNIST.
+    """
+    d = rubric.data
+    folder = CACHE / "data" / f"{d.train_subset}-{d.test_subset}-{d.dtype}-{d.digit}-{d.bonus_digit}"
+    names = ("X_train", "y_train", "y_bonus", "Y_train", "X_test", "labels_test")
+    paths = {n: folder / f"{n}.npy" for n in names}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    with local.use(REFERENCE):
+        from lab2.data import binary_targets, load_mnist
+        X, labels = load_mnist("train", n=d.train_subset, path=DATA, dtype=np.dtype(d.dtype).type)
+        X_test, labels_test = load_mnist("test", n=d.test_subset, path=DATA, dtype=np.dtype(d.dtype).type)
+        Y = np.zeros((10, labels.size), dtype=d.dtype)
+        Y[labels, np.arange(labels.size)] = 1
+        arrays = {"X_train": X, "y_train": binary_targets(labels, d.digit).astype(d.dtype),
+                  "y_bonus": binary_targets(labels, d.bonus_digit).astype(d.dtype), "Y_train": Y,
+                  "X_test": X_test, "labels_test": labels_test}
+    folder.mkdir(parents=True, exist_ok=True)
+    for parent in (folder, *folder.parents):
+        if parent == CACHE.parent:
+            break
+        parent.chmod(0o755)
+    for name, array in arrays.items():
+        _atomic_save(paths[name], array)
+    return paths
+
+
+def _atomic_save(path: Path, array):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+    os.chmod(tmp, 0o644)  # the sandboxed children run as another uid and map these files
+    os.replace(tmp, path)  # concurrent graders never see half a file
+
+
+def test_labels(qid, rubric, data) -> np.ndarray:
+    labels = np.load(data["labels_test"])
+    kind = TRAINING[qid][2]
+    if kind == "labels":
+        return labels
+    digit = rubric.data.digit if kind == "digit" else rubric.data.bonus_digit
+    return (labels == digit).astype(np.int64)
+
+
+def train_request(qid, rubric, data, init) -> tuple:
+    """``(arrays, options)`` of the train probe for question ``qid``: the same for reference and student."""
+    model, part, kind = TRAINING[qid]
+    target = {"digit": "y_train", "bonus_digit": "y_bonus", "labels": "Y_train"}[kind]
+    options = {"part": part, "epochs": rubric.training.epochs, "lr": rubric.model(model).lr,
+               "diverge_factor": rubric.training.diverge_factor,
+               "data": {"X": str(data["X_train"]), "y": str(data[target]), "X_test": str(data["X_test"])}}
+    return dict(init), options
+
+
+def initial_params(qid, rubric) -> dict:
+    """The parameters every ``train`` starts from: zeros for the single neuron, else the reference's init."""
+    dtype = rubric.data.dtype
+    part = TRAINING[qid][1]
+    if part == "single_neuron":
+        return {"W": np.zeros((1, 784), dtype), "b": np.zeros((1, 1), dtype)}
+    with local.use(REFERENCE):
+        import importlib
+        params = importlib.import_module(f"lab2.{part}").init_params(seed=rubric.training.init_seed)
+    return {f"params.{k}": v.astype(dtype) for k, v in params.items()}
+
+
+# ---------------------------------------------------------------- building and caching
+def _run_cases(folder, cases):
+    with local.use(folder), np.errstate(all="ignore"):  # the variants overflow on purpose
+        return {c.id: checks.run_local(c) for c in cases}
+
+
+def build(rubric, progress=None) -> Answers:
+    start = time.perf_counter()
+    data = grading_data(rubric)
+    cases = all_cases(rubric)
+    unit = {cid: r.outputs for cid, r in _run_cases(REFERENCE, cases).items()}
+    broken = [cid for cid, r in _run_cases(REFERENCE, cases).items() if r.status != "ok"]
+    if broken:
+        raise RuntimeError(f"the reference fails on cases {broken}")
+    variants = {c.id: {} for c in cases}
+    with tempfile.TemporaryDirectory(prefix="lab2-variants-") as tmp:
+        seen = {}
+        for mutation in mutations.CATALOGUE:
+            folder = mutations.build(mutation, Path(tmp) / mutation.name)
+            n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
+            key = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
+            for cid, result in _run_cases(folder, cases).items():
+                if result.status == "ok":
+                    variants[cid][key] = result.outputs
+    training, labels = {}, {}
+    for qid in TRAINING:
+        init = initial_params(qid, rubric)
+        arrays, options = train_request(qid, rubric, data, init)
+        if progress:
+            progress(f"reference training for {qid}")
+        with local.use(REFERENCE):
+            result = checks.run_local("train", arrays, options)
+        if result.status != "ok":
+            raise RuntimeError(f"the reference training for {qid} failed: {result.error}")
+        labels[qid] = test_labels(qid, rubric, data)
+        accuracy = float(np.mean(result.outputs["predictions"].reshape(-1) == labels[qid]))
+        training[qid] = {"losses": result.outputs["losses"].tolist(), "accuracy": accuracy, "init": init}
+    return Answers(cache_key(rubric), unit, variants, training, data, labels, time.perf_counter() - start)
+
+
+def _flatten(answers: Answers) -> dict:
+    arrays = {}
+    for cid, outs in answers.unit.items():
+        for k, v in outs.items():
+            arrays[f"unit|{cid}|{k}"] = v
+    for cid, per in answers.variants.items():
+        for mistake, outs in per.items():
+            for k, v in outs.items():
+                arrays[f"var|{cid}|{mistake}|{k}"] = v
+    for qid, t in answers.training.items():
+        arrays[f"train|{qid}|losses"] = np.asarray(t["losses"])
+        for k, v in t["init"].items():
+            arrays[f"init|{qid}|{k}"] = v
+    return arrays
+
+
+def _pack(arrays: dict, path: Path) -> dict:
+    """Write the arrays' raw bytes end to end; the index says where each one is.
+
+    Thousands of small arrays load in milliseconds this way (an .npz takes seconds), and
+    nothing is ever unpickled.
+    """
+    index, offset = {}, 0
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        for name, array in arrays.items():
+            raw = np.ascontiguousarray(array).tobytes()
+            index[name] = [offset, array.dtype.str, list(array.shape)]
+            f.write(raw)
+            offset += len(raw)
+    os.replace(tmp, path)
+    return index
+
+
+def _unpack(path: Path, index: dict) -> dict:
+    buf = path.read_bytes()
+    return {name: np.frombuffer(buf, dtype=np.dtype(dt), count=int(np.prod(shape)), offset=off).reshape(shape)
+            for name, (off, dt, shape) in index.items()}
+
+
+def _unflatten(key, arrays, meta, data, labels) -> Answers:
+    unit, variants, training = {}, {}, {}
+    for name, v in arrays.items():
+        parts = name.split("|")
+        if parts[0] == "unit":
+            unit.setdefault(parts[1], {})[parts[2]] = v
+        elif parts[0] == "var":
+            variants.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = v
+        elif parts[0] == "train":
+            training.setdefault(parts[1], {"init": {}})["losses"] = v.tolist()
+        elif parts[0] == "init":
+            training.setdefault(parts[1], {"init": {}})["init"][parts[2]] = v
+    for qid, acc in meta["accuracy"].items():
+        training[qid]["accuracy"] = acc
+    return Answers(key, unit, variants, training, data, labels, meta.get("seconds", 0.0))
+
+
+def load(rubric, progress=None) -> Answers:
+    """The cached answers for this rubric, building them first when missing (about 15 s)."""
+    key = cache_key(rubric)
+    folder = CACHE / "reference" / key
+    data = grading_data(rubric)
+    labels = {qid: test_labels(qid, rubric, data) for qid in TRAINING}
+    if (folder / "meta.json").exists():
+        meta = json.loads((folder / "meta.json").read_text())
+        return _unflatten(key, _unpack(folder / "answers.bin", meta["index"]), meta, data, labels)
+    answers = build(rubric, progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    index = _pack(_flatten(answers), folder / "answers.bin")
+    meta = {"accuracy": {q: t["accuracy"] for q, t in answers.training.items()}, "seconds": answers.seconds,
+            "index": index}
+    (folder / "meta.json.tmp").write_text(json.dumps(meta))
+    os.replace(folder / "meta.json.tmp", folder / "meta.json")  # written last: its presence means complete
+    return answers

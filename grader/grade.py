@@ -1,0 +1,310 @@
+"""Grade one submission: sandboxed runs of the student's code -> checks -> a ``Report``.
+
+The stages, in order, and why:
+1. ``imports``: import each ``lab2`` module alone, with its own time limit, so that a module
+   that trains for minutes at import (or hangs in ``input()``) is reported as such and costs
+   only the questions that need it.
+2. ``unit`` questions: every public and hidden case of each question, compared with the
+   reference's cached answers (``grader/expected.py``), diagnosed (``lab2check``).
+3. ``training`` questions: the student's ``train`` from the reference's initial parameters on
+   the grading subset, then ``predict`` on the test subset: trajectory, 500-epoch loss, accuracy.
+4. the ``report`` question: REPORT.md's ``loss_500`` block.
+Training runs in one child and the unit checks in another, side by side, when ``concurrency``
+is 2: each child gets a fixed list of tasks in a fixed order, so scores never depend on timing.
+Scores are computed here, in the parent, from plain arrays only.
+"""
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader import UsageError
+from grader import expected as expected_mod
+from grader import locate, student_report
+from grader.report import CheckResult, QuestionResult, Report
+from grader.sandbox import Child, sandbox_status
+from lab2check import cases as cases_mod
+from lab2check import checks
+from lab2check.checks import WEIGHTS, Tolerances
+
+MODULE_OF = {"q1": "single_neuron", "q2": "hidden_layer", "q3": "multiclass"}
+MODELS = {"q1_5": "single_neuron", "q2_2": "hidden_layer", "q3_3": "multiclass"}  # loss curves and loss_500
+
+
+def module_of(qid: str) -> str | None:
+    return MODULE_OF.get(qid[:2])
+
+
+@dataclass
+class _Checked:
+    """One graded case or training check before points are given."""
+    check: str
+    label: str
+    hidden: bool
+    outcome: checks.Outcome
+    kind: str = "failed"   # failed | not-implemented | timeout | crashed | error (when not passed)
+
+
+@dataclass
+class _Run:
+    """What one child produced: results per question, the import verdicts, the curves."""
+    checked: dict = field(default_factory=dict)     # qid -> [_Checked]
+    seconds: dict = field(default_factory=dict)     # qid -> float
+    imports: dict = field(default_factory=dict)     # module -> None (fine) or (kind, message)
+    losses: dict = field(default_factory=dict)      # qid -> list of the student's losses
+    output: list = field(default_factory=list)      # notes about printed output
+
+
+def _kind(result) -> str:
+    if result.status == "ok":
+        return "failed"
+    if checks.not_implemented(result):
+        return "not-implemented"
+    return {"timeout": "timeout", "crashed": "crashed", "error": "error"}.get(result.status, "error")
+
+
+def _import_all(child, modules, limits, run: _Run):
+    """Import each module alone; a module that fails stays failed for this submission."""
+    for mod in modules:
+        if mod in run.imports:
+            continue
+        result = child.request("import", {}, {"modules": [mod]}, timeout=limits.import_seconds)
+        if result.status == "ok":
+            run.imports[mod] = None
+        elif result.status == "timeout":
+            run.imports[mod] = ("timeout", f"importing lab2.{mod} took more than {limits.import_seconds:g} s: put "
+                                           'your experiments under `if __name__ == "__main__":`')
+        elif result.status == "error":
+            err = result.error or {}
+            msg = err.get("message", f"importing lab2.{mod} failed")
+            if "EOFError" in msg or "input" in (err.get("traceback") or ""):
+                msg += ' (input() at import: put interactive code under `if __name__ == "__main__":`)'
+            run.imports[mod] = ("error", msg)
+        else:
+            run.imports[mod] = ("crashed", f"importing lab2.{mod} ended the process: {result.note}")
+
+
+def _blocked(qid, run):
+    """The import failure that stops question ``qid``, or None."""
+    needed = [module_of(qid)] + (["single_neuron"] if qid[:2] in ("q2",) else [])
+    for mod in needed:
+        if run.imports.get(mod):
+            return run.imports[mod]
+    return None
+
+
+def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
+    start = time.monotonic()
+    deadline = start + limits.call_seconds
+    out = []
+    for case in cases:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            out.append(_Checked(case.check, case.label, case.hidden,
+                                checks.Outcome(False, f"{case.call}: not run: the question's time limit of "
+                                                      f"{limits.call_seconds:g} s was used up", None, 0.0), "timeout"))
+            continue
+        result = child.request(case.probe, case.arrays, case.options, timeout=left)
+        if result.status == "timeout":
+            result.note = f"{case.call} did not return within the question's {limits.call_seconds:g} s"
+        outcome = checks.evaluate(case, result, answers.unit[case.id], answers.variants.get(case.id), tol)
+        out.append(_Checked(case.check, case.label, case.hidden, outcome, _kind(result)))
+    run.checked.setdefault(qid, []).extend(out)
+    run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
+
+
+def _run_training(child, qid, rubric, answers, limits, run: _Run):
+    start = time.monotonic()
+    model = expected_mod.TRAINING[qid][0]
+    ref = answers.training[qid]
+    arrays, options = expected_mod.train_request(qid, rubric, answers.data, ref["init"])
+    options["data"] = {k: child.sandbox_path(v) for k, v in options["data"].items()}
+    part = expected_mod.TRAINING[qid][1]
+    call = f"{part}.train(X, y, ..., epochs={rubric.training.epochs}, lr={rubric.model(model).lr:g})"
+    result = child.request("train", arrays, options, timeout=limits.train_seconds)
+    names = ["trajectory", "final_loss", "accuracy"] if qid != "q2_3" else ["final_loss", "accuracy"]
+    if result.status != "ok":
+        if result.status == "timeout":
+            result.note = (f"{call} did not finish within {limits.train_seconds:g} s (the reference takes a few "
+                           "seconds: is the training loop vectorised?)")
+        outcome = checks.failure(result)
+        same = checks.Outcome(False, "(the training did not return: see above)", None, 0.0)
+        run.checked.setdefault(qid, []).extend(_Checked(n, "grading subset", False, outcome if i == 0 else same,
+                                                        _kind(result)) for i, n in enumerate(names))
+    else:
+        out = result.outputs
+        losses = out.get("losses")
+        if losses is not None:
+            run.losses[qid] = np.asarray(losses, np.float64).ravel().tolist()
+        diverged = bool(out.get("diverged", np.array(0)).any()) if "diverged" in out else False
+        checked = checks.evaluate_training(losses, diverged, ref["losses"], rubric.training.epochs,
+                                           rubric.training.trajectory_epochs, rubric.training.trajectory_rtol,
+                                           rubric.model(model).max_loss, call)
+        if diverged:
+            accuracy = checks.Outcome(False, f"{call}: no accuracy: the training diverged", None, 0.0)
+        else:
+            accuracy = checks.evaluate_accuracy(out.get("predictions"), answers.labels[qid],
+                                                rubric.model(model).min_test_accuracy, f"{part}.predict on the "
+                                                f"{answers.labels[qid].size} test examples", ref["accuracy"])
+        for name, outcome in checked + [("accuracy", accuracy)]:
+            if name in names:
+                run.checked.setdefault(qid, []).append(_Checked(name, "grading subset", False, outcome))
+    run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
+
+
+def _worker(folder, binds, rubric, slot, tasks, run: _Run, errors: list):
+    """Run ``tasks`` (("unit"|"train", qid, cases)) in one child, in order."""
+    try:
+        with Child(folder, rubric.limits, binds=binds, slot=slot) as child:
+            tol = Tolerances(**rubric.tolerances.model_dump())
+            for kind, qid, cases in tasks:
+                _import_all(child, [module_of(qid)] + (["single_neuron"] if qid[:2] == "q2" else []),
+                            rubric.limits, run)
+                if _blocked(qid, run):
+                    continue
+                if kind == "unit":
+                    _run_unit(child, qid, cases, run_answers[0], tol, rubric.limits, run)
+                else:
+                    _run_training(child, qid, rubric, run_answers[0], rubric.limits, run)
+    except Exception as err:  # noqa: BLE001 - reported as the grader's own failure, never the student's
+        errors.append(f"{type(err).__name__}: {err}")
+
+
+run_answers = [None]  # set by grade_folder before the workers start (shared, read-only)
+
+
+def _tasks(rubric):
+    """Two fixed task lists of about equal length: two trainings in one child, the unit checks
+    (a second or so) and the other two trainings in the other."""
+    unit = [("unit", qid, cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rubric.hidden.seeds), hidden=True))
+            for qid in expected_mod.UNIT_QUESTIONS]
+    first = [("train", "q3_3", None), ("train", "q2_3", None)]
+    second = unit + [("train", "q2_2", None), ("train", "q1_5", None)]
+    return first, second
+
+
+def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
+    spec = rubric.questions[qid]
+    q = QuestionResult(qid, spec.title, spec.auto, manual_title=spec.manual_title, max_manual=spec.manual,
+                       bonus=spec.bonus, seconds=round(seconds, 3))
+    weights = WEIGHTS.get(qid, {})
+    total_weight = sum(weights.values()) or 1
+    per_group = {}
+    for c in checked:
+        per_group.setdefault(c.check, []).append(c)
+    for c in checked:
+        share = spec.auto * weights.get(c.check, 0) / total_weight / len(per_group[c.check])
+        points = share * (1.0 if c.outcome.passed else c.outcome.credit)
+        q.checks.append(CheckResult(f"{c.check}: {c.label}", c.outcome.passed, round(points, 6), round(share, 6),
+                                    "" if c.outcome.passed and not c.outcome.message else c.outcome.message,
+                                    c.hidden, c.outcome.mistake))
+    failed = [c for c in checked if not c.outcome.passed]
+    if spec.auto == 0:
+        q.status, q.summary = "manual", "graded by hand"
+    elif not failed:
+        q.status, q.summary = "passed", "all checks passed"
+    elif q.auto_points > 0:
+        q.status = "partial"
+    else:
+        kinds = [c.kind for c in failed]
+        q.status = next((k for k in ("not-implemented", "timeout", "crashed", "error") if k in kinds), "failed")
+    if failed:
+        public = [c for c in failed if not c.hidden]
+        first = public[0].outcome.message.splitlines()[0] if public else ""
+        hidden = sum(1 for c in failed if c.hidden)
+        extra = f"{hidden} hidden check{'s' if hidden > 1 else ''} failed" if hidden else ""
+        q.summary = f"{qid}: {first}" if first else ""
+        if first and q.status == "not-implemented":
+            q.summary = f"{qid}: {first}"
+        q.summary = "; ".join(s for s in (q.summary, extra) if s)
+    return q
+
+
+def _blocked_question(qid, rubric, reason) -> QuestionResult:
+    kind, message = reason
+    spec = rubric.questions[qid]
+    weights = WEIGHTS.get(qid, {"import": 1})
+    checked = [_Checked(name, "import", False, checks.Outcome(False, message, None, 0.0), kind) for name in weights]
+    q = _question(qid, rubric, checked, 0.0)
+    q.status = "timeout" if kind == "timeout" else ("crashed" if kind == "crashed" else "error")
+    q.summary = f"{qid}: {message}"
+    _ = spec
+    return q
+
+
+def _report_question(rubric, sub, report: Report) -> QuestionResult:
+    spec = rubric.questions["report"]
+    if sub.report is None:
+        outcome = checks.Outcome(False, "no REPORT.md in the submission", None, 0.0)
+    else:
+        text = sub.report.read_text(encoding="utf-8", errors="replace")
+        losses, why = student_report.parse_loss_500(text)
+        if losses is None:
+            outcome = checks.Outcome(False, f"REPORT.md: the loss_500 block does not parse: {why}", None, 0.0)
+        else:
+            report.reported_losses = losses
+            outcome = checks.Outcome(True)
+    return _question("report", rubric, [_Checked("loss_500", "REPORT.md", False, outcome)], 0.0)
+
+
+def grade_folder(root, rubric, answers=None, *, student=None, submission=None, concurrency=2,
+                 slots=(None, None)) -> Report:
+    """Grade the submission unpacked in ``root`` (``lab2/`` anywhere beneath it)."""
+    start = time.monotonic()
+    root = Path(root)
+    sub = locate.find_package(root)  # PackageError (a UsageError) when there is no single lab2/
+    answers = answers or expected_mod.load(rubric)
+    run_answers[0] = answers
+    report = Report(student=student or root.name, submission=submission or str(root),
+                    sandbox=sandbox_status()[1], total_max=rubric.total, rubric_sha256=rubric.sha256)
+    data_dir = Path(answers.data["X_train"]).parent
+    binds = {data_dir: data_dir}
+    first, second = _tasks(rubric)
+    runs, errors = [_Run(), _Run()], []
+    if concurrency >= 2:
+        threads = [threading.Thread(target=_worker, args=(sub.package_parent, binds, rubric, slots[i], tasks,
+                                                          runs[i], errors))
+                   for i, tasks in enumerate((first, second))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+        _worker(sub.package_parent, binds, rubric, slots[0], second + first, runs[0], errors)
+    if errors:
+        report.status, report.error = "internal-error", errors[0]
+        report.seconds = round(time.monotonic() - start, 3)
+        return report
+    merged = _Run()
+    for r in runs:
+        for qid, c in r.checked.items():
+            merged.checked.setdefault(qid, []).extend(c)
+        for qid, s in r.seconds.items():
+            merged.seconds[qid] = merged.seconds.get(qid, 0.0) + s
+        merged.imports.update({k: v for k, v in r.imports.items() if v or k not in merged.imports})
+        merged.losses.update(r.losses)
+    for qid in rubric.questions:
+        if qid == "report":
+            report.questions.append(_report_question(rubric, sub, report))
+        elif qid == "q3_1":
+            report.questions.append(_question(qid, rubric, [], 0.0))
+        elif _blocked(qid, merged):
+            report.questions.append(_blocked_question(qid, rubric, _blocked(qid, merged)))
+        else:
+            # Unit checks first, training checks after: a stable order whatever ran where.
+            ordered = sorted(merged.checked.get(qid, []), key=lambda c: c.label == "grading subset")
+            report.questions.append(_question(qid, rubric, ordered, merged.seconds.get(qid, 0.0)))
+    for qid, model in MODELS.items():
+        student_losses = merged.losses.get(qid)
+        report.curves[model] = {"student": student_losses or [], "reference": answers.training[qid]["losses"]}
+        epochs = rubric.training.epochs
+        report.reproduced_losses[model] = float(student_losses[epochs - 1]) \
+            if student_losses and len(student_losses) >= epochs and np.isfinite(student_losses[epochs - 1]) else None
+    failed_imports = [m for m, v in merged.imports.items() if v]
+    if failed_imports and len(failed_imports) == 3:
+        kinds = {merged.imports[m][0] for m in failed_imports}
+        report.status = "timeout" if kinds == {"timeout"} else "import-error"
+    report.seconds = round(time.monotonic() - start, 3)
+    return report

@@ -1,0 +1,86 @@
+"""The check ladder, cheap to precise, and the messages it writes.
+
+exists -> type -> shape -> finite -> values. Every message leads with the call, gives what came
+back and what was expected (shapes; the worst element's index with both values, the absolute
+and relative error) and, when the wrong result is recognised, the ``[mistake:<id>]`` advice.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab2check import mistakes
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    message: str = ""
+    mistake: str | None = None
+    credit: float = 1.0        # the share of the check's points kept (1 when passed)
+
+
+def fmt(x) -> str:
+    x = float(x)
+    return f"{x:.6g}" if np.isfinite(x) else str(x)
+
+
+def _index(i) -> str:
+    return "[" + ", ".join(str(int(j)) for j in i) + "]" if len(i) else "the value"
+
+
+def _with_diagnosis(message, mistake):
+    return Outcome(False, f"{message} {mistakes.tag(mistake)}" if mistake else message, mistake, 0.0)
+
+
+def compare(label, got, got_type, expected, *, rtol, atol, shapes=(), variants=None, m=None,
+            quantity="output", exact=False, finite_only=False) -> Outcome:
+    """Compare one returned value with the expected array.
+
+    ``label`` names the value in the call ("dW1 of backward(X, y, params, cache), X (6, 5) float64");
+    ``got`` is a plain array or None (not numeric data), ``got_type`` describes what was returned;
+    ``shapes`` are other accepted shapes (e.g. ``()`` for a loss); ``exact`` compares labels.
+    """
+    expected = np.asarray(expected)
+    want = f"an ndarray of shape {tuple(expected.shape)}" if expected.ndim else "a float"
+    if got is None:
+        if got_type == "NoneType":
+            return Outcome(False, f"{label}: returned None, expected {want} (a missing return?)", None, 0.0)
+        return Outcome(False, f"{label}: returned {got_type}, expected {want}", None, 0.0)
+    if got_type.startswith("ndarray subclass"):
+        return Outcome(False, f"{label}: returned an {got_type}, expected a plain np.ndarray "
+                              "(np.asarray(result) converts it)", None, 0.0)
+    if got.dtype.kind == "b" and not exact:
+        got = got.astype(np.float64)
+    ok_shapes = {tuple(expected.shape), *map(tuple, shapes)}
+    if tuple(got.shape) not in ok_shapes:
+        mistake = mistakes.diagnose(got, expected, variants, m=m, quantity=quantity)
+        return _with_diagnosis(f"{label}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}", mistake)
+    got = got.reshape(expected.shape)
+    if exact:
+        wrong = np.argwhere(got.astype(np.int64) != expected.astype(np.int64)) if got.size else []
+        if len(wrong):
+            i = tuple(wrong[0])
+            return Outcome(False, f"{label}: {len(wrong)} of {got.size} values differ; first at {_index(i)}: "
+                                  f"got {got[i]}, expected {expected[i]}", None, 0.0)
+        return Outcome(True)
+    with np.errstate(all="ignore"):
+        g, e = got.astype(np.float64), expected.astype(np.float64)
+        bad = ~np.isfinite(g) & np.isfinite(e)
+        if bad.any():
+            i = tuple(np.argwhere(bad)[0])
+            mistake = mistakes.diagnose(got, expected, variants, m=m, quantity=quantity)
+            return _with_diagnosis(f"{label}: {int(bad.sum())} of {g.size} values are not finite; first at "
+                                   f"{_index(i)}: got {fmt(g[i])}, expected {fmt(e[i])}", mistake)
+        if finite_only:
+            return Outcome(True)
+        excess = np.abs(g - e) - (atol + rtol * np.abs(e))
+        if not np.any(excess > 0):
+            return Outcome(True)
+        i = np.unravel_index(int(np.argmax(excess)), g.shape)
+        err = abs(g[i] - e[i])
+        rel = err / max(abs(e[i]), 1e-300)
+    mistake = mistakes.diagnose(got, expected, variants, m=m, quantity=quantity)
+    n_bad = int(np.sum(excess > 0))
+    return _with_diagnosis(
+        f"{label}: {n_bad} of {g.size} values differ (rtol={rtol:g}, atol={atol:g}); worst at {_index(i)}: "
+        f"got {fmt(g[i])}, expected {fmt(e[i])} (abs error {fmt(err)}, rel error {fmt(rel)})", mistake)
