@@ -11,8 +11,9 @@ it runs ``lab2check.probes.run`` and turns the values into plain arrays with
 Wire format, both directions: frames of an 8-byte big-endian length and that many bytes.
 - request:  JSON ``{"id", "probe", "options", "arrays": [names], "cpu_seconds"}``, then one
   ``.npy`` frame per name;
-- response: JSON ``{"id", "status": "ok", "types": {key: description}, "arrays": [keys]}``, then
-  one ``.npy`` frame per key in ``arrays``; or JSON ``{"id", "status": "error", "where", "type",
+- response: JSON ``{"id", "status": "ok", "types": {key: description}, "arrays": [keys],
+  "texts": {key: str}}``, then one ``.npy`` frame per key in ``arrays`` (``texts`` holds the
+  values that were plain strings, cut at 2000 characters); or JSON ``{"id", "status": "error", "where", "type",
   "not_implemented", "message", "detail", "traceback"}`` alone;
 - the first frame the child sends is ``{"hello": 1, "pid", "uid"}``, once it is ready.
 Student code runs in this process and may break any of it; the parent trusts nothing it reads.
@@ -177,7 +178,7 @@ def _answer(request, arrays, probes, plain, numpy, max_elements):
     rid = request["id"]
     try:
         result = probes.run(request["probe"], arrays, request["options"])
-        types, names, blobs = {}, [], []
+        types, names, blobs, texts = {}, [], [], {}
         for key, value in result.items():
             array, kind = plain.encode(value, max_elements)
             types[str(key)] = str(kind)
@@ -186,7 +187,9 @@ def _answer(request, arrays, probes, plain, numpy, max_elements):
                 blob = io.BytesIO()
                 numpy.lib.format.write_array(blob, array, allow_pickle=False)
                 blobs.append(blob.getbuffer())
-        return {"id": rid, "status": "ok", "types": types, "arrays": names}, blobs
+            elif type(value) is str:  # a probe's own message, e.g. why the loss could not be computed
+                texts[str(key)] = value[:2000]
+        return {"id": rid, "status": "ok", "types": types, "arrays": names, "texts": texts}, blobs
     except probes.StudentError as exc:
         return {"id": rid, "status": "error", "where": exc.where, "type": exc.type,
                 "not_implemented": exc.not_implemented, "message": exc.describe(),
