@@ -1,0 +1,383 @@
+"""The process that runs student code: a request loop over two pipes, inside the sandbox.
+
+Started by ``grader.sandbox`` as ``python -s child.py CONFIG_JSON`` (inside bubblewrap, or with
+resource limits only). It confines itself before any student code is imported (resource
+limits, then an unprivileged uid when started as root), imports numpy once, says hello, and
+then answers requests until its request pipe closes. Student modules stay imported between
+requests. It deliberately knows nothing about the grader (which is not visible in the sandbox):
+it runs ``lab2check.probes.run`` and turns the values into plain arrays with
+``lab2check.plain.encode``.
+
+Wire format, both directions: frames of an 8-byte big-endian length and that many bytes.
+- request:  JSON ``{"id", "probe", "options", "arrays": [names], "cpu_seconds"}``, then one
+  ``.npy`` frame per name;
+- response: JSON ``{"id", "status": "ok", "types": {key: description}, "arrays": [keys],
+  "texts": {key: str}}``, then one ``.npy`` frame per key in ``arrays`` (``texts`` holds the
+  values that were plain strings, cut at 2000 characters); or JSON ``{"id", "status": "error", "where", "type",
+  "not_implemented", "message", "detail", "traceback"}`` alone;
+- the first frame the child sends is ``{"hello": 1, "pid", "uid"}``, once it is ready.
+Student code runs in this process and may break any of it; the parent trusts nothing it reads.
+
+With ``"reaper": true`` (the sandbox without bubblewrap) the process first forks: the original
+stays out of student code, adopts every orphan (``PR_SET_CHILD_SUBREAPER``), and when the
+worker dies or the parent sends SIGTERM it kills what is left, reaps it, and exits the way the
+worker did. That is the job bubblewrap's PID 1 does in its PID namespace; without it a fork
+bomb's processes would end as orphans of the host's init.
+
+Only the standard library is imported at module level, so the parent may import ``FRAME``.
+"""
+import io
+import json
+import os
+import resource
+import signal
+import struct
+import sys
+
+FRAME = struct.Struct(">Q")  # the length prefix of every frame
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def main(argv=None) -> None:
+    config = json.loads((argv or sys.argv)[1])
+    if config.get("reaper"):
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        parent = os.getpid()
+        worker = os.fork()
+        if worker:
+            _reap(worker, config)  # never returns
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(70)
+    numpy, probes, plain = _confine(config)
+    _serve(config, numpy, probes, plain)
+
+
+# --- confinement ------------------------------------------------------------------------------
+
+def _confine(config):
+    """Limits, then the unprivileged uid, then the submission: all before any student code."""
+    # A file over RLIMIT_FSIZE then fails with EFBIG (an OSError in student code) instead of
+    # killing the child with SIGXFSZ.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    for name, value in config["rlimits"].items():
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
+
+    submission = config["submission"]
+    sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
+    sys.path.extend(p for p in config.get("site", ()) if p not in sys.path)
+    needed = [p for p in {*sys.path, submission, config["code_root"]} if p and os.path.isdir(p)]
+    # Opened while still root: see _reach_through_descriptors.
+    handles = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) for p in needed}
+
+    uid, gid = config.get("uid"), config.get("gid")
+    if os.geteuid() == 0 and uid is not None:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        if os.getresuid() != (uid, uid, uid) or _can_become_root():
+            os._exit(71)
+        if config.get("reaper"):
+            # A change of uid clears the parent-death signal: set it again.
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    # No setuid program (su, mount...) can give privileges back (bubblewrap sets it too).
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+
+    aliases = _reach_through_descriptors(handles)
+    os.environ["MPLBACKEND"] = "Agg"
+    os.fchdir(handles[submission]) if submission in aliases else os.chdir(submission)
+
+    # numpy now, under the memory limit, so a limit too small for it fails here, at start-up,
+    # and not in the middle of a question; one small product makes OpenBLAS allocate its buffers.
+    import numpy
+
+    numpy.ones((8, 8)) @ numpy.ones((8, 8))
+    code_root = aliases.get(config["code_root"], config["code_root"])
+    sys.path.insert(0, code_root)
+    from lab2check import plain, probes
+
+    sys.path.remove(code_root)  # the child's own code is not the student's business
+    sys.path.insert(0, aliases.get(submission, submission))
+    return numpy, probes, plain
+
+
+def _reach_through_descriptors(handles: dict) -> dict:
+    """``{path: "/proc/self/fd/N"}`` for the directories the new uid cannot reach by name.
+
+    Without bubblewrap the Python installation or the submission may sit below a folder only
+    root may enter (``/root/.pyenv``, pytest's ``/tmp/pytest-of-root``). A descriptor opened
+    before dropping root still reaches the directory itself and what lies below it (their own
+    permissions still apply), never the private folder above it. Packages already imported
+    get the new spelling in their ``__path__`` so that their submodules still import.
+    """
+    aliases = {}
+    for path, fd in handles.items():
+        if os.access(path, os.R_OK | os.X_OK):
+            os.close(fd)
+        else:
+            aliases[path] = f"/proc/self/fd/{fd}"
+    if not aliases:
+        return aliases
+
+    def respell(entry):
+        for path, alias in aliases.items():
+            if entry == path or entry.startswith(path + os.sep):
+                return alias + entry[len(path):]
+        return entry
+
+    sys.path[:] = [respell(p) for p in sys.path]
+    for module in list(sys.modules.values()):
+        search = getattr(module, "__path__", None)
+        if isinstance(search, list):
+            search[:] = [respell(p) for p in search]
+    sys.path_importer_cache.clear()
+    return aliases
+
+
+def _can_become_root() -> bool:
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return False
+    return True
+
+
+def _prctl(option: int, value: int) -> None:
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+# --- the request loop -------------------------------------------------------------------------
+
+def _serve(config, numpy, probes, plain) -> None:
+    rfd, wfd = config["request_fd"], config["response_fd"]
+    me = os.getpid()
+    max_elements = config["max_elements"]
+    _send(wfd, {"hello": 1, "pid": me, "uid": os.getuid()}, [])
+    while True:
+        request = _read_frame(rfd)
+        if request is None:
+            os._exit(0)  # the parent closed the pipe: the submission is done
+        request = json.loads(request)
+        arrays = {name: numpy.load(io.BytesIO(_read_frame(rfd)), allow_pickle=False) for name in request["arrays"]}
+        _cpu_budget(request.get("cpu_seconds"))
+        reply, blobs = _answer(request, arrays, probes, plain, numpy, max_elements)
+        if os.getpid() != me:
+            os._exit(0)  # a process forked by student code came back here: only the child answers
+        _flush_student_output()
+        _send(wfd, reply, blobs)
+
+
+def _answer(request, arrays, probes, plain, numpy, max_elements):
+    """The reply to one request: never raises, whatever student code does."""
+    rid = request["id"]
+    try:
+        result = probes.run(request["probe"], arrays, request["options"])
+        types, names, blobs, texts = {}, [], [], {}
+        for key, value in result.items():
+            array, kind = plain.encode(value, max_elements)
+            types[str(key)] = str(kind)
+            if array is not None:
+                names.append(str(key))
+                blob = io.BytesIO()
+                numpy.lib.format.write_array(blob, array, allow_pickle=False)
+                blobs.append(blob.getbuffer())
+            elif type(value) is str:  # a probe's own message, e.g. why the loss could not be computed
+                texts[str(key)] = value[:2000]
+        return {"id": rid, "status": "ok", "types": types, "arrays": names, "texts": texts}, blobs
+    except probes.StudentError as exc:
+        return {"id": rid, "status": "error", "where": exc.where, "type": exc.type,
+                "not_implemented": exc.not_implemented, "message": exc.describe(),
+                "detail": exc.detail, "traceback": exc.traceback}, []
+    except BaseException as exc:  # noqa: BLE001 - a hostile value may raise anything while encoded
+        return _internal_error(rid, request.get("probe"), exc), []
+
+
+def _internal_error(rid, probe, exc) -> dict:
+    """An exception outside ``probes.call`` (a bad request, or a value that broke the encoding)."""
+    import traceback
+
+    try:
+        text = str(exc)[:500]
+    except BaseException:  # noqa: BLE001 - a student's exception may not even print
+        text = "(unprintable)"
+    try:
+        trace = traceback.format_exc()[-2000:]
+    except BaseException:  # noqa: BLE001
+        trace = ""
+    return {"id": rid, "status": "error", "where": f"lab2check probe {probe}", "type": type(exc).__name__,
+            "not_implemented": False, "message": f"probe {probe} failed: {type(exc).__name__}: {text}",
+            "detail": text, "traceback": trace}
+
+
+def _cpu_budget(seconds) -> None:
+    """A CPU-time backstop for this request, within the hard limit set at start-up."""
+    if not seconds:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(usage.ru_utime + usage.ru_stime + seconds) + 1
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ValueError, OSError):
+        pass  # student code lowered the hard limit: theirs to lose
+
+
+def _flush_student_output() -> None:
+    # Before the answer, so that everything printed during the request is already in the
+    # output pipe when the parent reads the response.
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - student code may have replaced or closed them
+            pass
+
+
+def _read_exact(fd: int, n: int):
+    parts = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_frame(fd: int):
+    """The next frame's bytes, or None at the end of the stream."""
+    head = _read_exact(fd, FRAME.size)
+    if head is None:
+        return None
+    body = _read_exact(fd, FRAME.unpack(head)[0])
+    if body is None:
+        os._exit(0)  # the parent went away in the middle of a request
+    return body
+
+
+def _send(fd: int, header: dict, blobs) -> None:
+    text = json.dumps(header).encode()
+    parts = [FRAME.pack(len(text)), text]
+    for blob in blobs:
+        parts += [FRAME.pack(len(blob)), blob]
+    for part in parts:
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+# --- the reaper (sandbox without bubblewrap) ----------------------------------------------------
+
+class _Stop(Exception):
+    pass
+
+
+def _reap(worker: int, config) -> None:
+    """Wait for the worker, then kill and reap every remaining descendant; exit as it did."""
+    for fd in (config["request_fd"], config["response_fd"]):
+        os.close(fd)  # so that the parent sees the end of the answers when the worker dies
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    def stop(signum, frame):
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, stop)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # the grader died: clean up all the same
+    status = None
+    try:
+        if os.getppid() == 1:
+            raise _Stop
+        while status is None:
+            pid, code = os.waitpid(-1, 0)
+            if pid == worker:
+                status = code
+    except (_Stop, ChildProcessError):
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _kill_descendants()
+    if status is not None and os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else 0)
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every descendant, reaping as they die, until none is left.
+
+    As the subreaper, this process adopts every orphan, so no descendant can leave the tree;
+    a process forked between a scan and the kills is found by the next scan.
+    """
+    import time
+
+    me = os.getpid()
+    while True:
+        tree = _live_descendants(me)
+        for pid in tree:
+            try:
+                handle = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                # Still in the tree once the handle is held: the pid was not reused meanwhile.
+                if _parent_of(pid) in tree.keys() | {me}:
+                    signal.pidfd_send_signal(handle, signal.SIGKILL)
+            except OSError:
+                pass
+            finally:
+                os.close(handle)
+        try:
+            while os.waitpid(-1, 0 if not tree else os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return
+        if tree:
+            time.sleep(0.001)  # the killed processes are still exiting
+
+
+def _parent_of(pid: int):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _live_descendants(root: int) -> dict:
+    """``{pid: parent}`` for the descendants of ``root`` that are not zombies."""
+    parents, alive = {}, set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        if fields[0] != b"Z":
+            alive.add(int(entry))
+    children = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = {}, [root]
+    while todo:
+        parent = todo.pop()
+        for pid in children.get(parent, ()):
+            if pid not in found:
+                found[pid] = parent
+                todo.append(pid)
+    return {pid: parent for pid, parent in found.items() if pid in alive}
+
+
+if __name__ == "__main__":
+    main()

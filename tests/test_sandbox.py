@@ -1,0 +1,429 @@
+"""The sandbox against hostile student code (issue 6's list), with bubblewrap and without.
+
+Each hostile submission has the hostile code in ``lab2/single_neuron.py`` (at import or in
+``sigmoid``) and a harmless ``lab2/good.py``: after the hostile request, a request to
+``good.sigmoid`` on the same ``Child`` must work, in a fresh process when the first one died.
+Every test ends by checking that no process of the child's dedicated uid is left.
+"""
+import json
+import os
+import socket
+import tempfile
+import textwrap
+import time
+import tracemalloc
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from grader import PROJECT
+from grader.rubric import Limits
+from grader.sandbox import Child, SandboxError, _bubblewrap_works, processes_of, sandbox_status
+
+pytestmark = pytest.mark.timeout(120)
+
+LIMITS = Limits()  # the rubric's defaults: 3072 MB, 32 processes, 16 MB files, 32 KB of output
+HANG = 2.0  # the time limit of a request that is expected to hang
+QUICK = 30.0  # the time limit of a request that is expected to answer (generous: CI may be loaded)
+Z = {"z": np.array([-1.0, 0.0, 2.0])}
+HOSTILE = {"module": "single_neuron", "function": "sigmoid", "args": ["z"]}
+GOOD = {"module": "good", "function": "sigmoid", "args": ["z"]}
+BWRAP = pytest.mark.skipif(not _bubblewrap_works()[0], reason=f"bubblewrap does not work here: {_bubblewrap_works()[1]}")
+KINDS = [pytest.param("bubblewrap", marks=BWRAP), "rlimits"]
+
+
+def write_submission(folder, at_import="", in_call="return 1 / (1 + np.exp(-z))", extra=""):
+    """A ``lab2`` package whose ``single_neuron`` runs ``at_import`` and ``in_call``."""
+    lab2 = folder / "lab2"
+    lab2.mkdir(parents=True)
+    (lab2 / "__init__.py").write_text("")
+    (lab2 / "single_neuron.py").write_text(
+        "import json, os, sys, time\nimport numpy as np\n\n" + textwrap.dedent(extra) + "\n"
+        + textwrap.dedent(at_import) + "\n\ndef sigmoid(z):\n" + textwrap.indent(textwrap.dedent(in_call), "    ") + "\n")
+    (lab2 / "good.py").write_text("import numpy as np\n\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n")
+    return folder
+
+
+@pytest.fixture(params=KINDS)
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def sandbox(tmp_path, kind):
+    """``open(at_import=..., in_call=...) -> Child``; every child is closed and checked at the end."""
+    children = []
+
+    def open_child(limits=LIMITS, **code):
+        child = Child(write_submission(tmp_path / f"submission{len(children)}", **code), limits, sandbox=kind)
+        children.append(child)
+        return child
+
+    yield open_child
+    for child in children:
+        child.close()
+        if child.uid is not None:
+            assert processes_of(child.uid) == [], "processes of the dedicated uid were left behind"
+
+
+def hostile(sandbox, where, code, **kw):
+    """The hostile ``code`` at import or in the call."""
+    return sandbox(**({"at_import": code} if where == "import" else {"in_call": code}), **kw)
+
+
+def recovers(child, restarted: bool):
+    """The next request on the same Child works, in a new process when the last one died."""
+    starts = child.starts
+    response = child.request("call", Z, GOOD, QUICK)
+    assert response.status == "ok", response
+    np.testing.assert_allclose(response.outputs["out"], 1 / (1 + np.exp(-Z["z"])))
+    assert child.starts == starts + restarted
+
+
+WHERE = ["import", "call"]
+
+# (id, code, status, what the note or the error says, whether the process had to be replaced)
+CASES = [
+    ("infinite-loop", "while True:\n    pass", "timeout", "no answer within 2 s", True),
+    ("sleep", "time.sleep(1e9)", "timeout", "no answer within 2 s", True),
+    ("numpy-50GB", "np.ones((50 * 2**30 // 8,))", "error", "memory limit of 3072 MB reached", False),
+    ("bytearray-50GB", "bytearray(50 * 2**30)", "error", "memory limit of 3072 MB reached", False),
+    ("fork-bomb", "while True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+     "timeout", "no answer within 2 s", True),
+    ("sys-exit", "sys.exit(0)", "error", "SystemExit", False),
+    ("os-exit", "os._exit(0)", "crashed",
+     "the child process exited with code 0 (sys.exit or os._exit in student code?)", True),
+    ("kill-9", "os.kill(os.getpid(), 9)", "crashed", "killed by signal 9 (SIGKILL", True),
+    ("input", "input()", "error", "stdin is empty: input() cannot be answered", False),
+    ("keyboard-interrupt", "raise KeyboardInterrupt", "error", "KeyboardInterrupt", False),
+]
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("code, status, says, restarted", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_hostile_code_costs_one_request(sandbox, where, code, status, says, restarted):
+    child = hostile(sandbox, where, code)
+    response = child.request("call", Z, HOSTILE, HANG)
+    assert response.status == status, response
+    assert says in response.note + (response.error or {}).get("message", "")
+    if status == "error":
+        expected_where = "importing lab2.single_neuron" if where == "import" else "single_neuron.sigmoid"
+        assert response.error["where"] == expected_where
+    recovers(child, restarted)
+
+
+def test_a_fork_bomb_is_contained_by_the_process_limit(sandbox):
+    child = sandbox(in_call="""
+        forks = 0
+        while True:
+            try:
+                pid = os.fork()
+            except OSError:
+                return forks
+            if pid == 0:
+                time.sleep(1e9)
+            forks += 1
+    """)
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    # The child itself is one of the 32 processes of its uid (without a dedicated uid, the
+    # limit is relative to what the user already runs).
+    assert 0 < int(response.outputs["out"]) < LIMITS.processes
+    if child.uid is not None:
+        assert int(response.outputs["out"]) == LIMITS.processes - 1
+        assert len(processes_of(child.uid)) == LIMITS.processes
+    recovers(child, False)
+    child.close()
+    if child.uid is not None:
+        assert processes_of(child.uid) == []
+
+
+def test_forking_back_into_the_loop_does_not_answer_twice(sandbox):
+    # The forked process returns from sigmoid into the child's loop: only the child answers.
+    child = sandbox(in_call="os.fork()\nreturn z")
+    for _ in range(3):
+        response = child.request("call", Z, HOSTILE, QUICK)
+        assert response.status == "ok", response
+        assert response.note == ""
+    recovers(child, False)
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_printing_100_MB_keeps_head_and_tail_with_bounded_memory(sandbox, where):
+    flood = "sys.stdout.write('start\\n' + 'x' * (100 << 20) + '\\nend of the flood\\n')"
+    child = hostile(sandbox, where, flood)
+    child.start()
+    tracemalloc.start()
+    try:
+        response = child.request("call", Z, HOSTILE, QUICK)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status == "ok", response
+    assert peak < 8 << 20, f"the parent held {peak >> 20} MB"
+    assert len(response.output_tail) < (LIMITS.output_kb << 10) + 200
+    assert response.output_tail.startswith("start\nxxx")
+    assert response.output_tail.endswith("xxx\nend of the flood\n")
+    printed = len("start\n") + (100 << 20) + len("\nend of the flood\n")
+    assert f"[... {printed - (LIMITS.output_kb << 10)} bytes of output not kept ...]" in response.output_tail
+    recovers(child, False)
+
+
+def test_output_belongs_to_the_request_that_printed_it(sandbox):
+    child = sandbox(at_import="print('importing')", in_call="print('called with', z.size)\nreturn z")
+    first = child.request("call", Z, HOSTILE, QUICK)
+    second = child.request("call", Z, HOSTILE, QUICK)
+    assert first.output_tail == "importing\ncalled with 3\n"
+    assert second.output_tail == "called with 3\n"
+
+
+@BWRAP
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("path", ["reference/lab2/single_neuron.py", "grader/sandbox.py", "rubric.yaml",
+                                  "tests/test_sandbox.py"])
+def test_the_project_is_not_visible_in_bubblewrap(tmp_path, where, path):
+    target = PROJECT / path
+    assert target.exists()
+    code = f"open({str(target)!r}).read()"
+    with Child(write_submission(tmp_path / "s", **({"at_import": code} if where == "import" else {"in_call": code})),
+               LIMITS, sandbox="bubblewrap") as child:
+        response = child.request("call", Z, HOSTILE, QUICK)
+        assert response.status == "error", response
+        assert response.error["type"] == "FileNotFoundError"
+        recovers(child, False)
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_another_submission_cannot_be_read(tmp_path, sandbox, where):
+    other = tmp_path / "other_student" / "lab2"
+    other.mkdir(parents=True)
+    (other / "single_neuron.py").write_text("SECRET = 'the answers'\n")
+    for path in [str(other / "single_neuron.py"), "../other_student/lab2/single_neuron.py"]:
+        child = hostile(sandbox, where, f"open({path!r}).read()")
+        response = child.request("call", Z, HOSTILE, QUICK)
+        assert response.status == "error", response
+        assert response.error["type"] in ("FileNotFoundError", "PermissionError")
+        recovers(child, False)
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_files_outside_cannot_be_written(tmp_path, sandbox, where):
+    canary = tmp_path / "out" / "canary.txt"
+    canary.parent.mkdir()
+    canary.write_text("canary\n")
+    before = canary.stat().st_mtime_ns
+    for path in [str(canary), str(tmp_path / "out" / "new.txt"), "lab2/planted.py"]:
+        child = hostile(sandbox, where, f"open({path!r}, 'w').write('pwned')")
+        response = child.request("call", Z, HOSTILE, QUICK)
+        assert response.status == "error", response
+        assert response.error["type"] in ("FileNotFoundError", "PermissionError", "OSError")
+        recovers(child, False)
+    assert canary.read_text() == "canary\n" and canary.stat().st_mtime_ns == before
+    assert not (tmp_path / "out" / "new.txt").exists()
+    assert not any(tmp_path.glob("submission*/lab2/planted.py"))
+
+
+def test_a_file_larger_than_the_limit_fails_without_killing_the_child(sandbox):
+    child = sandbox(in_call="open(os.environ['HOME'] + '/big', 'wb').write(bytes(17 << 20))")
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "error", response
+    assert response.note == "file size limit of 16 MB reached"
+    recovers(child, False)
+
+
+@BWRAP
+@pytest.mark.parametrize("where", WHERE)
+def test_there_is_no_network_in_bubblewrap(tmp_path, where):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {listener.getsockname()[1]}), timeout=1)"
+        folder = write_submission(tmp_path / "s", **({"at_import": code} if where == "import" else {"in_call": code}))
+        with Child(folder, LIMITS, sandbox="bubblewrap") as child:
+            response = child.request("call", Z, HOSTILE, QUICK)
+        assert response.status == "error", response
+        assert response.error["type"] in ("ConnectionRefusedError", "OSError", "TimeoutError")
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+
+def test_a_subprocess_may_run_within_the_process_limit(sandbox):
+    child = sandbox(in_call="import subprocess\nreturn subprocess.run(['/bin/echo', 'hi'], capture_output=True).returncode")
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    assert int(response.outputs["out"]) == 0
+
+
+def test_monkey_patching_numpy_and_builtins_stays_in_the_child(sandbox):
+    child = sandbox(at_import="""
+        import builtins
+        np.allclose = lambda *a, **k: True
+        np.array_equal = lambda *a, **k: True
+        builtins.abs = lambda x: 0
+    """)
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    assert not np.allclose(1.0, 2.0) and not np.array_equal([1], [2]) and abs(-1) == 1
+    recovers(child, False)
+
+
+def test_a_patched_protocol_is_bad_output(sandbox):
+    # Student code may corrupt the child's own code: the parent checks what it reads.
+    child = sandbox(in_call="""
+        json.dumps = lambda *a, **k: '{"id": 999, "status": "ok", "types": {}, "arrays": []}'
+        return z
+    """)
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "bad-output"
+    assert "answered request 999" in response.note
+    recovers(child, True)
+
+
+FORGED = {
+    "a frame of 1 TB": "os.write(fd, (1 << 40).to_bytes(8, 'big'))",
+    "garbage": "os.write(fd, (5).to_bytes(8, 'big') + b'{{{{{')",
+    "a huge shape": """
+        head = json.dumps({"id": 1, "status": "ok", "types": {"out": "x"}, "arrays": ["out"]}).encode()
+        npy = b"\\x93NUMPY\\x01\\x00" + (118).to_bytes(2, "little")
+        npy += ("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }".ljust(117) + "\\n").encode()
+        npy += bytes(16)
+        os.write(fd, len(head).to_bytes(8, 'big') + head + len(npy).to_bytes(8, 'big') + npy)
+    """,
+    "an object array": """
+        head = json.dumps({"id": 1, "status": "ok", "types": {"out": "x"}, "arrays": ["out"]}).encode()
+        npy = b"\\x93NUMPY\\x01\\x00" + (118).to_bytes(2, "little")
+        npy += ("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }".ljust(117) + "\\n").encode()
+        npy += bytes(8)
+        os.write(fd, len(head).to_bytes(8, 'big') + head + len(npy).to_bytes(8, 'big') + npy)
+    """,
+}
+
+
+@pytest.mark.parametrize("forgery", FORGED.values(), ids=FORGED.keys())
+def test_forged_answers_are_bad_output_without_allocation(sandbox, forgery):
+    child = sandbox(in_call="fd = json.loads(sys.argv[1])['response_fd']\n" + textwrap.dedent(forgery)
+                    + "\ntime.sleep(1e9)")
+    child.start()
+    tracemalloc.start()
+    try:
+        response = child.request("call", Z, HOSTILE, QUICK)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status == "bad-output", response
+    assert response.note.startswith("the child")
+    assert peak < 4 << 20
+    recovers(child, True)
+
+
+RETURNED = {
+    "ndarray subclass": ("""
+        class Liar(np.ndarray):
+            def __eq__(self, other):
+                return True
+            def __array_ufunc__(self, *args, **kwargs):
+                return True
+     """, "return np.arange(3.0).view(Liar)", "ndarray subclass Liar", np.arange(3.0)),
+    "object array": ("", "return np.array([1, 'a', None], dtype=object)", "ndarray of dtype object", None),
+    "1e9 elements": ("", "return np.broadcast_to(np.float64(1), (10**9,))",
+                     "ndarray of float64 with 1000000000 elements (too large)", None),
+    "NaN": ("", "return np.array([np.nan, 1.0])", "ndarray of float64", np.array([np.nan, 1.0])),
+    "a list": ("", "return [0.5, 1, np.float32(2)]", "list", np.array([0.5, 1.0, 2.0])),
+    "a string": ("", "return 'sigmoid'", "str", None),
+}
+
+
+@pytest.mark.parametrize("extra, in_call, described, expected", RETURNED.values(), ids=RETURNED.keys())
+def test_only_plain_numeric_arrays_come_back(sandbox, extra, in_call, described, expected):
+    child = sandbox(extra=extra, in_call=in_call)
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    assert response.types["out"] == described
+    if described == "str":
+        assert response.texts == {"out": "sigmoid"}
+    if expected is None:
+        assert "out" not in response.outputs
+    else:
+        out = response.outputs["out"]
+        assert type(out) is np.ndarray and out.flags.c_contiguous and out.flags.writeable
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_a_student_error_is_described(sandbox):
+    child = sandbox(in_call="raise NotImplementedError")
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "error"
+    assert response.error["not_implemented"] is True
+    assert response.error["message"] == "not implemented yet: single_neuron.sigmoid raises NotImplementedError"
+    assert "single_neuron.py" in response.error["traceback"]
+
+
+def test_a_memory_limit_too_small_for_numpy_is_an_internal_error(tmp_path, kind):
+    limits = SimpleNamespace(**{**LIMITS.model_dump(), "memory_mb": 48})
+    with Child(write_submission(tmp_path / "s"), limits, sandbox=kind) as child:
+        with pytest.raises(SandboxError, match="failed to start"):
+            child.start()
+        if child.uid is not None:
+            assert processes_of(child.uid) == []
+
+
+def test_sandbox_status_can_be_forced_to_rlimits(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB2_SANDBOX", "rlimits")
+    kind, line = sandbox_status()
+    assert kind == "rlimits" and line.endswith("student code ran with resource limits only")
+    with Child(write_submission(tmp_path / "s"), LIMITS) as child:
+        assert child.kind == "rlimits"
+    monkeypatch.delenv("LAB2_SANDBOX")
+    if _bubblewrap_works()[0]:
+        assert sandbox_status() == ("bubblewrap", "student code ran in bubblewrap: no network, read-only view "
+                                                  "of the submission and the data")
+
+
+def test_slots_are_not_shared(tmp_path, kind):
+    folder = write_submission(tmp_path / "s")
+    with Child(folder, LIMITS, sandbox=kind) as first, Child(folder, LIMITS, sandbox=kind) as second:
+        assert first.slot != second.slot
+        with pytest.raises(SandboxError, match="in use"):
+            Child(folder, LIMITS, sandbox=kind, slot=first.slot)
+
+
+def test_data_binds_are_visible_read_only(tmp_path, kind):
+    if kind == "rlimits" and os.geteuid() != 0:
+        pytest.skip("without bubblewrap and a dedicated uid, nothing is read-only")
+    # Data must be readable by the child's uid (o+r on the path), unlike pytest's private tmp_path.
+    with tempfile.TemporaryDirectory() as data:
+        os.chmod(data, 0o755)
+        np.save(f"{data}/X.npy", np.arange(6.0))
+        folder = tmp_path / "s"
+        folder.mkdir()
+        with Child(folder, LIMITS, binds={data: "/data"}, sandbox=kind) as child:
+            path = child.sandbox_path(f"{data}/X.npy")
+            assert path == (f"{os.path.realpath(data)}/X.npy" if kind == "rlimits" else "/data/X.npy")
+            write_submission(folder, in_call=f"""
+                x = np.load({path!r}, mmap_mode="r")
+                try:
+                    open({path!r}, "r+b")
+                except OSError:
+                    return np.array(x)
+                return -1
+            """)
+            response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    np.testing.assert_array_equal(response.outputs["out"], np.arange(6.0))
+
+
+def test_start_up_and_per_request_overhead_are_small(sandbox, capsys):
+    child = sandbox()
+    child.start()
+    started = time.perf_counter()
+    for _ in range(100):
+        response = child.request("call", Z, GOOD, QUICK)
+        assert response.status == "ok"
+    per_request = (time.perf_counter() - started) / 100
+    with capsys.disabled():
+        print(f"\n{child.kind}: start-up {child.start_seconds * 1000:.0f} ms, "
+              f"{per_request * 1000:.2f} ms per request")
+    assert child.start_seconds < 2.0
+    assert per_request < 0.02
