@@ -124,7 +124,7 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
     part = expected_mod.TRAINING[qid][1]
     call = f"{part}.train(X, y, ..., epochs={rubric.training.epochs}, lr={rubric.model(model).lr:g})"
     result = child.request("train", arrays, options, timeout=limits.train_seconds)
-    names = ["trajectory", "final_loss", "accuracy"] if qid != "q2_3" else ["final_loss", "accuracy"]
+    names = ["trajectory", "final_loss", "accuracy"]
     if result.status != "ok":
         if result.status == "timeout":
             result.note = (f"{call} did not finish within {limits.train_seconds:g} s (the reference takes a few "

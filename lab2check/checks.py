@@ -21,7 +21,7 @@ WEIGHTS = {
     "q1_5": {"predict": 1, "trajectory": 1, "final_loss": 1, "accuracy": 1},
     "q2_1": {"init_params": 1, "forward": 1, "backward": 2, "gradcheck": 1, "update": 1},
     "q2_2": {"predict": 1, "trajectory": 1, "final_loss": 1, "accuracy": 1},
-    "q2_3": {"final_loss": 1, "accuracy": 1},
+    "q2_3": {"trajectory": 1, "final_loss": 1, "accuracy": 1},
     "q3_2": {"one_hot": 1, "softmax": 2, "loss": 1},
     "q3_3": {"init_params": 1, "forward": 1, "backward": 2, "gradcheck": 1, "update": 1, "predict": 1,
              "trajectory": 1, "final_loss": 1, "accuracy": 1},

@@ -1,0 +1,58 @@
+"""The grader's Python API; the CLI (``grader/cli.py``) is a thin layer over it.
+
+``grade(path)`` grades one submission (a folder holding ``lab2/`` anywhere beneath it, or a
+submission archive) and returns a ``Report``. Teacher mistakes (a wrong path, a bad rubric, a
+broken archive given to ``grade``) raise ``UsageError`` with one line; failures of the grader
+itself come back as a report with status ``internal-error``, never as a student's zero.
+"""
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from grader import RUBRIC, UsageError, expected, grade as grade_mod, manual, names, rubric as rubric_mod
+from grader.archive import ArchiveError, extract
+from grader.locate import PackageError
+from grader.report import Report
+
+
+def load_rubric(path=None):
+    return rubric_mod.load(path or RUBRIC)
+
+
+def student_name(path: Path) -> str:
+    """The display name read from an archive's file name, else the file or folder name."""
+    parsed = names.parse_name(path.name)
+    return f"{parsed.last} {parsed.first}".strip() if parsed else path.name
+
+
+def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, slots=(None, None)) -> Report:
+    """Grade one submission folder or archive; see the module docstring for errors."""
+    path = Path(path)
+    rubric = rubric or load_rubric()
+    if not path.exists():
+        raise UsageError(f"no such submission: {path}")
+    answers = answers or expected.load(rubric)
+    started = time.monotonic()
+    try:
+        if path.is_dir():
+            report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
+                                            submission=str(path), concurrency=concurrency, slots=slots)
+        else:
+            with tempfile.TemporaryDirectory(prefix="lab2-submission-") as tmp:
+                extracted = extract(path, Path(tmp) / "unpacked", rubric.archive)
+                report = grade_mod.grade_folder(extracted.root, rubric, answers, student=student_name(path),
+                                                submission=path.name, concurrency=concurrency, slots=slots)
+                report.warnings += list(getattr(extracted, "warnings", []))
+    except (ArchiveError, PackageError):
+        raise
+    except UsageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the grader's own failure: say so, never a zero
+        report = Report(student=student_name(path), submission=str(path), status="internal-error",
+                        error=f"{type(err).__name__}: {err}", total_max=rubric.total, rubric_sha256=rubric.sha256)
+        report.warnings.append(traceback.format_exc(limit=5))
+    report.seconds = round(time.monotonic() - started, 3)
+    if manual_csv:
+        report.warnings += manual.apply_manual(report, manual.load_manual(manual_csv))
+    return report

@@ -1,0 +1,79 @@
+"""Command line: ``python -m grader grade PATH`` and ``python -m grader batch FOLDER``.
+
+A thin layer over ``grader.api`` (and ``grader.batch``). Exit status: 0 when graded, whatever
+the score; 2 for a usage error (one clear line on stderr); 3 when the grader itself failed.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from grader import UsageError
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m grader", description="The Lab 2 autograder.")
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grade", help="grade one submission (a folder holding lab2/, or an archive)")
+    g.add_argument("path")
+    g.add_argument("--rubric", help="rubric file (default: the project's rubric.yaml)")
+    g.add_argument("--json", metavar="FILE", help="write Gradescope's results.json")
+    g.add_argument("--md", metavar="FILE", help="write the student's feedback in Markdown")
+    g.add_argument("--report", metavar="FILE", help="write the whole grade as JSON (hidden details included)")
+    g.add_argument("--manual", metavar="CSV", help="hand-given points: question, points, comment")
+    g.add_argument("--jobs", type=int, default=2, help="children run side by side for one submission (1 or 2)")
+    b = sub.add_parser("batch", help="grade a folder of submission archives")
+    b.add_argument("folder")
+    b.add_argument("--out", default="out", help="output folder (default: out)")
+    b.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: the cores)")
+    b.add_argument("--rubric")
+    b.add_argument("--manual", metavar="CSV", help="hand-given points: student, question, points, comment")
+    b.add_argument("--force", action="store_true", help="regrade archives that already have results")
+    return p
+
+
+def _write(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _grade(args) -> int:
+    import json
+
+    from grader import api
+    from grader.render import render_terminal, render_markdown, write_json
+    rubric = api.load_rubric(args.rubric)
+    report = api.grade(args.path, rubric, concurrency=max(1, min(2, args.jobs)), manual_csv=args.manual)
+    print(render_terminal(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        write_json(report, args.json)
+    if args.md:
+        _write(args.md, render_markdown(report))
+    if args.report:
+        _write(args.report, json.dumps(report.to_dict(), indent=1))
+    written = [f for f in (args.json, args.md, args.report) if f]
+    if written:
+        print("written: " + ", ".join(written))
+    return 3 if report.status == "internal-error" else 0
+
+
+def _batch(args) -> int:
+    from grader import api, batch
+    rubric = api.load_rubric(args.rubric)
+    result = batch.run(args.folder, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
+                       force=args.force, manual_csv=args.manual)
+    return 3 if result.internal_errors else 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"grade": _grade, "batch": _batch}[args.command](args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
