@@ -239,11 +239,17 @@ class Child:
 
     def start(self) -> None:
         """Start the process now (``request`` does it when needed)."""
-        if self._proc is None:
+        if self._release_slot.alive and self._proc is None:
             self._proc = self._spawn(_Output(self.limits.output_kb << 10))
 
     def request(self, probe: str, arrays: dict, options: dict, timeout: float) -> Response:
-        """Run ``lab2check.probes.run(probe, arrays, options)`` in the child within ``timeout`` s."""
+        """Run ``lab2check.probes.run(probe, arrays, options)`` in the child within ``timeout`` s.
+
+        Never raises for anything student code does; ``SandboxError`` when a new process is
+        needed and cannot start (or the Child is closed).
+        """
+        if not self._release_slot.alive:
+            raise SandboxError("this sandbox child is closed")  # its slot may already be another's
         output = _Output(self.limits.output_kb << 10)
         notes = [self._check_between_requests(output)]
         if self._proc is None:
@@ -342,37 +348,23 @@ class Child:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         for fd in (req_w, resp_r, out_r):
             _widen_pipe(fd)
-        config = {"request_fd": req_r, "response_fd": resp_w, "rlimits": self._rlimits(),
-                  "uid": self.uid, "gid": self.uid, "max_elements": (self.limits.max_array_mb << 20) // 8}
-        info_r = info_w = home = None
-        if self.kind == "bubblewrap":
-            info_r, info_w = os.pipe2(os.O_CLOEXEC)
-            config |= {"submission": SANDBOX_SUBMISSION, "code_root": SANDBOX_CODE_ROOT, "reaper": False,
-                       "site": [_numpy_site()]}
-            binds = [*_python_binds(), (str(CODE_ROOT / "lab2check"), f"{SANDBOX_CODE_ROOT}/lab2check"),
-                     (str(self.folder), SANDBOX_SUBMISSION), *self.binds.items()]
-            tmpfs_mb = max(TMPFS_MIN_MB, 4 * self.limits.file_size_mb)
-            argv = _bwrap_argv(binds, _child_env("/tmp"), SANDBOX_SUBMISSION, info_w, tmpfs_mb)
-            argv += [sys.executable, "-s", f"{SANDBOX_CODE_ROOT}/lab2check/child.py", json.dumps(config)]
-            env, passed = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, (req_r, resp_w, info_w)
-        else:
-            home = tempfile.mkdtemp(prefix="lab2-child-")
-            if self.uid is not None:
-                os.chown(home, self.uid, self.uid)
-            config |= {"submission": str(self.folder), "code_root": str(CODE_ROOT), "reaper": True,
-                       "site": [_numpy_site()]}
-            argv = [sys.executable, "-s", str(CHILD_SCRIPT), json.dumps(config)]
-            env, passed = _child_env(home), (req_r, resp_w)
+        config = {"request_fd": req_r, "response_fd": resp_w, "rlimits": self._rlimits(), "uid": self.uid,
+                  "gid": self.uid, "max_elements": (self.limits.max_array_mb << 20) // 8, "site": [_numpy_site()]}
+        info_r, info_w = os.pipe2(os.O_CLOEXEC) if self.kind == "bubblewrap" else (None, None)
+        argv, env, home = self._command(config, info_w)
+        passed = [fd for fd in (req_r, resp_w, info_w) if fd is not None]
         try:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, env=env,
                                      cwd="/", pass_fds=passed, start_new_session=True)
         except OSError as err:
-            for fd in (req_r, req_w, resp_r, resp_w, out_r, out_w, info_r, info_w):
+            for fd in (req_w, resp_r, out_r, info_r):
                 if fd is not None:
                     os.close(fd)
+            if home:
+                shutil.rmtree(home, ignore_errors=True)
             raise SandboxError(f"cannot start the child process: {err}") from None
-        for fd in (req_r, resp_w, out_w, info_w):
-            if fd is not None:
+        finally:
+            for fd in (*passed, out_w):  # the child's ends: its copies are the only ones now
                 os.close(fd)
         proc = _Process(popen, self.kind, req_w, resp_r, out_r, home)
         deadline = started + self.start_timeout
@@ -381,6 +373,8 @@ class Child:
                 proc.killer.pidfd = _sandbox_init(info_r, deadline)
             reader = _Reader(MAX_HEADER_BYTES, MAX_HEADER_BYTES, None)
             outcome = proc.exchange([], reader, deadline, output)
+            if outcome == "done" and self.uid is not None and reader.header.get("uid") != self.uid:
+                outcome = f"the child runs as uid {reader.header.get('uid')}, not {self.uid}"
         except (_BadOutput, SandboxError) as err:
             outcome = str(err)
         finally:
@@ -390,12 +384,29 @@ class Child:
             proc.kill()
             proc.read_output_to_end(output)
             proc.release()
-            reason = "it did not start in time" if outcome == "timeout" else "it stopped before it was ready"
+            reason = {"timeout": "it did not start in time", "eof": "it stopped before it was ready"}.get(
+                outcome, outcome)
             raise SandboxError(f"the {self.kind} child process failed to start ({reason}): "
                                f"{output.text().strip()[-800:] or outcome}")
         self.starts += 1
         self.start_seconds = time.monotonic() - started
         return proc
+
+    def _command(self, config: dict, info_w) -> tuple[list, dict, str | None]:
+        """``(argv, env, private home or None)``: bwrap around the child, or the child as its reaper."""
+        if self.kind == "bubblewrap":
+            config |= {"submission": SANDBOX_SUBMISSION, "code_root": SANDBOX_CODE_ROOT, "reaper": False}
+            binds = [*_python_binds(), (str(CODE_ROOT / "lab2check"), f"{SANDBOX_CODE_ROOT}/lab2check"),
+                     (str(self.folder), SANDBOX_SUBMISSION), *self.binds.items()]
+            tmpfs_mb = max(TMPFS_MIN_MB, 4 * self.limits.file_size_mb)
+            argv = _bwrap_argv(binds, _child_env("/tmp"), SANDBOX_SUBMISSION, info_w, tmpfs_mb)
+            argv += [sys.executable, "-s", f"{SANDBOX_CODE_ROOT}/lab2check/child.py", json.dumps(config)]
+            return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None
+        home = tempfile.mkdtemp(prefix="lab2-child-")  # the host's /tmp is shared: a private home in it
+        if self.uid is not None:
+            os.chown(home, self.uid, self.uid)
+        config |= {"submission": str(self.folder), "code_root": str(CODE_ROOT), "reaper": True}
+        return [sys.executable, "-s", str(CHILD_SCRIPT), json.dumps(config)], _child_env(home), home
 
     def _rlimits(self) -> dict:
         limits = {"CORE": 0, "NOFILE": NOFILE, "FSIZE": self.limits.file_size_mb << 20,

@@ -427,3 +427,12 @@ def test_start_up_and_per_request_overhead_are_small(sandbox, capsys):
               f"{per_request * 1000:.2f} ms per request")
     assert child.start_seconds < 2.0
     assert per_request < 0.02
+
+
+def test_a_closed_child_refuses_requests(tmp_path):
+    child = Child(write_submission(tmp_path / "s"), LIMITS)
+    assert child.request("call", Z, GOOD, QUICK).status == "ok"
+    child.close()
+    child.close()
+    with pytest.raises(SandboxError, match="closed"):
+        child.request("call", Z, GOOD, QUICK)
