@@ -61,8 +61,10 @@ def main(argv=None) -> None:
 def _confine(config):
     """Limits, then the unprivileged uid, then the submission: all before any student code."""
     # A file over RLIMIT_FSIZE then fails with EFBIG (an OSError in student code) instead of
-    # killing the child with SIGXFSZ.
+    # killing the child with SIGXFSZ. Nobody sends SIGINT on purpose: a KeyboardInterrupt
+    # from a signal could land anywhere in the loop, even between two requests.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name, value in config["rlimits"].items():
         resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
 
@@ -164,19 +166,20 @@ def _serve(config, numpy, probes, plain) -> None:
         if request is None:
             os._exit(0)  # the parent closed the pipe: the submission is done
         request = json.loads(request)
-        arrays = {name: numpy.load(io.BytesIO(_read_frame(rfd)), allow_pickle=False) for name in request["arrays"]}
+        blobs = {name: _read_frame(rfd) for name in request["arrays"]}
         _cpu_budget(request.get("cpu_seconds"))
-        reply, blobs = _answer(request, arrays, probes, plain, numpy, max_elements)
+        reply, blobs = _answer(request, blobs, probes, plain, numpy, max_elements)
         if os.getpid() != me:
             os._exit(0)  # a process forked by student code came back here: only the child answers
         _flush_student_output()
         _send(wfd, reply, blobs)
 
 
-def _answer(request, arrays, probes, plain, numpy, max_elements):
+def _answer(request, blobs, probes, plain, numpy, max_elements):
     """The reply to one request: never raises, whatever student code does."""
     rid = request["id"]
     try:
+        arrays = {name: numpy.load(io.BytesIO(blob), allow_pickle=False) for name, blob in blobs.items()}
         result = probes.run(request["probe"], arrays, request["options"])
         types, names, blobs, texts = {}, [], [], {}
         for key, value in result.items():

@@ -329,6 +329,8 @@ RETURNED = {
     "object array": ("", "return np.array([1, 'a', None], dtype=object)", "ndarray of dtype object", None),
     "1e9 elements": ("", "return np.broadcast_to(np.float64(1), (10**9,))",
                      "ndarray of float64 with 1000000000 elements (too large)", None),
+    "over max_array_mb": ("", "return np.zeros(9 << 20)", "ndarray of float64 with 9437184 elements (too large)",
+                          None),
     "NaN": ("", "return np.array([np.nan, 1.0])", "ndarray of float64", np.array([np.nan, 1.0])),
     "a list": ("", "return [0.5, 1, np.float32(2)]", "list", np.array([0.5, 1.0, 2.0])),
     "a string": ("", "return 'sigmoid'", "str", None),
@@ -349,6 +351,21 @@ def test_only_plain_numeric_arrays_come_back(sandbox, extra, in_call, described,
         out = response.outputs["out"]
         assert type(out) is np.ndarray and out.flags.c_contiguous and out.flags.writeable
         np.testing.assert_array_equal(out, expected)
+
+
+def test_large_arrays_cross_both_ways(sandbox):
+    child = sandbox()
+    z = np.linspace(-5, 5, 3 << 20)  # 24 MB each way
+    response = child.request("call", {"z": z}, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    np.testing.assert_allclose(response.outputs["out"], 1 / (1 + np.exp(-z)))
+
+
+def test_a_sigint_to_itself_is_ignored(sandbox):
+    child = sandbox(in_call="import signal\nos.kill(os.getpid(), signal.SIGINT)\nreturn z")
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    recovers(child, False)
 
 
 def test_a_student_error_is_described(sandbox):
