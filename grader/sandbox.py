@@ -23,10 +23,19 @@ Both: stdin is /dev/null, a cleared environment (one BLAS thread, MPLBACKEND=Agg
 ``limits.memory_mb`` (numpy with one OpenBLAS thread starts from about 130 MB), RLIMIT_FSIZE,
 RLIMIT_NOFILE, RLIMIT_CORE = 0 and an RLIMIT_CPU backstop behind the wall-clock timeout.
 
-Not thread-safe: one thread uses a ``Child`` at a time. That thread must outlive the child:
-``--die-with-parent`` and the reaper's parent-death signal fire when the *thread* that started
-the process exits.
+The student's output is read in the same poll loop as the answers, not by a thread: the child
+flushes it before it answers, so what a request printed is exactly what its ``Response`` shows,
+and a background thread that prints between requests only blocks itself on a full pipe.
+
+For the caller: one thread uses a ``Child`` at a time, and that thread must outlive the child
+(``--die-with-parent`` and the reaper's parent-death signal fire when the *thread* that started
+the process exits). The dedicated uid must be able to read the bind sources (o+r, and o+x on
+their folders with ``rlimits``); bind targets must not lie inside /submission. Without
+bubblewrap the dedicated uid reads whatever is world-readable, the project included: keep
+submissions (and, ideally, the project) in folders only root may enter; the child reaches the
+folders it needs through descriptors opened before it drops root.
 """
+import contextlib
 import errno
 import fcntl
 import functools
@@ -50,6 +59,7 @@ import numpy as np
 
 from lab2check import child as child_module
 from lab2check.child import FRAME
+from lab2check.plain import NUMERIC_KINDS
 
 CHILD_SCRIPT = Path(child_module.__file__).resolve()
 CODE_ROOT = CHILD_SCRIPT.parent.parent  # the folder holding lab2check/
@@ -64,7 +74,6 @@ CPU_BACKSTOP_SECONDS = 7200  # hard RLIMIT_CPU for a child's whole life
 TMPFS_MIN_MB = 64
 MAX_HEADER_BYTES = 1 << 20
 MAX_ARRAYS = 4096
-NUMERIC_KINDS = "biuf"
 KILL_WAIT = 5.0
 
 BUBBLEWRAP_LINE = "student code ran in bubblewrap: no network, read-only view of the submission and the data"
@@ -498,7 +507,7 @@ class _Process:
                 return "timeout"
             for fd, _ in poller.poll(math.ceil(left * 1000)):
                 if fd == self.out_r:
-                    if not self._read_output(output):
+                    if self._read_output(output) is False:  # None: nothing to read after all
                         poller.unregister(fd)
                 elif fd == self.resp_r:
                     data = _read(fd, 1 << 20)
@@ -604,7 +613,8 @@ class _Killer:
         try:
             popen.wait(KILL_WAIT)
         except subprocess.TimeoutExpired:
-            os.killpg(popen.pid, signal.SIGKILL)  # last resort: may leave orphans behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)  # last resort: may leave orphans behind
             popen.wait()
 
     def forget(self) -> None:

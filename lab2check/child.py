@@ -13,8 +13,8 @@ Wire format, both directions: frames of an 8-byte big-endian length and that man
   ``.npy`` frame per name;
 - response: JSON ``{"id", "status": "ok", "types": {key: description}, "arrays": [keys],
   "texts": {key: str}}``, then one ``.npy`` frame per key in ``arrays`` (``texts`` holds the
-  values that were plain strings, cut at 2000 characters); or JSON ``{"id", "status": "error", "where", "type",
-  "not_implemented", "message", "detail", "traceback"}`` alone;
+  values that were plain strings, cut at 2000 characters); or JSON ``{"id", "status": "error",
+  "where", "type", "not_implemented", "message", "detail", "traceback"}`` alone;
 - the first frame the child sends is ``{"hello": 1, "pid", "uid"}``, once it is ready.
 Student code runs in this process and may break any of it; the parent trusts nothing it reads.
 
@@ -90,7 +90,10 @@ def _confine(config):
 
     aliases = _reach_through_descriptors(handles)
     os.environ["MPLBACKEND"] = "Agg"
-    os.fchdir(handles[submission]) if submission in aliases else os.chdir(submission)
+    if submission in aliases:
+        os.fchdir(handles[submission])
+    else:
+        os.chdir(submission)
 
     # numpy now, under the memory limit, so a limit too small for it fails here, at start-up,
     # and not in the middle of a question; one small product makes OpenBLAS allocate its buffers.
@@ -166,20 +169,20 @@ def _serve(config, numpy, probes, plain) -> None:
         if request is None:
             os._exit(0)  # the parent closed the pipe: the submission is done
         request = json.loads(request)
-        blobs = {name: _read_frame(rfd) for name in request["arrays"]}
+        frames = {name: _read_frame(rfd) for name in request["arrays"]}
         _cpu_budget(request.get("cpu_seconds"))
-        reply, blobs = _answer(request, blobs, probes, plain, numpy, max_elements)
+        reply, blobs = _answer(request, frames, probes, plain, numpy, max_elements)
         if os.getpid() != me:
             os._exit(0)  # a process forked by student code came back here: only the child answers
         _flush_student_output()
         _send(wfd, reply, blobs)
 
 
-def _answer(request, blobs, probes, plain, numpy, max_elements):
-    """The reply to one request: never raises, whatever student code does."""
+def _answer(request, frames, probes, plain, numpy, max_elements):
+    """``(reply, .npy blobs)`` for one request: never raises, whatever student code does."""
     rid = request["id"]
     try:
-        arrays = {name: numpy.load(io.BytesIO(blob), allow_pickle=False) for name, blob in blobs.items()}
+        arrays = {name: numpy.load(io.BytesIO(frame), allow_pickle=False) for name, frame in frames.items()}
         result = probes.run(request["probe"], arrays, request["options"])
         types, names, blobs, texts = {}, [], [], {}
         for key, value in result.items():
