@@ -59,7 +59,7 @@ def main(argv=None) -> None:
 # --- confinement ------------------------------------------------------------------------------
 
 def _confine(config):
-    """Limits, then the unprivileged uid, then the submission: all before any student code."""
+    """Limits, our own imports, the unprivileged uid, then the submission: before any student code."""
     # A file over RLIMIT_FSIZE then fails with EFBIG (an OSError in student code) instead of
     # killing the child with SIGXFSZ. Nobody sends SIGINT on purpose: a KeyboardInterrupt
     # from a signal could land anywhere in the loop, even between two requests.
@@ -68,13 +68,26 @@ def _confine(config):
     for name, value in config["rlimits"].items():
         resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
 
-    submission = config["submission"]
+    # Our own code first, still privileged and before the submission is on sys.path: numpy
+    # under the memory limit, so a limit too small for it fails here, at start-up, and not in
+    # the middle of a question (one small product makes OpenBLAS allocate its buffers); and
+    # without the detour through descriptors that later imports may need.
     sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
     sys.path.extend(p for p in config.get("site", ()) if p not in sys.path)
-    needed = [p for p in {*sys.path, submission, config["code_root"]} if p and os.path.isdir(p)]
+    import numpy
+
+    numpy.ones((8, 8)) @ numpy.ones((8, 8))
+    sys.path.insert(0, config["code_root"])
+    from lab2check import plain, probes
+
+    sys.path.remove(config["code_root"])  # the child's own code is not the student's business
+
+    submission = config["submission"]
+    needed = [p for p in {*sys.path, submission} if p and os.path.isdir(p)]
     # Opened while still root: see _reach_through_descriptors.
     handles = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) for p in needed}
-
+    # No setuid program (su, mount...) can give privileges back (bubblewrap sets it too).
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     uid, gid = config.get("uid"), config.get("gid")
     if os.geteuid() == 0 and uid is not None:
         os.setgroups([])
@@ -85,8 +98,6 @@ def _confine(config):
         if config.get("reaper"):
             # A change of uid clears the parent-death signal: set it again.
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    # No setuid program (su, mount...) can give privileges back (bubblewrap sets it too).
-    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
 
     aliases = _reach_through_descriptors(handles)
     os.environ["MPLBACKEND"] = "Agg"
@@ -94,17 +105,6 @@ def _confine(config):
         os.fchdir(handles[submission])
     else:
         os.chdir(submission)
-
-    # numpy now, under the memory limit, so a limit too small for it fails here, at start-up,
-    # and not in the middle of a question; one small product makes OpenBLAS allocate its buffers.
-    import numpy
-
-    numpy.ones((8, 8)) @ numpy.ones((8, 8))
-    code_root = aliases.get(config["code_root"], config["code_root"])
-    sys.path.insert(0, code_root)
-    from lab2check import plain, probes
-
-    sys.path.remove(code_root)  # the child's own code is not the student's business
     sys.path.insert(0, aliases.get(submission, submission))
     return numpy, probes, plain
 
