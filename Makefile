@@ -53,6 +53,7 @@ skeleton: setup
 
 fixtures: setup
 	$(PYTHON) -m grader.fixtures
+	$(PYTHON) -m grader.skeleton
 
 bench: setup
 	$(PYTHON) bench/bench.py

@@ -146,12 +146,26 @@ def _run_cases(folder, cases):
         return {c.id: checks.run_local(c) for c in cases}
 
 
+def variant_outputs(outputs: dict, reference: dict) -> dict:
+    """The outputs of a mistaken variant that differ from the reference's (the only ones a
+    diagnosis can use); init_params is judged by properties, never by variants."""
+    out = {}
+    for key, value in outputs.items():
+        if key.startswith(("first.", "again.", "other.", "mutated.")):
+            continue
+        ref = reference.get(key)
+        if ref is None or ref.shape != value.shape or not np.array_equal(ref, value, equal_nan=True):
+            out[key] = value
+    return out
+
+
 def build(rubric, progress=None) -> Answers:
     start = time.perf_counter()
     data = grading_data(rubric)
     cases = all_cases(rubric)
-    unit = {cid: r.outputs for cid, r in _run_cases(REFERENCE, cases).items()}
-    broken = [cid for cid, r in _run_cases(REFERENCE, cases).items() if r.status != "ok"]
+    results = _run_cases(REFERENCE, cases)
+    unit = {cid: r.outputs for cid, r in results.items()}
+    broken = [cid for cid, r in results.items() if r.status != "ok"]
     if broken:
         raise RuntimeError(f"the reference fails on cases {broken}")
     variants = {c.id: {} for c in cases}
@@ -163,7 +177,9 @@ def build(rubric, progress=None) -> Answers:
             key = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
             for cid, result in _run_cases(folder, cases).items():
                 if result.status == "ok":
-                    variants[cid][key] = result.outputs
+                    differs = variant_outputs(result.outputs, unit[cid])
+                    if differs:
+                        variants[cid][key] = differs
     training, labels = {}, {}
     for qid in TRAINING:
         init = initial_params(qid, rubric)

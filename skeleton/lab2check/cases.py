@@ -269,3 +269,17 @@ def cases(qid: str, seeds=PUBLIC_SEEDS, hidden=False) -> list:
         out += {"q1_1": _sigmoid_edges, "q1_3": _loss1_edges, "q3_2": lambda: _softmax_edges() + _loss3_edges()}.get(
             qid, lambda: [])()
     return out
+
+
+def smoke_init(part: str, seed: int = 0) -> dict:
+    """Initial parameters of the kit's training smoke checks, as the train probe takes them.
+
+    Made here rather than stored, so the kit's fixture file stays small: zeros for the single
+    neuron, normal(0, 0.1) weights and zero biases for the networks (64 hidden units).
+    """
+    if part == "single_neuron":
+        return {"W": np.zeros((1, 784)), "b": np.zeros((1, 1))}
+    rng = np.random.default_rng(seed)
+    n_out = 1 if part == "hidden_layer" else 10
+    return {"params.W1": rng.normal(0, 0.1, (64, 784)), "params.b1": np.zeros((64, 1)),
+            "params.W2": rng.normal(0, 0.1, (n_out, 64)), "params.b2": np.zeros((n_out, 1))}

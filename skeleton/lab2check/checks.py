@@ -21,7 +21,7 @@ WEIGHTS = {
     "q1_5": {"predict": 1, "trajectory": 1, "final_loss": 1, "accuracy": 1},
     "q2_1": {"init_params": 1, "forward": 1, "backward": 2, "gradcheck": 1, "update": 1},
     "q2_2": {"predict": 1, "trajectory": 1, "final_loss": 1, "accuracy": 1},
-    "q2_3": {"final_loss": 1, "accuracy": 1},
+    "q2_3": {"trajectory": 1, "final_loss": 1, "accuracy": 1},
     "q3_2": {"one_hot": 1, "softmax": 2, "loss": 1},
     "q3_3": {"init_params": 1, "forward": 1, "backward": 2, "gradcheck": 1, "update": 1, "predict": 1,
              "trajectory": 1, "final_loss": 1, "accuracy": 1},
@@ -123,9 +123,9 @@ def _describe_key(case, key):
     return name, quantity, shapes
 
 
-def compare_key(case, key, result, expected, variants, tol, rtol=None) -> Outcome:
+def compare_key(case, key, result, expected, variants, tol, rtol=None, short=False) -> Outcome:
     name, quantity, shapes = _describe_key(case, key)
-    label = case.call if key in ("out",) else f"{name} of {case.call}"
+    label = name if short else case.call if key in ("out",) else f"{name} of {case.call}"
     exp = expected.get(key)
     if exp is None:  # the reference returned nothing here: nothing to compare
         return Outcome(True)
@@ -156,7 +156,8 @@ def evaluate(case, result: Result, expected: dict, variants: dict | None, tol: T
         return _evaluate_init(case, result, expected)
     if case.probe == "numgrad":
         return _evaluate_gradcheck(case, result, expected, variants, tol)
-    outcomes = [(key, compare_key(case, key, result, expected, variants, tol)) for key in case.keys]
+    chain = case.probe == "chain"  # the call is named once, before the first quantity that differs
+    outcomes = [(key, compare_key(case, key, result, expected, variants, tol, short=chain)) for key in case.keys]
     scored = [(k, o) for k, o in outcomes if k != "loss"]  # the loss in a chain is another question's
     failed = [(k, o) for k, o in scored if not o.passed]
     if not failed:
@@ -166,7 +167,7 @@ def evaluate(case, result: Result, expected: dict, variants: dict | None, tol: T
         loss_note = next((o for k, o in outcomes if k == "loss" and not o.passed), None)
         return Outcome(True, "(the loss differs from the reference's: see the loss question)" if loss_note else "")
     key, first = failed[0]
-    if len(case.keys) > 1 and case.probe == "chain":
+    if chain:
         order = ", ".join(case.keys)
         also = [k for k, _ in failed[1:]]
         msg = (f"{case.call}: {key} is the first quantity that differs, in the order of the computation "

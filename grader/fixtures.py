@@ -1,0 +1,121 @@
+"""Write the kit's fixture files: the reference's answers on the public cases only.
+
+``python -m grader.fixtures`` (``make fixtures``) writes ``kit/tests/fixtures/public.npz`` and
+``public.json``; ``make skeleton`` then copies them into the kit. They hold, for every public
+case of ``lab2check.cases``, the reference's outputs and what each catalogue mistake returns
+(for the diagnosis), plus the reference's first epochs of each training on a small subset for
+the training smoke checks. Never a hidden case, never reference code.
+"""
+import argparse
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from grader import DATA, PROJECT, REFERENCE, expected, mutations, rubric as rubric_mod
+from lab2check import cases as cases_mod
+from lab2check import checks, local
+
+FOLDER = PROJECT / "kit" / "tests" / "fixtures"
+SMOKE = {"n": 300, "epochs": 20, "rtol": 1e-6}   # float64: a correct train agrees to ~1e-12
+SMOKE_QUESTIONS = {"q1_5": ("single_neuron", "digit"), "q2_2": ("hidden_layer", "digit"),
+                   "q3_3": ("multiclass", "labels")}
+
+
+def public_cases():
+    return [c for qid in expected.UNIT_QUESTIONS for c in cases_mod.cases(qid)]
+
+
+def compute(rubric) -> tuple[dict, dict]:
+    """``(meta, arrays)`` of the fixture files."""
+    cases = public_cases()
+    arrays = {}
+    reference = {cid: r.outputs for cid, r in expected._run_cases(REFERENCE, cases).items()}
+    for cid, outputs in reference.items():
+        for key, value in outputs.items():
+            if key.startswith(("again.", "other.")):
+                continue  # init_params is judged by properties: only the shapes of "first" matter
+            if key.startswith("first."):
+                value = np.zeros(value.shape, np.int8)
+            arrays[f"exp|{cid}|{key}"] = value
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="lab2-fixtures-") as tmp:
+        seen = {}
+        for mutation in mutations.CATALOGUE:
+            folder = mutations.build(mutation, Path(tmp) / mutation.name)
+            n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
+            name = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
+            for cid, result in expected._run_cases(folder, cases).items():
+                if result.status == "ok":
+                    for key, value in expected.variant_outputs(result.outputs, reference[cid]).items():
+                        arrays[f"var|{cid}|{name}|{key}"] = value
+    smoke = {}
+    with local.use(REFERENCE):
+        from lab2.data import binary_targets, load_mnist
+        X, labels = load_mnist("train", n=SMOKE["n"], path=DATA)
+        import importlib
+        for qid, (part, target) in SMOKE_QUESTIONS.items():
+            model = {"q1_5": "single_neuron", "q2_2": "hidden_layer", "q3_3": "multiclass"}[qid]
+            init = cases_mod.smoke_init(part)
+            if target == "labels":
+                y = np.zeros((10, labels.size))
+                y[labels, np.arange(labels.size)] = 1.0
+            else:
+                y = binary_targets(labels, rubric.data.digit)
+            lr = rubric.model(model).lr
+            mod = importlib.import_module(f"lab2.{part}")
+            if part == "single_neuron":
+                *_, losses = mod.train(X, y, init["W"].copy(), init["b"].copy(), epochs=SMOKE["epochs"], lr=lr)
+            else:
+                _, losses = mod.train(X, y, {k.split(".")[1]: v.copy() for k, v in init.items()},
+                                      epochs=SMOKE["epochs"], lr=lr)
+            arrays[f"smoke|{qid}|losses"] = np.asarray(losses, np.float64)
+            smoke[qid] = {"part": part, "target": target, "digit": rubric.data.digit, "lr": lr,
+                          "n": SMOKE["n"], "epochs": SMOKE["epochs"], "rtol": SMOKE["rtol"],
+                          "diverge_factor": rubric.training.diverge_factor}
+    tol = rubric.tolerances
+    meta = {"about": "Expected values of the public checks, computed from the reference by the grader "
+                     "(make fixtures). Do not edit.",
+            "tolerances": {"rtol": tol.rtol, "atol": tol.atol, "float32_rtol": tol.float32_rtol,
+                           "gradcheck_rel_error": tol.gradcheck_rel_error, "own_loss_credit": tol.own_loss_credit},
+            "cases": [c.id for c in cases], "smoke": smoke}
+    return meta, arrays
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    """An .npz whose bytes depend only on the arrays (fixed member dates), so git sees real changes only."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.save(member, arrays[name], allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def render(rubric) -> dict:
+    """``{file name: bytes}`` of the fixture folder."""
+    meta, arrays = compute(rubric)
+    return {"public.json": (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode(),
+            "public.npz": _npz_bytes(arrays)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.fixtures", description=__doc__.splitlines()[0])
+    parser.add_argument("--rubric", default=None)
+    args = parser.parse_args(argv)
+    rubric = rubric_mod.load(args.rubric) if args.rubric else rubric_mod.load()
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    for name, data in render(rubric).items():
+        (FOLDER / name).write_bytes(data)
+    print(f"wrote {FOLDER.relative_to(PROJECT)}/public.npz and public.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

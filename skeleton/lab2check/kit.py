@@ -1,0 +1,139 @@
+"""The students' side: run the public checks of one question against their own ``lab2``.
+
+Used by the kit's ``tests/test_lab2.py`` (``pytest -k q1_4``). The expected values come from
+the fixture files ``tests/fixtures/public.{npz,json}``, computed from the reference by the
+grader (``make fixtures``); no reference code and no hidden case is here. The checks and their
+messages are the grader's own (``lab2check.checks``), so a student sees what the grader would say.
+
+Student code runs in this process: each call has a time limit (an infinite loop ends that
+question with a message naming the function); pytest-timeout is the backstop.
+"""
+import json
+import signal
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lab2check import cases as cases_mod
+from lab2check import checks
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+CALL_SECONDS = 20
+
+
+class CallTimeout(Exception):
+    """Raised inside student code when one call takes too long."""
+
+
+def load_fixtures(folder=FIXTURES):
+    """``(meta, arrays)``: the public expected values, as written by ``grader/fixtures.py``."""
+    meta = json.loads((Path(folder) / "public.json").read_text())
+    with np.load(Path(folder) / "public.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return meta, arrays
+
+
+def _answers(arrays, case_id):
+    expected, variants = {}, {}
+    for name, value in arrays.items():
+        kind, cid, *rest = name.split("|")
+        if cid != case_id:
+            continue
+        if kind == "exp":
+            expected[rest[0]] = value
+        elif kind == "var":
+            variants.setdefault(rest[0], {})[rest[1]] = value
+    return expected, variants
+
+
+def _timed(run, seconds):
+    """Run ``run()`` with an alarm that raises CallTimeout inside student code."""
+    def alarm(signum, frame):
+        raise CallTimeout(f"took more than {seconds:g} s (an infinite loop?)")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return run()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def check(qid, folder=FIXTURES, call_seconds=CALL_SECONDS) -> list:
+    """The messages of the failed public checks of ``qid`` (empty when all pass).
+
+    A question whose functions all raise NotImplementedError gives the one line
+    ``"<qid>: not implemented yet: <module>.<function> raises NotImplementedError"``.
+    """
+    meta, arrays = load_fixtures(folder)
+    tol = checks.Tolerances(**meta["tolerances"])
+    failures, pending = [], []
+    for case in cases_mod.cases(qid):
+        expected, variants = _answers(arrays, case.id)
+        result = _timed(lambda: checks.run_local(case), call_seconds)
+        if checks.not_implemented(result):
+            pending.append(result.error["message"])
+            continue
+        outcome = checks.evaluate(case, result, expected, variants, tol)
+        if not outcome.passed:
+            failures.append(outcome.message)
+    if qid in meta["smoke"]:
+        smoke = _smoke(qid, meta, arrays, call_seconds * 3)
+        if smoke is None:
+            pending.append(pending[0] if pending else f"{meta['smoke'][qid]['part']}.train raises NotImplementedError")
+        else:
+            failures += smoke
+    if pending and not failures:
+        return [f"{qid}: {pending[0]}"]
+    if pending:
+        failures.append(f"{qid}: {pending[0]}")
+    return _unique(failures)
+
+
+def _unique(messages):
+    seen, out = set(), []
+    for m in messages:
+        if m not in seen:
+            seen.add(m)
+            out.append(m)
+    return out
+
+
+def _smoke(qid, meta, arrays, seconds):
+    """A few epochs of the student's ``train`` on a small subset, against the reference's losses.
+
+    None when train is not implemented; else the failure messages.
+    """
+    spec = meta["smoke"][qid]
+    from lab2 import data  # the kit's own MNIST reader, given to students
+    try:
+        X, labels = data.load_mnist("train", n=spec["n"])
+    except Exception as err:  # noqa: BLE001 - data.MnistDataError, or a student's edit of data.py
+        return [f"{qid}: the training smoke check could not load MNIST: {err}"]
+    if spec["target"] == "labels":
+        y = np.zeros((10, labels.size))
+        y[labels, np.arange(labels.size)] = 1.0
+    else:
+        y = data.binary_targets(labels, spec["digit"])
+    init = cases_mod.smoke_init(spec["part"])
+    with tempfile.TemporaryDirectory(prefix="lab2-smoke-") as tmp:
+        paths = {}
+        for name, value in (("X", X), ("y", y), ("X_test", X[:, :50])):
+            paths[name] = str(Path(tmp) / f"{name}.npy")
+            np.save(paths[name], value)
+        options = {"part": spec["part"], "epochs": spec["epochs"], "lr": spec["lr"],
+                   "diverge_factor": spec["diverge_factor"], "data": paths}
+        result = _timed(lambda: checks.run_local("train", init, options), seconds)
+    call = f"{spec['part']}.train(X, y, ..., epochs={spec['epochs']}, lr={spec['lr']:g}) on the first {spec['n']} " \
+           f"training examples"
+    if checks.not_implemented(result):
+        return None
+    if result.status != "ok":
+        return [checks.failure(result).message]
+    out = result.outputs
+    diverged = "diverged" in out and bool(out["diverged"].any())
+    ref = arrays[f"smoke|{qid}|losses"]
+    outcomes = checks.evaluate_training(out.get("losses"), diverged, ref, spec["epochs"], spec["epochs"],
+                                        spec["rtol"], float("inf"), call)
+    return [o.message for _, o in outcomes if not o.passed]
