@@ -197,7 +197,9 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     for c in checked:
         share = spec.auto * weights.get(c.check, 0) / total_weight / len(per_group[c.check])
         points = share * (1.0 if c.outcome.passed else c.outcome.credit)
-        q.checks.append(CheckResult(f"{c.check}: {c.label}", c.outcome.passed, round(points, 6), round(share, 6),
+        # 9 digits, not 6: QuestionResult.auto_points rounds the sum to 6, and shares like 1/21
+        # each rounded to 6 digits summed to 0.999999 instead of 1 for a perfect question.
+        q.checks.append(CheckResult(f"{c.check}: {c.label}", c.outcome.passed, round(points, 9), round(share, 9),
                                     "" if c.outcome.passed and not c.outcome.message else c.outcome.message,
                                     c.hidden, c.outcome.mistake))
     failed = [c for c in checked if not c.outcome.passed]
