@@ -349,8 +349,8 @@ class Child:
             _kill_uid(self.uid)
 
     def _spawn(self, output) -> "_Process":
-        if self.uid is not None:
-            _kill_uid(self.uid)  # a previous grader's leftovers would count against RLIMIT_NPROC
+        if self.uid is not None and not self.starts:
+            _kill_uid(self.uid)  # a crashed grader's leftovers would count against RLIMIT_NPROC
         started = time.monotonic()
         req_r, req_w = os.pipe2(os.O_CLOEXEC)
         resp_r, resp_w = os.pipe2(os.O_CLOEXEC)
