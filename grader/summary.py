@@ -1,0 +1,207 @@
+"""The class's results as the teacher reads them: ``grades.csv`` and ``summary.md``.
+
+Both are views of the batch's rows (``grader.batch.Row``: ``file``, ``sha256``, ``key``,
+``last``, ``first``, ``status``, ``report``, ``warnings``, ``fingerprint``) and read nothing
+else; both are deterministic (rows sorted, no dates or durations), so grading the same folder
+at any ``--jobs`` gives the same bytes.
+
+``grades.csv`` is made for a spreadsheet and an LMS gradebook import:
+- UTF-8 **with a BOM**: without one, Excel (the way most teachers open a CSV, by double click)
+  reads UTF-8 as the local code page and mangles accented names; Moodle, Canvas, pandas and
+  LibreOffice all strip the BOM. A script reading it should open it with ``utf-8-sig``.
+- comma-separated, ``.`` decimals, CRLF line ends, quoted where needed (RFC 4180, ``csv``).
+- one header row, then one row per archive: ``last_name, first_name, file, sha256, status``,
+  one column per question id of the rubric (its points: automatic + hand-given), ``total``
+  (out of the rubric's total: automatic + hand-given - penalty), ``bonus``, ``warnings``
+  (``; ``-joined, one line each).
+- an internal error (the grader's failure) has empty points, never a zero; a refused archive
+  (``bad-archive``, ``no-package``) has empty question cells and a total of 0.
+"""
+import csv
+import io
+import math
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from grader import similarity
+from grader.render.common import pts
+from lab2check.mistakes import ADVICE
+
+STATUSES = ("graded", "bad-archive", "no-package", "import-error", "timeout", "internal-error")
+REFUSED = ("bad-archive", "no-package")
+HISTOGRAM = "histogram.png"
+TOP_MISTAKES = 10
+
+
+# --- grades.csv -------------------------------------------------------------------------------
+
+def sort_key(row):
+    """Rows in the CSV and the summary: by student folder, then file name."""
+    return (row.key, row.file)
+
+
+def one_line(text: str) -> str:
+    """A warning as one CSV-friendly line: a traceback keeps its last line (the exception)."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else " ".join(lines)
+
+
+def _number(x) -> str:
+    return pts(x) if x is not None and math.isfinite(float(x)) else ""
+
+
+def csv_header(rubric) -> list[str]:
+    return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus", "warnings"]
+
+
+def csv_row(row, rubric) -> list[str]:
+    report = row.report
+    by_id = {q.id: q for q in report.questions}
+    points = [_number(by_id[qid].points) if qid in by_id else "" for qid in rubric.questions]
+    if row.status == "internal-error":
+        total = bonus = ""          # the grader failed: no grade at all, never a zero
+    else:
+        total, bonus = _number(report.total), _number(report.bonus)
+    warnings = "; ".join(one_line(w) for w in row.warnings if str(w).strip())
+    return [row.last, row.first, row.file, row.sha256, row.status, *points, total, bonus, warnings]
+
+
+def grades_csv(rows, rubric) -> bytes:
+    """The whole ``grades.csv`` (BOM included), rows sorted."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(csv_header(rubric))
+    for row in sorted(rows, key=sort_key):
+        writer.writerow(csv_row(row, rubric))
+    return buf.getvalue().encode("utf-8-sig")
+
+
+# --- summary.md ---------------------------------------------------------------------------------
+
+def _cell(text) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _label(row) -> str:
+    name = f"{row.last} {row.first}".strip()
+    return f"{name} (`{row.file}`)" if name else f"`{row.file}`"
+
+
+def _max(auto: float, by_hand: float) -> str:
+    return f"{pts(auto)} + {pts(by_hand)}" if by_hand else pts(auto)
+
+
+def has_hand_points(rows) -> bool:
+    """Whether any hand-given points were merged into these rows."""
+    return any(q.manual_points is not None for r in rows for q in r.report.questions)
+
+
+def _stats(values: list[float]) -> list[str]:
+    if not values:
+        return ["", "", "", ""]
+    return [f"{statistics.fmean(values):.2f}", pts(statistics.median(values)), pts(min(values)), pts(max(values))]
+
+
+def _status_section(rows) -> list[str]:
+    counts = Counter(r.status for r in rows)
+    lines = ["## Status", "", "| status | archives |", "| --- | ---: |"]
+    lines += [f"| {s} | {counts[s]} |" for s in STATUSES if counts[s]]
+    lines += [f"| {s} | {n} |" for s, n in sorted(counts.items()) if s not in STATUSES]
+    lines.append("")
+    attention = [r for r in rows if r.status != "graded"]
+    if attention:
+        lines += ["Not graded normally:", "", "| student | status | why |", "| --- | --- | --- |"]
+        for r in attention:
+            why = r.report.error or next((one_line(w) for w in r.warnings), "")
+            lines.append(f"| {_cell(_label(r))} | {r.status} | {_cell(why)} |")
+        lines.append("")
+    return lines
+
+
+def _points_section(rows, rubric, histogram: str | None) -> list[str]:
+    graded = [r for r in rows if r.status == "graded"]
+    lines = [f"## Points (over the {len(graded)} graded archive{'s' if len(graded) != 1 else ''})", ""]
+    if not graded:
+        return lines + ["No archive was graded.", ""]
+    given = sum(1 for r in graded if has_hand_points([r]))
+    if given == 0:
+        lines += [f"No hand-graded points merged yet (`--manual`): totals are automatic points only, out of "
+                  f"{pts(sum(q.auto for q in rubric.questions.values() if not q.bonus))}.", ""]
+    else:
+        lines += [f"Hand-graded points merged for {given} of {len(graded)} graded archives.", ""]
+    lines += ["| question | max (auto + by hand) | mean | median | min | max given |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for qid, spec in rubric.questions.items():
+        values = [q.points for r in graded for q in r.report.questions if q.id == qid]
+        name = f"{qid} {spec.title}" + (" (bonus)" if spec.bonus and "bonus" not in spec.title else "")
+        lines.append(f"| {_cell(name)} | {_max(spec.auto, spec.manual)} | " + " | ".join(_stats(values)) + " |")
+    normal = [q for q in rubric.questions.values() if not q.bonus]
+    bonus = [q for q in rubric.questions.values() if q.bonus]
+    lines.append(f"| **total** (- penalties) | {_max(sum(q.auto for q in normal), sum(q.manual for q in normal))} | "
+                 + " | ".join(_stats([r.report.total for r in graded])) + " |")
+    lines.append(f"| bonus | {_max(sum(q.auto for q in bonus), sum(q.manual for q in bonus))} | "
+                 + " | ".join(_stats([r.report.bonus for r in graded])) + " |")
+    lines.append("")
+    if histogram:
+        lines += [f"![Histogram of the totals of the graded archives]({histogram})", ""]
+    return lines
+
+
+def mistake_counts(rows) -> list[tuple[str, int, list[str]]]:
+    """``(mistake id, students, question ids)``, most frequent first; a student counts once per
+    mistake however many checks show it (hidden checks included: this is the teacher's view)."""
+    students, questions = Counter(), {}
+    for row in rows:
+        seen = set()
+        for q in row.report.questions:
+            for check in q.checks:
+                if check.mistake:
+                    seen.add(check.mistake)
+                    questions.setdefault(check.mistake, set()).add(q.id)
+        students.update(seen)
+    return [(m, n, sorted(questions[m])) for m, n in sorted(students.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _mistakes_section(rows) -> list[str]:
+    found = mistake_counts(rows)
+    lines = ["## Most frequent diagnosed mistakes", ""]
+    if not found:
+        return lines + ["No catalogue mistake was recognised.", ""]
+    lines += ["| mistake | students | questions | advice given |", "| --- | ---: | --- | --- |"]
+    for mistake, n, qids in found[:TOP_MISTAKES]:
+        lines.append(f"| `{mistake}` | {n} | {', '.join(qids)} | {_cell(ADVICE.get(mistake, ''))} |")
+    if len(found) > TOP_MISTAKES:
+        lines.append(f"\n({len(found) - TOP_MISTAKES} less frequent mistakes not shown.)")
+    return lines + [""]
+
+
+def _identical_section(rows, known=None) -> list[str]:
+    prints = {_label(r): r.fingerprint for r in rows if r.fingerprint}
+    found = similarity.groups(prints, known)
+    lines = ["## Identical submissions", "",
+             "Students whose `lab2/` code is the same once comments, docstrings and layout are ignored "
+             "(code left as the skeleton's is not counted). Worth a look, not a verdict.", ""]
+    if not found:
+        return lines + ["None found.", ""]
+    for g in found:
+        what = "the whole `lab2/` package" if g.what == "lab2" else f"`{g.what}`"
+        flag = " **(identical to the reference solution)**" if g.same_as == "reference" else ""
+        lines.append(f"- {what}{flag}: " + ", ".join(g.members))
+    return lines + [""]
+
+
+def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = HISTOGRAM,
+                     notes: list[str] = (), known=None) -> str:
+    """The text of ``summary.md``; ``histogram`` is the PNG's path relative to it (None: none)."""
+    rows = sorted(rows, key=sort_key)
+    lines = [f"# Lab 2: class summary{': ' + title if title else ''}", "",
+             f"{len(rows)} archive{'s' if len(rows) != 1 else ''}, rubric sha256 `{rubric.sha256[:12]}`. "
+             "One row per archive in `grades.csv`; each student's outputs in `students/<name>/`.", ""]
+    lines += [f"- {_cell(n)}" for n in notes] + ([""] if notes else [])
+    lines += _status_section(rows)
+    lines += _points_section(rows, rubric, histogram)
+    lines += _mistakes_section(rows)
+    lines += _identical_section(rows, known)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
