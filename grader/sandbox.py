@@ -114,8 +114,14 @@ class Response:
 # --- which sandbox ------------------------------------------------------------------------------
 
 def sandbox_status() -> tuple[str, str]:
-    """``(kind, line)``: the sandbox used for student code, and the report's first line."""
+    """``(kind, line)``: the sandbox used for student code, and the report's first line.
+
+    ``LAB2_SANDBOX=rlimits`` turns bubblewrap off; ``LAB2_SANDBOX=bubblewrap`` makes its absence
+    an error instead of a fallback.
+    """
     forced = os.environ.get("LAB2_SANDBOX", "").strip().lower()
+    if forced not in ("", "rlimits", "bubblewrap"):
+        raise SandboxError(f"LAB2_SANDBOX={forced!r}: expected rlimits or bubblewrap")
     if forced == "rlimits":
         return "rlimits", f"bubblewrap was turned off (LAB2_SANDBOX=rlimits): {RLIMITS_LINE}"
     works, reason = _bubblewrap_works()

@@ -401,6 +401,9 @@ def test_sandbox_status_can_be_forced_to_rlimits(monkeypatch, tmp_path):
     assert kind == "rlimits" and line.endswith("student code ran with resource limits only")
     with Child(write_submission(tmp_path / "s"), LIMITS) as child:
         assert child.kind == "rlimits"
+    monkeypatch.setenv("LAB2_SANDBOX", "none")
+    with pytest.raises(SandboxError, match="expected rlimits or bubblewrap"):
+        sandbox_status()
     monkeypatch.delenv("LAB2_SANDBOX")
     if _bubblewrap_works()[0]:
         assert sandbox_status() == ("bubblewrap", "student code ran in bubblewrap: no network, read-only view "
