@@ -812,7 +812,7 @@ def _describe_exit(code: int, kind: str, limits, output: str) -> str:
                 f"within the memory limit of {limits.memory_mb} MB")
     if code == 0:
         return "the child process exited with code 0 (sys.exit or os._exit in student code?)"
-    return f"the child process exited with code {code} (os._exit in student code?)"
+    return f"the child process exited with code {code} (os._exit in student code, or student code broke the child)"
 
 
 def _error_note(error: dict, limits) -> str:
