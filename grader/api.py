@@ -5,6 +5,7 @@ submission archive) and returns a ``Report``. Teacher mistakes (a wrong path, a 
 broken archive given to ``grade``) raise ``UsageError`` with one line; failures of the grader
 itself come back as a report with status ``internal-error``, never as a student's zero.
 """
+import os
 import tempfile
 import time
 import traceback
@@ -26,8 +27,14 @@ def student_name(path: Path) -> str:
     return f"{parsed.last} {parsed.first}".strip() if parsed else path.name
 
 
-def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, slots=(None, None)) -> Report:
-    """Grade one submission folder or archive; see the module docstring for errors."""
+def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, slots=(None, None),
+          workdir=None) -> Report:
+    """Grade one submission folder or archive; see the module docstring for errors.
+
+    An archive is unpacked in a private temporary folder inside ``workdir`` (default: the
+    system's temporary folder); batch grading passes its own so that a killed worker's
+    leftovers stay where the batch cleans them up.
+    """
     path = Path(path)
     rubric = rubric or load_rubric()
     if not path.exists():
@@ -39,8 +46,12 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
             report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)
         else:
-            with tempfile.TemporaryDirectory(prefix="lab2-submission-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="lab2-submission-", dir=workdir) as tmp:
                 extracted = extract(path, Path(tmp) / "unpacked", rubric.archive)
+                # extract makes the folder 0o700; the sandboxed child runs as another uid and must
+                # enter it when lab2/ lies at its top (an archive without a wrapping folder). The
+                # private temporary folder around it still keeps everyone else out.
+                os.chmod(extracted.root, 0o755)
                 report = grade_mod.grade_folder(extracted.root, rubric, answers, student=student_name(path),
                                                 submission=path.name, concurrency=concurrency, slots=slots)
                 report.warnings += list(getattr(extracted, "warnings", []))

@@ -1,0 +1,631 @@
+"""Grade a folder of submission archives into OUT: one row per archive, whatever happens.
+
+A run, stage by stage, and why in this order:
+1. plan: every file of FOLDER that is not hidden (subfolders are not entered; any name and any
+   extension, the format is read from the bytes) is one archive. Each gets its sha256, the
+   student's name read from the file name (``names``), and its own folder
+   ``OUT/students/<key>/`` (two archives with one key get ``<key>-<sha256 prefix>`` each). An
+   archive whose folder already holds a complete result for the same sha256, file name and
+   rubric is *up to date*: its row is rebuilt from ``report.json`` and it is not regraded
+   (``force`` regrades all; an ``internal-error`` row, the grader's own failure, is always retried).
+2. the reference cache is built here, once, before any worker starts: workers only load it.
+3. ``jobs`` worker processes grade the others, one archive at a time each, each running one
+   sandboxed child with one BLAS thread (``api.grade(..., concurrency=1)``). A worker that
+   dies costs its own archive only: that row says so (``internal-error``) and a fresh worker
+   takes its place.
+4. as soon as an archive is done its outputs are written, each file atomically, and
+   ``grades.csv`` is rewritten: an interrupted batch (Ctrl-C, a kill) keeps every finished row,
+   and running the same command again finishes the rest.
+5. at the end: ``summary.md`` and ``histogram.png`` (``grader.summary``), one line on stdout.
+
+Hand-given points (``manual_csv``, the batch form: student, question, points, comment) are
+merged at every run into every matching report, graded now or up to date, so a new file updates
+the totals without regrading. With a file, its entries *replace* all hand-given points (a
+student it leaves out is pending again); without one, the points merged last time are kept.
+
+OUT holds::
+
+    grades.csv, summary.md, histogram.png
+    students/<key>/report.json      the whole grade (Report.to_dict, hidden checks included)
+                   results.json     Gradescope's format
+                   feedback.md      for the student
+                   loss_curves.png  the student's training losses beside the reference's
+                   archive.json     which archive and rubric these are the results of; written
+                                    last, so it marks the folder complete
+    .work/                          the workers' private extraction folders (removed at the end)
+    .batch.lock                     held while a batch writes OUT: two at once would mix rows
+
+A file name that does not read as a student's name is graded under ``names.fallback_key``,
+with a warning and the rubric's ``naming_penalty``.
+"""
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from grader import PROJECT, UsageError, api, expected, manual, names, plots, similarity, summary
+from grader.archive import ArchiveError, claimed_format, detect_format, extract
+from grader.locate import PackageError, find_package
+from grader.render import render_markdown, to_gradescope
+from grader.render.common import pts
+from grader.report import QuestionResult, Report
+
+MARKER = "archive.json"
+PNG = "loss_curves.png"
+WORK = ".work"
+# Test hook: a worker SIGKILLs itself when the archive's file name contains this variable's value,
+# so the tests can check what a dead worker costs. Read by workers only.
+KILL_HOOK = "LAB2_BATCH_KILL_WORKER"
+# The workers' own numpy work is small; one BLAS thread each keeps N workers on N cores.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+JOIN_SECONDS = 5.0
+
+
+@dataclass
+class Row:
+    """One archive's line in ``grades.csv``: where it came from, and its grade."""
+    file: str                  # the archive's file name in FOLDER
+    sha256: str                # of the archive's bytes ("" when it could not be read)
+    key: str                   # its folder under OUT/students
+    last: str                  # "" when the file name could not be read
+    first: str
+    report: Report
+    fingerprint: dict = field(default_factory=dict)   # grader.similarity.fingerprint of lab2/
+    notes: list[str] = field(default_factory=list)    # this run's warnings: duplicates, hand-given points
+    up_to_date: bool = False   # rebuilt from an earlier run's report.json, not regraded
+
+    @property
+    def status(self) -> str:
+        return self.report.status
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the CSV's warnings cell lists: why it was not graded, then every warning."""
+        error = [f"{self.status}: {self.report.error}"] if self.report.error else []
+        return error + list(self.report.warnings) + list(self.notes)
+
+
+@dataclass
+class BatchResult:
+    rows: list[Row]
+    internal_errors: list[str]   # the files whose grading failed on the grader's side
+    skipped: int                 # archives up to date, not regraded
+    graded: int                  # archives graded by this run
+
+
+@dataclass
+class _Archive:
+    """One file of FOLDER, as planned."""
+    path: Path
+    file: str
+    sha256: str
+    name: names.StudentName | None
+    key: str = ""
+    notes: list[str] = field(default_factory=list)
+    refused: str = ""          # why it cannot even be read (not a regular file, ...)
+
+    @property
+    def student(self) -> str:
+        return str(self.name) if self.name else self.file
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+def _replace_if_changed(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` onto ``path`` unless ``path`` already holds the same bytes (its mtime then
+    stays: a re-run that changes nothing rewrites nothing)."""
+    try:
+        if path.read_bytes() == tmp.read_bytes():
+            tmp.unlink()
+            return
+    except OSError:
+        pass
+    os.replace(tmp, path)
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write through a temporary file and ``os.replace``: readers see the old or the new file."""
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    _replace_if_changed(tmp, path)
+
+
+def _draw_curves(report: Report, path: Path) -> None:
+    # matplotlib picks the format from the extension: the temporary name ends in .png too.
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    plots.loss_curves_png(report, tmp)
+    _replace_if_changed(tmp, path)
+
+
+def _write_student(folder: Path, row: Row) -> None:
+    """The student's outputs; the marker last, so that a folder with a marker is complete."""
+    folder.mkdir(parents=True, exist_ok=True)
+    report = row.report
+    write_atomic(folder / "report.json", json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    write_atomic(folder / "results.json", json.dumps(to_gradescope(report), indent=2, ensure_ascii=False) + "\n")
+    write_atomic(folder / "feedback.md", render_markdown(report))
+    if not report.questions:
+        (folder / PNG).unlink(missing_ok=True)  # an earlier version's curves would mislead
+    marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
+              "last_name": row.last, "first_name": row.first, "status": report.status,
+              "fingerprint": row.fingerprint}
+    write_atomic(folder / MARKER, json.dumps(marker, indent=1, ensure_ascii=False) + "\n")
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _archive(path: Path) -> _Archive:
+    a = _Archive(path, path.name, "", names.parse_name(path.name))
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            a.refused = f"{path.name} is not a regular file"  # a FIFO would block the hashing
+        else:
+            a.sha256 = _sha256(path)
+    except OSError as err:
+        a.refused = f"cannot read {path.name}: {err.strerror or err}"
+    return a
+
+
+def plan(folder: Path) -> list[_Archive]:
+    """Every archive of ``folder`` with its unique folder key, sorted by file name."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir())
+    archives = [_archive(p) for p in entries]
+    base = {id(a): a.name.key if a.name else names.fallback_key(a.file) for a in archives}
+    counts = Counter(base.values())
+    used = set()
+    for a in archives:
+        key = base[id(a)]
+        if counts[key] > 1:
+            # Each copy gets its own folder, named by its content so that it does not depend
+            # on which other copies are in the folder this time.
+            others = sorted(b.file for b in archives if base[id(b)] == key and b is not a)
+            a.notes.append(f"{counts[key]} archives read as the same student ({key}): also "
+                           f"{', '.join(others)}; each is graded in its own folder")
+            key = f"{key}-{a.sha256[:8] or 'unread'}"
+        unique, n = key, 2
+        while unique in used:  # two identical copies under two names
+            unique, n = f"{key}-{n}", n + 1
+        used.add(unique)
+        a.key = unique
+    return archives
+
+
+def _previous(folder: Path, a: _Archive, rubric) -> Row | None:
+    """The earlier run's row for ``a`` when it is complete and still valid, else None."""
+    try:
+        meta = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        report = Report.from_dict(json.loads((folder / "report.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if (not a.sha256 or meta.get("sha256") != a.sha256 or meta.get("file") != a.file
+            or report.rubric_sha256 != rubric.sha256 or report.status == "internal-error"):
+        return None
+    return Row(a.file, a.sha256, a.key, meta.get("last_name", ""), meta.get("first_name", ""), report,
+               meta.get("fingerprint") or {}, list(a.notes), up_to_date=True)
+
+
+# --- grading one archive (in a worker) ------------------------------------------------------------
+
+def _not_graded(student: str, file: str, status: str, error: str, rubric, sandbox: str = "") -> Report:
+    return Report(student=student, submission=file, status=status, error=error, total_max=rubric.total,
+                  rubric_sha256=rubric.sha256, sandbox=sandbox)
+
+
+def _fingerprint(path: Path, rubric, workdir) -> dict:
+    """The normalised hashes of the archive's ``lab2/`` (unpacked again: ``api.grade`` keeps its
+    folder private; a few kB, milliseconds)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="lab2-fingerprint-", dir=workdir) as tmp:
+            unpacked = extract(path, Path(tmp) / "unpacked", rubric.archive)
+            return similarity.fingerprint(find_package(unpacked.root).package)
+    except Exception:  # noqa: BLE001 - the fingerprint is a hint for the teacher, never worth a row
+        return {}
+
+
+def grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
+    """Grade one archive: ``{"report": Report.to_dict(), "fingerprint": {...}}``; draws its curves.
+
+    Every outcome is a report: a refused archive (``bad-archive``, ``no-package``) and the
+    grader's own failure (``internal-error``) included.
+    """
+    hook = os.environ.get(KILL_HOOK)
+    if hook and hook in path.name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    student = api.student_name(path)
+    refused = "student code was not run: the archive was refused"
+    try:
+        if answers is None:
+            raise RuntimeError("the reference cache could not be loaded in this worker")
+        report = api.grade(path, rubric, answers=answers, concurrency=1, workdir=workdir)
+    except ArchiveError as err:
+        report = _not_graded(student, path.name, "bad-archive", str(err), rubric, refused)
+    except PackageError as err:
+        report = _not_graded(student, path.name, "no-package", str(err), rubric, refused)
+    except Exception as err:  # noqa: BLE001 - the grader's failure, never the student's zero
+        report = _not_graded(student, path.name, "internal-error", f"{type(err).__name__}: {err}", rubric)
+        report.warnings.append(traceback.format_exc(limit=5))
+    fingerprint = {}
+    if report.questions:
+        fingerprint = _fingerprint(path, rubric, workdir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _draw_curves(report, folder / PNG)
+        except Exception as err:  # noqa: BLE001 - a missing picture must not cost the grade
+            report.warnings.append(f"the loss curves could not be drawn: {type(err).__name__}: {err}")
+    return {"report": report.to_dict(), "fingerprint": fingerprint}
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when the batch process dies (its sandboxed child goes
+    with it, through bubblewrap's --die-with-parent), so a killed batch leaves nothing running."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)  # the batch died before prctl took effect
+
+
+def worker_main(read_fd: int, write_fd: int, parent: int) -> None:
+    """A worker process: receive the rubric and the work folder, load the reference cache once,
+    then grade each archive it is sent and answer with ``grade_archive``'s result."""
+    _die_with_parent(parent)
+    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    rubric, workdir = inbox.recv()
+    try:
+        answers = expected.load(rubric)  # built by the batch before the workers started: read only
+    except Exception:  # noqa: BLE001 - each archive then says so, as an internal error
+        answers = None
+    while True:
+        try:
+            task = inbox.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        outbox.send(grade_archive(Path(task["path"]), Path(task["folder"]), rubric, answers, workdir))
+
+
+# --- the pool -----------------------------------------------------------------------------------
+
+class _Worker:
+    """One worker process and the two ends of its pipes."""
+
+    def __init__(self, rubric, workdir: Path):
+        to_worker, from_worker = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
+        code = (f"import sys; sys.path.insert(0, {str(PROJECT)!r}); from grader.batch import worker_main; "
+                f"worker_main({to_worker[0]}, {from_worker[1]}, {os.getpid()})")
+        try:
+            # Its own session: Ctrl-C reaches the batch only, which then stops the workers itself.
+            # A plain process, not multiprocessing's: nothing re-runs the caller's main script.
+            self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                         pass_fds=(to_worker[0], from_worker[1]), env=os.environ | ONE_THREAD,
+                                         start_new_session=True)
+        finally:
+            os.close(to_worker[0])
+            os.close(from_worker[1])
+        self.outbox = Connection(to_worker[1], readable=False)
+        self.inbox = Connection(from_worker[0], writable=False)
+        self.send((rubric, str(workdir)))
+
+    def send(self, message) -> None:
+        with contextlib.suppress(OSError):  # already dead: its pipe's end of file says so
+            self.outbox.send(message)
+
+    def receive(self):
+        """The worker's answer, or None when it died instead (its pipe reached end of file)."""
+        try:
+            return self.inbox.recv()
+        except (EOFError, OSError):
+            return None
+
+    def death(self) -> str:
+        try:
+            code = self.proc.wait(JOIN_SECONDS)
+            how = (f"killed by {signal.Signals(-code).name}" + (" (out of memory?)" if code == -signal.SIGKILL else "")
+                   if code < 0 else f"exit status {code}")
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            how = "it stopped answering and was killed"
+        self.close()
+        return f"the grading process died while grading this archive ({how}); re-run the batch to retry it"
+
+    def stop(self, kill: bool) -> None:
+        if not kill:
+            self.send(None)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(JOIN_SECONDS)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        self.inbox.close()
+        self.outbox.close()
+
+
+class _Pool:
+    """``jobs`` worker processes, each sent one archive at a time.
+
+    Not ``concurrent.futures``: when one of its workers dies, every running task fails with
+    ``BrokenProcessPool`` and nothing says which archive killed it. Here each worker has its
+    own pipes, so a death is charged to the archive that worker had, and only to it.
+    """
+
+    def __init__(self, jobs: int, rubric, workdir: Path):
+        self._args = (rubric, workdir)
+        self._idle = [_Worker(*self._args) for _ in range(jobs)]
+        self._busy: dict[_Worker, dict] = {}
+
+    def run(self, tasks, done) -> None:
+        """Grade ``tasks``; ``done(task, result, death)`` is called for each as it ends, with the
+        worker's result, or None and a line saying how the worker died."""
+        pending = deque(tasks)
+        while pending or self._busy:
+            while pending and self._idle:
+                worker, task = self._idle.pop(), pending.popleft()
+                self._busy[worker] = task
+                worker.send(task)
+            ready = set(wait([w.inbox for w in self._busy]))
+            for worker in [w for w in self._busy if w.inbox in ready]:
+                task = self._busy.pop(worker)
+                result = worker.receive()
+                if result is None:
+                    death = worker.death()
+                    self._idle.append(_Worker(*self._args))
+                    done(task, None, death)
+                else:
+                    self._idle.append(worker)
+                    done(task, result, None)
+
+    def close(self, kill: bool = False) -> None:
+        for worker in self._idle + list(self._busy):
+            worker.stop(kill)
+        self._idle, self._busy = [], {}
+
+
+# --- the batch ------------------------------------------------------------------------------------
+
+def _template(rubric) -> Report:
+    """An empty report with every question of the rubric: to check a manual file against."""
+    return Report(student="", submission="", questions=[
+        QuestionResult(qid, spec.title, spec.auto, manual_title=spec.manual_title, max_manual=spec.manual,
+                       bonus=spec.bonus) for qid, spec in rubric.questions.items()])
+
+
+def _load_manual(path, rubric) -> dict:
+    """The batch manual file, every entry checked now: a mistake in it stops the batch before
+    any grading, not half-way."""
+    entries = manual.load_manual(path, batch=True)
+    for per_student in entries.values():
+        manual.apply_manual(_template(rubric), per_student)
+    return entries
+
+
+@contextlib.contextmanager
+def _lock(out: Path):
+    fd = os.open(out / ".batch.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another batch is writing to {out}: wait for it, or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+class _Batch:
+    """The state of one run: the rows so far, and how to write them."""
+
+    def __init__(self, folder: Path, out: Path, rubric, entries: dict | None):
+        self.folder, self.out, self.rubric, self.entries = folder, out, rubric, entries
+        self.rows: dict[str, Row] = {}
+        self.matched: set[str] = set()   # manual-file students found in some row
+        self.graded = 0
+
+    def student_folder(self, key: str) -> Path:
+        return self.out / "students" / key
+
+    def merge_manual(self, row: Row) -> None:
+        if self.entries is None:
+            return
+        report = row.report
+        found_key = next((manual.student_key(n) for n in (f"{row.last} {row.first}", row.file, row.key)
+                          if n.strip() and manual.student_key(n) in self.entries), None)
+        if found_key:
+            self.matched.add(found_key)
+        if not report.questions:
+            if found_key:
+                row.notes.append("hand-given points in the manual file not merged: nothing was graded")
+            return
+        for q in report.questions:  # the file is the whole truth about hand-given points
+            q.manual_points, q.manual_comment = None, ""
+        try:
+            row.notes += manual.apply_manual(report, self.entries.get(found_key, {}))
+        except UsageError as err:  # checked at load; kept as a row warning should a report differ
+            row.notes.append(str(err))
+
+    def add(self, row: Row) -> None:
+        self.merge_manual(row)
+        _write_student(self.student_folder(row.key), row)
+        self.rows[row.key] = row
+        self.write_csv()
+
+    def write_csv(self) -> None:
+        write_atomic(self.out / "grades.csv", summary.grades_csv(self.rows.values(), self.rubric))
+
+    def finish(self, a: _Archive, result: dict | None, death: str | None) -> Row:
+        """The row of an archive graded now (or whose worker died)."""
+        if result is None:
+            report = _not_graded(a.student, a.file, "internal-error", death or a.refused, self.rubric)
+            if a.refused:
+                report.status, report.sandbox = "bad-archive", "student code was not run: the archive was refused"
+            fingerprint = {}
+        else:
+            report, fingerprint = Report.from_dict(result["report"]), result["fingerprint"]
+        report.warnings[:0] = self._archive_warnings(a)
+        if a.name is None:
+            report.penalty = self.rubric.naming_penalty
+        row = Row(a.file, a.sha256, a.key, a.name.last if a.name else "", a.name.first if a.name else "",
+                  report, fingerprint, list(a.notes))
+        self.graded += 1
+        self.add(row)
+        return row
+
+    def _archive_warnings(self, a: _Archive) -> list[str]:
+        """Warnings about the archive itself, kept in its report (the student sees them too)."""
+        out = []
+        if a.name is None:
+            penalty = self.rubric.naming_penalty
+            out.append("the file name does not read as 'LASTNAME firstname Lab2 DLCV.tar.bz2': graded as "
+                       f"{a.key}" + (f", naming penalty -{pts(penalty)}" if penalty else ""))
+        if not a.refused:
+            claimed, found = claimed_format(a.file), detect_format(a.path)
+            if claimed and found not in ("empty", "unknown") and claimed != found:
+                out.append(f"the file is a {found} archive although its name says {claimed}")
+        return out
+
+    def unmatched_manual(self) -> list[str]:
+        if not self.entries:
+            return []
+        out = []
+        for key, per in sorted(self.entries.items()):
+            if key not in self.matched:
+                first = min(per.values(), key=lambda e: e.line)
+                out.append(f"{first.where()}: no archive for the student {first.student!r} (points not merged)")
+        return out
+
+
+def _progress_bar(total: int, up_to_date: int, progress):
+    from tqdm import tqdm
+    show = progress == "force" or (bool(progress) and sys.stderr.isatty())
+    return tqdm(total=total, desc="grading", unit="archive", file=sys.stderr, disable=not show,
+                dynamic_ncols=True, smoothing=0.1,
+                postfix=f"{up_to_date} up to date" if up_to_date else None)
+
+
+def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None, progress=True) -> BatchResult:
+    """Grade every archive of ``folder`` into ``out``; see the module docstring.
+
+    ``progress``: True shows a progress bar on stderr when it is a terminal, ``"force"`` always,
+    False never; the final one-line summary is always printed. Raises ``UsageError`` for a
+    wrong folder or manual file, and ``KeyboardInterrupt`` after writing what was done.
+    """
+    folder, out = Path(folder), Path(out)
+    if not folder.is_dir():
+        raise UsageError(f"no such folder of submissions: {folder}")
+    if out.resolve() == folder.resolve():
+        # Its grades.csv and summary.md would be taken for archives on the next run.
+        raise UsageError(f"--out {out} is the submissions folder itself: choose another output folder")
+    entries = _load_manual(manual_csv, rubric) if manual_csv else None
+    out.mkdir(parents=True, exist_ok=True)
+    with _lock(out):
+        return _run(folder, out, rubric, max(1, int(jobs)), force, entries, progress)
+
+
+def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
+    started = time.monotonic()
+    batch = _Batch(folder, out, rubric, entries)
+    archives = plan(folder)
+    todo = []
+    for a in archives:
+        previous = None if force else _previous(batch.student_folder(a.key), a, rubric)
+        if previous is not None:
+            batch.merge_manual(previous)
+            _write_student(batch.student_folder(a.key), previous)
+            batch.rows[a.key] = previous
+        elif a.refused:
+            batch.finish(a, None, None)
+        else:
+            todo.append(a)
+    skipped = sum(1 for r in batch.rows.values() if r.up_to_date)
+    batch.write_csv()
+    work = out / WORK
+    shutil.rmtree(work, ignore_errors=True)  # a killed run's extraction folders
+    interrupted = False
+    if todo:
+        expected.load(rubric)  # build the reference cache once, here, before the workers read it
+        work.mkdir(mode=0o700)
+        for a in todo:  # a folder without its marker is never taken as complete, whatever it holds
+            (batch.student_folder(a.key) / MARKER).unlink(missing_ok=True)
+        by_path = {str(a.path): a for a in todo}
+        bar = _progress_bar(len(todo), skipped, progress)
+        pool = _Pool(min(jobs, len(todo)), rubric, work)
+        statuses = Counter()
+
+        def done(task, result, death):
+            row = batch.finish(by_path[task["path"]], result, death)
+            statuses[row.status] += 1
+            bar.set_postfix_str(", ".join(f"{n} {s}" for s, n in sorted(statuses.items())), refresh=False)
+            bar.update(1)
+
+        try:
+            pool.run([{"path": str(a.path), "folder": str(batch.student_folder(a.key))} for a in todo], done)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            pool.close(kill=interrupted)
+            bar.close()
+            shutil.rmtree(work, ignore_errors=True)
+    rows = sorted(batch.rows.values(), key=summary.sort_key)
+    notes = batch.unmatched_manual() + _stale_folders(out, archives)
+    if interrupted:
+        notes.insert(0, f"interrupted: {len(archives) - len(rows)} of {len(archives)} archives not graded yet; "
+                        "run the same command again to finish")
+    _write_summary(rows, rubric, out, folder.name, notes)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    counts = Counter(r.status for r in rows)
+    line = ", ".join(f"{counts[s]} {s}" for s in summary.STATUSES if counts[s])
+    print(f"{len(rows)} of {len(archives)} archives: {line or 'none'}; {batch.graded} graded now, {skipped} up to "
+          f"date, {time.monotonic() - started:.0f} s -> {out / 'grades.csv'}, {out / 'summary.md'}")
+    if interrupted:
+        raise KeyboardInterrupt
+    return BatchResult(rows, [r.file for r in rows if r.status == "internal-error"], skipped, batch.graded)
+
+
+def _stale_folders(out: Path, archives: list[_Archive]) -> list[str]:
+    """Student folders of earlier runs whose archive is no longer in FOLDER: left alone (they may
+    hold the only copy of a grade), but named, since grades.csv no longer lists them."""
+    keys = {a.key for a in archives}
+    stale = sorted(p.name for p in (out / "students").glob("*") if p.is_dir() and p.name not in keys)
+    if not stale:
+        return []
+    shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    return [f"{len(stale)} folder{'s' if len(stale) > 1 else ''} in {out / 'students'} belong to no archive of "
+            f"the folder any more (left as they are, not in grades.csv): {shown}"]
+
+
+def _write_summary(rows, rubric, out: Path, title: str, notes: list[str]) -> None:
+    graded = [r for r in rows if r.status == "graded"]
+    title = "Totals of the graded archives" + ("" if summary.has_hand_points(graded) else " (automatic points only)")
+    tmp = out / f".{summary.HISTOGRAM}.tmp-{os.getpid()}.png"
+    plots.histogram_png([r.report.total for r in graded], tmp, rubric.total, title=title)
+    _replace_if_changed(tmp, out / summary.HISTOGRAM)
+    write_atomic(out / "summary.md", summary.summary_markdown(rows, rubric, title=title, notes=notes))

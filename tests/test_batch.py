@@ -1,0 +1,413 @@
+"""Batch grading (``grader.batch``) on real archives, with the small rubric.
+
+SLOW: every test here grades real submissions in sandboxed children (a few seconds per correct
+archive on 2 cores; the catalogue's refused archives cost almost nothing). The whole file takes
+about three minutes; ``-k "not kill"`` skips the two command-line runs that are killed half-way.
+The reference cache for the small rubric is built on first use (~30 s) under ``.cache/`` (or
+``$LAB2_CACHE``) and shared with the other test files.
+"""
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import archives
+from grader import PROJECT, batch, names
+from grader.render.gradescope import problems
+from grader.rubric import load as load_rubric
+
+pytestmark = pytest.mark.timeout(600)
+
+RUBRIC_PATH = Path(__file__).parent / "files" / "rubric_small.yaml"
+RUBRIC = load_rubric(RUBRIC_PATH)
+EXAMPLE = Path(__file__).parent / "files" / "example" / "DOE_Jane_Lab2_DLCV"
+AUTO = {qid: q.auto for qid, q in RUBRIC.questions.items() if q.auto > 0}
+AUTO_TOTAL = sum(q.auto for q in RUBRIC.questions.values() if not q.bonus)      # 15
+AUTO_BONUS = sum(q.auto for q in RUBRIC.questions.values() if q.bonus)          # 1
+STUDENT_FILES = {"report.json", "results.json", "feedback.md", "archive.json", "loss_curves.png"}
+
+
+# --- archives beyond the catalogue -------------------------------------------------------------
+
+def example_files(prefix="DOE_Jane/", comment=False) -> dict[str, bytes]:
+    """The example submission (two catalogue mistakes); ``comment`` disguises a copy of it."""
+    files = {}
+    for path in sorted(EXAMPLE.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            data = path.read_bytes()
+            if comment and path.suffix == ".py":
+                data = b"# my own work, honestly\n" + data.replace(b"\n\n", b"\n\n\n")
+            files[prefix + path.relative_to(EXAMPLE).as_posix()] = data
+    return files
+
+
+def mistakes(folder: Path) -> Path:
+    return archives.write_tar(folder / "DOE Jane Lab2 DLCV.tar.bz2", example_files())
+
+
+def copied_mistakes(folder: Path) -> Path:
+    return archives.write_tar(folder / "COPY Cat Lab2 DLCV.tar.bz2", example_files("cat/", comment=True))
+
+
+def hostile(folder: Path, canary: Path) -> Path:
+    """Code that tries to write outside its sandbox and to kill its parent, at import."""
+    files = archives.package_files()
+    files["lab2/__init__.py"] = (
+        "import os\n"
+        f"try:\n    open({str(canary / 'owned.txt')!r}, 'w').write('owned')\nexcept OSError:\n    pass\n"
+        "try:\n    os.kill(os.getppid(), 9)\nexcept OSError:\n    pass\n"
+        "raise SystemExit('bye')\n").encode()
+    return archives.write_tar(folder / "HOSTILE Hacker Lab2 DLCV.tar.bz2", files)
+
+
+def reference_recommented(folder: Path) -> Path:
+    """The reference again under a second spelling of DOE John's name, one comment added."""
+    files = archives.package_files()
+    files["lab2/single_neuron.py"] = b"# second try\n" + files["lab2/single_neuron.py"]
+    return archives.write_tar(folder / "doe_john_lab2.tar.bz2", files)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def snapshot(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): (p.is_dir(), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+def csv_rows(out: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO((out / "grades.csv").read_bytes().decode("utf-8-sig"), newline="")))
+
+
+def report_mtimes(out: Path) -> dict:
+    return {p.parent.name: p.stat().st_mtime_ns for p in (out / "students").glob("*/report.json")}
+
+
+def by_file(result) -> dict:
+    return {r.file: r for r in result.rows}
+
+
+def cli(folder: Path, out: Path, *extra) -> list[str]:
+    return [sys.executable, "-m", "grader", "batch", str(folder), "--out", str(out), "--rubric", str(RUBRIC_PATH),
+            *extra]
+
+
+# --- the catalogue: 30 archives ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """Every catalogue archive, the example with two mistakes and hostile code, graded at --jobs 2."""
+    root = tmp_path_factory.mktemp("catalogue")
+    folder, out, canary = root / "in" / "submissions", root / "out", root / "canary"
+    folder.mkdir(parents=True)
+    canary.mkdir()
+    (canary / "keep.txt").write_text("untouched")
+    expected = {}
+    for case, (build, exp) in archives.ALL.items():
+        expected[build(folder).name] = exp
+    expected[mistakes(folder).name] = archives.Expected("graded", key="DOE_Jane")
+    expected[hostile(folder, canary).name] = archives.Expected("import-error", key="HOSTILE_Hacker")
+    before = {"in": snapshot(root / "in"), "canary": snapshot(canary), "root": sorted(os.listdir(root)),
+              "absolute": os.path.exists(archives.ABSOLUTE_TARGET)}
+    started = time.monotonic()
+    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    seconds = time.monotonic() - started
+    return {"root": root, "folder": folder, "out": out, "canary": canary, "expected": expected, "before": before,
+            "result": result, "seconds": seconds}
+
+
+def test_catalogue_has_at_least_30_archives(catalogue):
+    assert len(catalogue["expected"]) >= 30
+
+
+def test_one_row_per_archive_with_the_expected_status(catalogue):
+    result, expected = catalogue["result"], catalogue["expected"]
+    rows = by_file(result)
+    assert sorted(rows) == sorted(expected)
+    assert {f: r.status for f, r in rows.items()} == {f: e.status for f, e in expected.items()}
+    for file, exp in expected.items():
+        assert exp.message in rows[file].report.error, file
+    assert result.internal_errors == [] and result.skipped == 0 and result.graded == len(expected)
+    lines = csv_rows(catalogue["out"])
+    assert sorted(line["file"] for line in lines) == sorted(expected)
+    assert {line["file"]: line["status"] for line in lines} == {f: e.status for f, e in expected.items()}
+
+
+def test_correct_archives_get_every_automatic_point(catalogue):
+    rows = by_file(catalogue["result"])
+    good = [f for f, exp in catalogue["expected"].items() if exp.status == "graded" and "Jane" not in f]
+    assert len(good) == 11
+    for file in good:
+        report = rows[file].report
+        for q in report.questions:
+            assert q.auto_points == pytest.approx(q.max_auto), (file, q.id, q.summary)
+        assert report.auto_total == pytest.approx(AUTO_TOTAL) and report.bonus == pytest.approx(AUTO_BONUS)
+    for line in csv_rows(catalogue["out"]):
+        if line["file"] in good:
+            assert (line["total"], line["bonus"]) == ("15", "1"), line
+            assert all(line[qid] == f"{points:g}" for qid, points in AUTO.items()), line
+
+
+def test_rows_name_the_student_and_warn_about_what_a_teacher_should_know(catalogue):
+    rows = by_file(catalogue["result"])
+    for file, exp in catalogue["expected"].items():
+        assert rows[file].key == (exp.key or names.fallback_key(file)), file
+    unreadable = rows["submission.tar.bz2"]
+    assert (unreadable.last, unreadable.first) == ("", "")
+    assert any("does not read as" in w for w in unreadable.warnings)
+    assert unreadable.report.penalty == RUBRIC.naming_penalty
+    assert any("zip archive although its name says tar.bz2" in w for w in rows["LEE Min-Ho Lab2 DLCV.tar.bz2"].warnings)
+    assert any("link" in w for w in rows["SILVA Pedro Lab2 DLCV.tar.bz2"].warnings)
+    jane = rows["DOE Jane Lab2 DLCV.tar.bz2"].report
+    assert 0 < jane.auto_total < AUTO_TOTAL
+
+
+def test_every_student_folder_holds_its_outputs(catalogue):
+    out = catalogue["out"]
+    assert sorted(os.listdir(out)) == [".batch.lock", "grades.csv", "histogram.png", "students", "summary.md"]
+    for row in catalogue["result"].rows:
+        folder = out / "students" / row.key
+        has_questions = bool(row.report.questions)
+        assert set(os.listdir(folder)) == STUDENT_FILES - (set() if has_questions else {"loss_curves.png"}), row.key
+        results = json.loads((folder / "results.json").read_text())
+        assert problems(results) == [] and results["extra_data"]["status"] == row.status
+        assert json.loads((folder / "report.json").read_text())["status"] == row.status
+        marker = json.loads((folder / "archive.json").read_text())
+        assert (marker["file"], marker["sha256"]) == (row.file, row.sha256)
+        assert row.report.student in (folder / "feedback.md").read_text()
+        if has_questions:
+            assert (folder / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nothing_is_written_outside_out(catalogue):
+    before, root = catalogue["before"], catalogue["root"]
+    assert snapshot(root / "in") == before["in"]
+    assert snapshot(catalogue["canary"]) == before["canary"]
+    assert sorted(os.listdir(root)) == sorted(before["root"] + ["out"])
+    assert os.path.exists(archives.ABSOLUTE_TARGET) == before["absolute"]
+    assert not (catalogue["out"] / batch.WORK).exists()   # the private extraction folders are gone
+
+
+def test_summary_reads_the_whole_class(catalogue):
+    text = (catalogue["out"] / "summary.md").read_text()
+    assert "| graded | 12 |" in text and "| bad-archive | 15 |" in text and "| no-package | 2 |" in text
+    assert "| import-error | 1 |" in text
+    assert "| `no-clipping` | 1 |" in text and "| `tanh-derivative` | 1 |" in text
+    assert "![Histogram of the totals of the graded archives](histogram.png)" in text
+    identical = text[text.index("## Identical submissions"):]
+    assert "**(identical to the reference solution)**" in identical and "DOE John (`DOE John Lab2 DLCV.tar.bz2`)" in identical
+
+
+def test_a_rerun_regrades_nothing_and_rewrites_nothing(catalogue):
+    out = catalogue["out"]
+    csv_before, mtimes = (out / "grades.csv").read_bytes(), report_mtimes(out)
+    assert len(mtimes) == len(catalogue["expected"])
+    result = batch.run(catalogue["folder"], out, RUBRIC, jobs=2, progress=False)
+    assert result.skipped == len(catalogue["expected"]) and result.graded == 0
+    assert report_mtimes(out) == mtimes
+    assert (out / "grades.csv").read_bytes() == csv_before
+
+
+# --- a small class: determinism, duplicates, identical code, hand-given points -----------------------
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    folder = root / "submissions"
+    folder.mkdir()
+    for build in (archives.good_wrapped, reference_recommented, mistakes, copied_mistakes, archives.empty):
+        build(folder)
+    runs = {}
+    for jobs in (1, 2):
+        started = time.monotonic()
+        result = batch.run(folder, root / f"out{jobs}", RUBRIC, jobs=jobs, progress=False)
+        runs[jobs] = (result, time.monotonic() - started)
+    return {"root": root, "folder": folder, "runs": runs}
+
+
+def test_jobs_1_and_2_give_the_same_bytes(small_class):
+    root = small_class["root"]
+    assert (root / "out1" / "grades.csv").read_bytes() == (root / "out2" / "grades.csv").read_bytes()
+    assert (root / "out1" / "summary.md").read_bytes() == (root / "out2" / "summary.md").read_bytes()
+    assert len(csv_rows(root / "out1")) == 5
+
+
+def test_two_archives_of_one_student_get_two_folders(small_class):
+    result = small_class["runs"][2][0]
+    doe = sorted((r for r in result.rows if r.key.startswith("DOE_John")), key=lambda r: r.file)
+    assert [r.key for r in doe] == [f"DOE_John-{r.sha256[:8]}" for r in doe] and len(doe) == 2
+    assert all(r.status == "graded" for r in doe)
+    assert "also doe_john_lab2.tar.bz2" in " ".join(doe[0].warnings)
+    assert "also DOE John Lab2 DLCV.tar.bz2" in " ".join(doe[1].warnings)
+
+
+def test_summary_lists_the_two_copies_of_the_same_code(small_class):
+    text = (small_class["root"] / "out2" / "summary.md").read_text()
+    identical = text[text.index("## Identical submissions"):]
+    assert ("- the whole `lab2/` package: COPY Cat (`COPY Cat Lab2 DLCV.tar.bz2`), "
+            "DOE Jane (`DOE Jane Lab2 DLCV.tar.bz2`)\n") in identical
+    assert "DOE John (`DOE John Lab2 DLCV.tar.bz2`), DOE john (`doe_john_lab2.tar.bz2`)" in identical
+
+
+def test_hand_given_points_update_totals_without_regrading(small_class, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(small_class["root"] / "out2", out)
+    mtimes = {k: v for k, v in report_mtimes(out).items() if k != "DOE_Jane"}
+    auto = {line["file"]: float(line["total"]) for line in csv_rows(out) if line["total"]}
+    first = tmp_path / "manual.csv"
+    first.write_text("student;question;points;comment\nDOE Jane;q1_2;1;ok\nDOE Jane;Q3.1;1,5;figure small\n"
+                     "jane doe;q2_3;1;\nNOBODY Here;q1_2;1;\n", encoding="utf-8-sig")
+    result = batch.run(small_class["folder"], out, RUBRIC, jobs=2, manual_csv=first, progress=False)
+    assert result.graded == 0 and result.skipped == 5
+    jane = next(line for line in csv_rows(out) if line["file"] == "DOE Jane Lab2 DLCV.tar.bz2")
+    assert float(jane["total"]) == pytest.approx(auto[jane["file"]] + 2.5)
+    assert (jane["q1_2"], jane["q3_1"]) == ("2", "1.5")
+    assert "written parts still to grade by hand: q1_3, q1_4" in jane["warnings"]
+    saved = json.loads((out / "students" / "DOE_Jane" / "report.json").read_text())
+    assert {q["id"]: q["manual_points"] for q in saved["questions"]}["q3_1"] == 1.5
+    assert "figure small" in (out / "students" / "DOE_Jane" / "feedback.md").read_text()
+    assert "NOBODY Here" in (out / "summary.md").read_text()
+    assert {k: v for k, v in report_mtimes(out).items() if k != "DOE_Jane"} == mtimes  # nobody else rewritten
+
+    second = tmp_path / "manual2.csv"
+    second.write_text("student,question,points\nDOE Jane,q1_2,0.5\n")
+    batch.run(small_class["folder"], out, RUBRIC, jobs=2, manual_csv=second, progress=False)
+    jane = next(line for line in csv_rows(out) if line["file"] == "DOE Jane Lab2 DLCV.tar.bz2")
+    assert float(jane["total"]) == pytest.approx(auto[jane["file"]] + 0.5)   # the new file replaces the old
+
+    batch.run(small_class["folder"], out, RUBRIC, jobs=2, progress=False)     # no file: points kept
+    jane = next(line for line in csv_rows(out) if line["file"] == "DOE Jane Lab2 DLCV.tar.bz2")
+    assert float(jane["total"]) == pytest.approx(auto[jane["file"]] + 0.5)
+
+
+# --- a worker that dies ----------------------------------------------------------------------------
+
+def test_a_dead_worker_costs_its_own_archive_only(tmp_path, monkeypatch):
+    folder, out = tmp_path / "submissions", tmp_path / "out"
+    folder.mkdir()
+    for build in (archives.good_wrapped, archives.good_flat, archives.empty):
+        build(folder)
+    monkeypatch.setenv(batch.KILL_HOOK, "MARTIN")
+    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    rows = by_file(result)
+    martin = rows["MARTIN Alice Lab2 DLCV.tar.bz2"]
+    assert martin.status == "internal-error"
+    assert "the grading process died" in martin.report.error and "SIGKILL" in martin.report.error
+    assert rows["DOE John Lab2 DLCV.tar.bz2"].status == "graded"
+    assert rows["VIDE Rien Lab2 DLCV.tar.bz2"].status == "bad-archive"
+    assert result.internal_errors == ["MARTIN Alice Lab2 DLCV.tar.bz2"]
+    line = next(line for line in csv_rows(out) if line["file"].startswith("MARTIN"))
+    assert (line["status"], line["total"]) == ("internal-error", "")
+
+    monkeypatch.delenv(batch.KILL_HOOK)
+    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)   # the grader's failure is retried
+    assert result.graded == 1 and result.skipped == 2   # MARTIN only
+    assert by_file(result)["MARTIN Alice Lab2 DLCV.tar.bz2"].report.auto_total == pytest.approx(AUTO_TOTAL)
+
+    result = batch.run(folder, out, RUBRIC, jobs=2, force=True, progress=False)
+    assert result.graded == 3 and result.skipped == 0 and not any(r.up_to_date for r in result.rows)
+    assert [r.status for r in result.rows] == ["graded", "graded", "bad-archive"]
+
+    (folder / "VIDE Rien Lab2 DLCV.tar.bz2").unlink()   # an archive taken out of the folder
+    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    assert len(csv_rows(out)) == 2 and result.graded == 0
+    assert (out / "students" / "VIDE_Rien" / "report.json").exists()   # its results are not deleted
+    assert "belong to no archive of the folder any more" in (out / "summary.md").read_text()
+
+
+# --- killing the batch half-way -------------------------------------------------------------------
+
+@pytest.fixture
+def three_good(tmp_path):
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for build in (archives.good_wrapped, archives.good_flat, archives.macos_junk, archives.empty):
+        build(folder)
+    return folder
+
+
+def _wait_for_first_row(proc, out: Path, limit: float = 180.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if (out / "grades.csv").exists() and csv_rows(out):
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the batch ended before its first row: {proc.communicate()}")
+        time.sleep(0.05)
+    pytest.fail("no row within the time limit")
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The batch workers started by the batch process ``pid`` that are still alive."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if b"worker_main(" in cmdline and f", {pid})".encode() in cmdline and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _no_workers_left(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while _workers_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _workers_of(pid) == []
+
+
+def _finish_and_check(folder: Path, out: Path, done_before: dict) -> None:
+    """Run the same command again: every row, and nothing done before regraded."""
+    finished = subprocess.run(cli(folder, out, "--jobs", "2"), cwd=PROJECT, capture_output=True, text=True,
+                              timeout=400)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(line["file"] for line in csv_rows(out)) == sorted(os.listdir(folder))
+    after = report_mtimes(out)
+    assert {k: after[k] for k in done_before} == done_before
+    assert f"{len(done_before)} up to date" in finished.stdout
+
+
+def _done(out: Path) -> dict:
+    """The report.json mtimes of the students whose folder is complete."""
+    return {k: v for k, v in report_mtimes(out).items() if (out / "students" / k / batch.MARKER).exists()}
+
+
+def test_kill_the_whole_batch_then_finish_it(three_good, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(cli(three_good, out, "--jobs", "1"), cwd=PROJECT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_first_row(proc, out)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    _no_workers_left(proc.pid)
+    done = _done(out)
+    interrupted = csv_rows(out)
+    assert 1 <= len(interrupted) < 4
+    assert {line["file"] for line in interrupted} <= {json.loads((out / "students" / k / batch.MARKER).read_text())
+                                                      ["file"] for k in done}
+    _finish_and_check(three_good, out, done)
+
+
+def test_ctrl_c_keeps_what_was_done_then_finish_it(three_good, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(cli(three_good, out, "--jobs", "1"), cwd=PROJECT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_first_row(proc, out)
+    os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C sends to the terminal's foreground group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "graded now" in stdout
+    _no_workers_left(proc.pid)
+    assert "interrupted:" in (out / "summary.md").read_text()
+    done = _done(out)
+    assert len(csv_rows(out)) == len(done) and 1 <= len(done) < 4
+    _finish_and_check(three_good, out, done)
