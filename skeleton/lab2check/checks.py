@@ -77,6 +77,8 @@ def failure(result: Result, limit_note: str = "") -> Outcome:
     if result.status == "error":
         err = result.error or {}
         message = err.get("message") or f"{err.get('where', 'student code')} failed"
+        if result.note:  # the sandbox's hint, e.g. "stdin is empty: input() cannot be answered"
+            message += f" ({result.note})"
         if not err.get("not_implemented") and err.get("traceback"):
             message += "\n" + err["traceback"].rstrip()
         return Outcome(False, message, None, 0.0)

@@ -13,8 +13,8 @@ Wire format, both directions: frames of an 8-byte big-endian length and that man
   ``.npy`` frame per name;
 - response: JSON ``{"id", "status": "ok", "types": {key: description}, "arrays": [keys],
   "texts": {key: str}}``, then one ``.npy`` frame per key in ``arrays`` (``texts`` holds the
-  values that were plain strings, cut at 2000 characters); or JSON ``{"id", "status": "error", "where", "type",
-  "not_implemented", "message", "detail", "traceback"}`` alone;
+  values that were plain strings, cut at 2000 characters); or JSON ``{"id", "status": "error",
+  "where", "type", "not_implemented", "message", "detail", "traceback"}`` alone;
 - the first frame the child sends is ``{"hello": 1, "pid", "uid"}``, once it is ready.
 Student code runs in this process and may break any of it; the parent trusts nothing it reads.
 
@@ -59,20 +59,35 @@ def main(argv=None) -> None:
 # --- confinement ------------------------------------------------------------------------------
 
 def _confine(config):
-    """Limits, then the unprivileged uid, then the submission: all before any student code."""
+    """Limits, our own imports, the unprivileged uid, then the submission: before any student code."""
     # A file over RLIMIT_FSIZE then fails with EFBIG (an OSError in student code) instead of
-    # killing the child with SIGXFSZ.
+    # killing the child with SIGXFSZ. Nobody sends SIGINT on purpose: a KeyboardInterrupt
+    # from a signal could land anywhere in the loop, even between two requests.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name, value in config["rlimits"].items():
         resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
 
-    submission = config["submission"]
+    # Our own code first, still privileged and before the submission is on sys.path: numpy
+    # under the memory limit, so a limit too small for it fails here, at start-up, and not in
+    # the middle of a question (one small product makes OpenBLAS allocate its buffers); and
+    # without the detour through descriptors that later imports may need.
     sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
     sys.path.extend(p for p in config.get("site", ()) if p not in sys.path)
-    needed = [p for p in {*sys.path, submission, config["code_root"]} if p and os.path.isdir(p)]
+    import numpy
+
+    numpy.ones((8, 8)) @ numpy.ones((8, 8))
+    sys.path.insert(0, config["code_root"])
+    from lab2check import plain, probes
+
+    sys.path.remove(config["code_root"])  # the child's own code is not the student's business
+
+    submission = config["submission"]
+    needed = [p for p in {*sys.path, submission} if p and os.path.isdir(p)]
     # Opened while still root: see _reach_through_descriptors.
     handles = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) for p in needed}
-
+    # No setuid program (su, mount...) can give privileges back (bubblewrap sets it too).
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     uid, gid = config.get("uid"), config.get("gid")
     if os.geteuid() == 0 and uid is not None:
         os.setgroups([])
@@ -83,23 +98,13 @@ def _confine(config):
         if config.get("reaper"):
             # A change of uid clears the parent-death signal: set it again.
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    # No setuid program (su, mount...) can give privileges back (bubblewrap sets it too).
-    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
 
     aliases = _reach_through_descriptors(handles)
     os.environ["MPLBACKEND"] = "Agg"
-    os.fchdir(handles[submission]) if submission in aliases else os.chdir(submission)
-
-    # numpy now, under the memory limit, so a limit too small for it fails here, at start-up,
-    # and not in the middle of a question; one small product makes OpenBLAS allocate its buffers.
-    import numpy
-
-    numpy.ones((8, 8)) @ numpy.ones((8, 8))
-    code_root = aliases.get(config["code_root"], config["code_root"])
-    sys.path.insert(0, code_root)
-    from lab2check import plain, probes
-
-    sys.path.remove(code_root)  # the child's own code is not the student's business
+    if submission in aliases:
+        os.fchdir(handles[submission])
+    else:
+        os.chdir(submission)
     sys.path.insert(0, aliases.get(submission, submission))
     return numpy, probes, plain
 
@@ -164,19 +169,20 @@ def _serve(config, numpy, probes, plain) -> None:
         if request is None:
             os._exit(0)  # the parent closed the pipe: the submission is done
         request = json.loads(request)
-        arrays = {name: numpy.load(io.BytesIO(_read_frame(rfd)), allow_pickle=False) for name in request["arrays"]}
+        frames = {name: _read_frame(rfd) for name in request["arrays"]}
         _cpu_budget(request.get("cpu_seconds"))
-        reply, blobs = _answer(request, arrays, probes, plain, numpy, max_elements)
+        reply, blobs = _answer(request, frames, probes, plain, numpy, max_elements)
         if os.getpid() != me:
             os._exit(0)  # a process forked by student code came back here: only the child answers
         _flush_student_output()
         _send(wfd, reply, blobs)
 
 
-def _answer(request, arrays, probes, plain, numpy, max_elements):
-    """The reply to one request: never raises, whatever student code does."""
+def _answer(request, frames, probes, plain, numpy, max_elements):
+    """``(reply, .npy blobs)`` for one request: never raises, whatever student code does."""
     rid = request["id"]
     try:
+        arrays = {name: numpy.load(io.BytesIO(frame), allow_pickle=False) for name, frame in frames.items()}
         result = probes.run(request["probe"], arrays, request["options"])
         types, names, blobs, texts = {}, [], [], {}
         for key, value in result.items():

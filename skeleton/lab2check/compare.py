@@ -57,7 +57,9 @@ def compare(label, got, got_type, expected, *, rtol, atol, shapes=(), variants=N
         return _with_diagnosis(f"{label}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}", mistake)
     got = got.reshape(expected.shape)
     if exact:
-        wrong = np.argwhere(got.astype(np.int64) != expected.astype(np.int64)) if got.size else []
+        # Compared as numbers: a cast to int truncated 0.3 to 0 (one_hot returning Y + 0.3, or
+        # predict returning probabilities, passed) and warned on NaN.
+        wrong = np.argwhere(got.astype(np.float64) != expected.astype(np.float64)) if got.size else []
         if len(wrong):
             i = tuple(wrong[0])
             return Outcome(False, f"{label}: {len(wrong)} of {got.size} values differ; first at {_index(i)}: "

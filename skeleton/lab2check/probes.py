@@ -56,6 +56,8 @@ def call(mod: str, func: str, *args, **kwargs):
         raise StudentError(where, AttributeError(f"lab2.{mod} has no function {func}"))
     try:
         return fn(*args, **kwargs)
+    except Diverged:
+        raise  # the probe's own signal from inside the student's train(): probe_train handles it
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included, on purpose
         raise StudentError(where, exc) from None
 
