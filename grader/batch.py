@@ -93,10 +93,20 @@ class Row:
         return self.report.status
 
     @property
+    def reason(self) -> str:
+        """Why it was not graded normally, in one line ("" when it was)."""
+        if self.report.error:
+            return self.report.error
+        if self.status != "graded":  # import-error, timeout: the questions say what stopped them
+            return next((q.summary for q in self.report.questions if q.status not in ("passed", "manual")
+                         and q.summary), "")
+        return ""
+
+    @property
     def warnings(self) -> list[str]:
         """What the CSV's warnings cell lists: why it was not graded, then every warning."""
-        error = [f"{self.status}: {self.report.error}"] if self.report.error else []
-        return error + list(self.report.warnings) + list(self.notes)
+        reason = [f"{self.status}: {self.reason}"] if self.reason else []
+        return reason + list(self.report.warnings) + list(self.notes)
 
 
 @dataclass
@@ -624,8 +634,8 @@ def _stale_folders(out: Path, archives: list[_Archive]) -> list[str]:
 
 def _write_summary(rows, rubric, out: Path, title: str, notes: list[str]) -> None:
     graded = [r for r in rows if r.status == "graded"]
-    title = "Totals of the graded archives" + ("" if summary.has_hand_points(graded) else " (automatic points only)")
+    caption = "Totals of the graded archives" + ("" if summary.has_hand_points(graded) else " (automatic points only)")
     tmp = out / f".{summary.HISTOGRAM}.tmp-{os.getpid()}.png"
-    plots.histogram_png([r.report.total for r in graded], tmp, rubric.total, title=title)
+    plots.histogram_png([r.report.total for r in graded], tmp, rubric.total, title=caption)
     _replace_if_changed(tmp, out / summary.HISTOGRAM)
     write_atomic(out / "summary.md", summary.summary_markdown(rows, rubric, title=title, notes=notes))

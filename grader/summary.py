@@ -113,7 +113,7 @@ def _status_section(rows) -> list[str]:
     if attention:
         lines += ["Not graded normally:", "", "| student | status | why |", "| --- | --- | --- |"]
         for r in attention:
-            why = r.report.error or next((one_line(w) for w in r.warnings), "")
+            why = getattr(r, "reason", "") or r.report.error
             lines.append(f"| {_cell(_label(r))} | {r.status} | {_cell(why)} |")
         lines.append("")
     return lines
@@ -184,10 +184,14 @@ def _identical_section(rows, known=None) -> list[str]:
              "(code left as the skeleton's is not counted). Worth a look, not a verdict.", ""]
     if not found:
         return lines + ["None found.", ""]
+    # Modules shared by the same students are one line: "single_neuron.py, hidden_layer.py: A, B".
+    merged: dict[tuple, list[str]] = {}
     for g in found:
-        what = "the whole `lab2/` package" if g.what == "lab2" else f"`{g.what}`"
-        flag = " **(identical to the reference solution)**" if g.same_as == "reference" else ""
-        lines.append(f"- {what}{flag}: " + ", ".join(g.members))
+        merged.setdefault((g.what == "lab2", tuple(g.members), g.same_as), []).append(g.what)
+    for (whole, members, same_as), whats in merged.items():
+        what = "the whole `lab2/` package" if whole else ", ".join(f"`{w}`" for w in whats)
+        flag = " **(identical to the reference solution)**" if same_as == "reference" else ""
+        lines.append(f"- {what}{flag}: " + ", ".join(members))
     return lines + [""]
 
 
