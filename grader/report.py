@@ -27,7 +27,6 @@ class QuestionResult:
     id: str                    # a question id of the contract: q1_1 ... q3_3, report
     title: str
     max_auto: float
-    manual_title: str = ""      # the written part, e.g. "expression of y_hat" (from the rubric)
     max_manual: float = 0.0
     bonus: bool = False
     status: str = "passed"
@@ -36,6 +35,7 @@ class QuestionResult:
     manual_points: float | None = None   # None until a teacher gives them (--manual)
     manual_comment: str = ""
     seconds: float = 0.0
+    manual_title: str = ""     # the written part, e.g. "expression of y_hat" (from the rubric)
 
     @property
     def auto_points(self) -> float:
