@@ -67,9 +67,10 @@ from grader.report import QuestionResult, Report
 MARKER = "archive.json"
 PNG = "loss_curves.png"
 WORK = ".work"
-# Test hook: a worker SIGKILLs itself when the archive's file name contains this variable's value,
-# so the tests can check what a dead worker costs. Read by workers only.
+# Test hooks, read by workers only: a worker SIGKILLs itself (or hangs) when the archive's file
+# name contains the variable's value, so the tests can check what a dead (or stuck) worker costs.
 KILL_HOOK = "LAB2_BATCH_KILL_WORKER"
+HANG_HOOK = "LAB2_BATCH_HANG_WORKER"
 # The workers' own numpy work is small; one BLAS thread each keeps N workers on N cores.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 JOIN_SECONDS = 5.0
@@ -261,9 +262,10 @@ def grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
     Every outcome is a report: a refused archive (``bad-archive``, ``no-package``) and the
     grader's own failure (``internal-error``) included.
     """
-    hook = os.environ.get(KILL_HOOK)
-    if hook and hook in path.name:
+    if os.environ.get(KILL_HOOK) and os.environ[KILL_HOOK] in path.name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(HANG_HOOK) and os.environ[HANG_HOOK] in path.name:
+        time.sleep(3600)
     student = api.student_name(path)
     refused = "student code was not run: the archive was refused"
     try:
@@ -364,6 +366,15 @@ class _Worker:
         self.close()
         return f"the grading process died while grading this archive ({how}); re-run the batch to retry it"
 
+    def overdue(self, budget: float) -> str:
+        """Kill a worker still busy after ``budget`` seconds: a grader bug, not the student's code
+        (the sandbox's own limits end any student run much sooner)."""
+        self.proc.kill()
+        self.proc.wait()
+        self.close()
+        return (f"grading this archive took more than {budget:.0f} s, far beyond the rubric's time limits: "
+                "the grading process was killed; re-run the batch to retry it")
+
     def stop(self, kill: bool) -> None:
         if not kill:
             self.send(None)
@@ -387,10 +398,11 @@ class _Pool:
     own pipes, so a death is charged to the archive that worker had, and only to it.
     """
 
-    def __init__(self, jobs: int, rubric, workdir: Path):
+    def __init__(self, jobs: int, rubric, workdir: Path, budget: float):
         self._args = (rubric, workdir)
+        self._budget = budget
         self._idle = [_Worker(*self._args) for _ in range(jobs)]
-        self._busy: dict[_Worker, dict] = {}
+        self._busy: dict[_Worker, tuple[dict, float]] = {}   # worker -> (task, deadline)
 
     def run(self, tasks, done) -> None:
         """Grade ``tasks``; ``done(task, result, death)`` is called for each as it ends, with the
@@ -399,14 +411,18 @@ class _Pool:
         while pending or self._busy:
             while pending and self._idle:
                 worker, task = self._idle.pop(), pending.popleft()
-                self._busy[worker] = task
+                self._busy[worker] = (task, time.monotonic() + self._budget)
                 worker.send(task)
-            ready = set(wait([w.inbox for w in self._busy]))
-            for worker in [w for w in self._busy if w.inbox in ready]:
-                task = self._busy.pop(worker)
-                result = worker.receive()
+            first_deadline = min(deadline for _, deadline in self._busy.values())
+            ready = set(wait([w.inbox for w in self._busy], timeout=max(0.0, first_deadline - time.monotonic())))
+            now = time.monotonic()
+            for worker, (task, deadline) in list(self._busy.items()):
+                if worker.inbox not in ready and now < deadline:
+                    continue
+                del self._busy[worker]
+                result = worker.receive() if worker.inbox in ready else None
                 if result is None:
-                    death = worker.death()
+                    death = worker.death() if worker.inbox in ready else worker.overdue(self._budget)
                     self._idle.append(_Worker(*self._args))
                     done(task, None, death)
                 else:
@@ -420,6 +436,15 @@ class _Pool:
 
 
 # --- the batch ------------------------------------------------------------------------------------
+
+def time_budget(rubric) -> float:
+    """Seconds after which a worker still grading one archive is taken as stuck: twice what every
+    time limit of the rubric allows one submission, run one after the other, plus starts."""
+    limits = rubric.limits
+    worst = (3 * limits.import_seconds + len(expected.UNIT_QUESTIONS) * limits.call_seconds
+             + len(expected.TRAINING) * limits.train_seconds)
+    return 2 * worst + 120
+
 
 def _template(rubric) -> Report:
     """An empty report with every question of the rubric: to check a manual file against."""
@@ -586,7 +611,7 @@ def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
             (batch.student_folder(a.key) / MARKER).unlink(missing_ok=True)
         by_path = {str(a.path): a for a in todo}
         bar = _progress_bar(len(todo), skipped, progress)
-        pool = _Pool(min(jobs, len(todo)), rubric, work)
+        pool = _Pool(min(jobs, len(todo)), rubric, work, time_budget(rubric))
         statuses = Counter()
 
         def done(task, result, death):

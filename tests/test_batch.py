@@ -312,15 +312,42 @@ def test_a_dead_worker_costs_its_own_archive_only(tmp_path, monkeypatch):
     assert result.graded == 1 and result.skipped == 2   # MARTIN only
     assert by_file(result)["MARTIN Alice Lab2 DLCV.tar.bz2"].report.auto_total == pytest.approx(AUTO_TOTAL)
 
-    result = batch.run(folder, out, RUBRIC, jobs=2, force=True, progress=False)
-    assert result.graded == 3 and result.skipped == 0 and not any(r.up_to_date for r in result.rows)
-    assert [r.status for r in result.rows] == ["graded", "graded", "bad-archive"]
 
     (folder / "VIDE Rien Lab2 DLCV.tar.bz2").unlink()   # an archive taken out of the folder
     result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
     assert len(csv_rows(out)) == 2 and result.graded == 0
     assert (out / "students" / "VIDE_Rien" / "report.json").exists()   # its results are not deleted
     assert "belong to no archive of the folder any more" in (out / "summary.md").read_text()
+
+
+def test_force_regrades_what_is_up_to_date(tmp_path):
+    folder, out = tmp_path / "submissions", tmp_path / "out"
+    folder.mkdir()
+    for build in (archives.empty, archives.not_an_archive, archives.no_package):   # quick to grade
+        build(folder)
+    assert batch.run(folder, out, RUBRIC, jobs=2, progress=False).graded == 3
+    again = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    assert (again.graded, again.skipped) == (0, 3) and all(r.up_to_date for r in again.rows)
+    forced = batch.run(folder, out, RUBRIC, jobs=2, force=True, progress=False)
+    assert (forced.graded, forced.skipped) == (3, 0) and not any(r.up_to_date for r in forced.rows)
+    assert [r.status for r in forced.rows] == ["no-package", "bad-archive", "bad-archive"]   # SANS, TEXTE, VIDE
+
+
+def test_a_stuck_worker_is_killed_after_the_time_budget(tmp_path, monkeypatch):
+    folder, out = tmp_path / "submissions", tmp_path / "out"
+    folder.mkdir()
+    for build in (archives.good_wrapped, archives.empty, archives.not_an_archive):
+        build(folder)
+    monkeypatch.setenv(batch.HANG_HOOK, "DOE John")
+    monkeypatch.setattr(batch, "time_budget", lambda rubric: 5.0)
+    started = time.monotonic()
+    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    assert time.monotonic() - started < 60
+    rows = by_file(result)
+    assert rows["DOE John Lab2 DLCV.tar.bz2"].status == "internal-error"
+    assert "took more than 5 s" in rows["DOE John Lab2 DLCV.tar.bz2"].report.error
+    assert [rows[f].status for f in ("TEXTE Seul Lab2 DLCV.tar.bz2", "VIDE Rien Lab2 DLCV.tar.bz2")] == \
+        ["bad-archive", "bad-archive"]
 
 
 # --- killing the batch half-way -------------------------------------------------------------------
