@@ -200,7 +200,7 @@ def _archive(path: Path) -> _Archive:
     return a
 
 
-def plan(folder: Path) -> list[_Archive]:
+def _plan(folder: Path) -> list[_Archive]:
     """Every archive of ``folder`` with its unique folder key, sorted by file name."""
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir())
     archives = [_archive(p) for p in entries]
@@ -587,7 +587,7 @@ def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None,
 def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
     started = time.monotonic()
     batch = _Batch(folder, out, rubric, entries)
-    archives = plan(folder)
+    archives = _plan(folder)
     todo = []
     for a in archives:
         previous = None if force else _previous(batch.student_folder(a.key), a, rubric)
@@ -629,7 +629,7 @@ def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
             bar.close()
             shutil.rmtree(work, ignore_errors=True)
     rows = sorted(batch.rows.values(), key=summary.sort_key)
-    notes = batch.unmatched_manual() + _stale_folders(out, archives)
+    notes = _subfolders(folder) + batch.unmatched_manual() + _stale_folders(out, archives)
     if interrupted:
         notes.insert(0, f"interrupted: {len(archives) - len(rows)} of {len(archives)} archives not graded yet; "
                         "run the same command again to finish")
@@ -643,6 +643,16 @@ def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
     if interrupted:
         raise KeyboardInterrupt
     return BatchResult(rows, [r.file for r in rows if r.status == "internal-error"], skipped, batch.graded)
+
+
+def _subfolders(folder: Path) -> list[str]:
+    """A note when FOLDER holds folders: an LMS download may put each archive in a folder of its
+    own, and the batch (on purpose) reads the archives directly in FOLDER only."""
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
+        return []
+    return [f"{len(found)} folder{'s' if len(found) > 1 else ''} in {folder} not entered (archives are read "
+            f"directly in the folder only): {', '.join(found[:3])}" + (" ..." if len(found) > 3 else "")]
 
 
 def _stale_folders(out: Path, archives: list[_Archive]) -> list[str]:
