@@ -1,0 +1,60 @@
+"""Fixtures shared by the whole-submission tests: the small rubric and its answers, loaded once.
+
+Grading one submission with ``tests/files/rubric_small.yaml`` takes a few seconds once the
+reference's answers for it are cached (``.cache/``, built once in about 30 s). Every corpus test
+grades through ``grade_small``, which reuses the session's answers instead of loading them again.
+
+No ``__init__.py`` in ``tests/``: pytest puts this folder on ``sys.path``, so test modules
+import their helpers as ``import corpus`` or ``import archives``.
+"""
+from pathlib import Path
+
+import pytest
+
+import corpus
+from grader import api, expected
+
+SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
+
+
+@pytest.fixture(scope="session")
+def small_rubric():
+    return api.load_rubric(SMALL_RUBRIC)
+
+
+@pytest.fixture(scope="session")
+def small_answers(small_rubric):
+    """The reference's answers for the small rubric (built into ``.cache/`` the first time)."""
+    return expected.load(small_rubric)
+
+
+@pytest.fixture(scope="session")
+def grade_small(small_rubric, small_answers):
+    """``grade(path, rubric=None, **kw) -> Report`` with the small rubric's answers.
+
+    ``rubric`` may be a copy of the small rubric that changes only what the answers do not
+    depend on (the limits): the answers are the same, so the session's are passed along
+    instead of building a second cache for the copy's hash.
+    """
+    def grade(path, rubric=None, **kw):
+        kw.setdefault("concurrency", 2)
+        return api.grade(path, rubric or small_rubric, answers=small_answers, **kw)
+    return grade
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory):
+    """One folder for the session's corpus submissions (each test builds its own below it)."""
+    return tmp_path_factory.mktemp("corpus")
+
+
+@pytest.fixture(scope="session")
+def reference_submission(corpus_dir):
+    """The reference's ``lab2`` with a REPORT.md: every automatic point is there to get."""
+    return corpus.write_submission(corpus_dir / "reference")
+
+
+@pytest.fixture(scope="session")
+def reference_report(grade_small, reference_submission):
+    """The reference graded once: the baseline other tests compare question by question."""
+    return grade_small(reference_submission)
