@@ -192,6 +192,10 @@ def _evaluate_init(case, result, expected):
                                   f"of shape {exp.shape}", None, 0.0)
         if got.shape != exp.shape:
             return Outcome(False, f"{case.call}: {k} has shape {got.shape}, expected {exp.shape}", None, 0.0)
+        bad = int(np.sum(~np.isfinite(got.astype(np.float64))))
+        if bad:  # before the std and seed checks, which NaN would fool or make misleading
+            return Outcome(False, f"{case.call}: {k} has {bad} value{'s' if bad > 1 else ''} that "
+                                  f"{'are' if bad > 1 else 'is'} not finite (nan or inf)", None, 0.0)
     for k in ("b1", "b2"):
         if np.any(out[f"first.{k}"] != 0):
             problems.append(f"{k} is not zero")
