@@ -10,7 +10,7 @@ OUT ?= out
 JOBS ?=
 Q ?=
 
-.PHONY: help setup sysdeps grade batch test reference skeleton fixtures bench clean
+.PHONY: help setup sysdeps grade batch test reference skeleton fixtures kit bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
@@ -18,6 +18,7 @@ help:
 	@echo "make test                      the whole test suite"
 	@echo "make reference                 the answer key: train the three reference models"
 	@echo "make skeleton | fixtures       regenerate the student kit | its expected values"
+	@echo "make kit                       pack the kit with MNIST into build/lab2-kit.tar.gz for students"
 	@echo "make bench                     the speed benchmark"
 
 $(STAMP): requirements.txt
@@ -54,6 +55,9 @@ skeleton: setup
 fixtures: setup
 	$(PYTHON) -m grader.fixtures
 	$(PYTHON) -m grader.skeleton
+
+kit: setup
+	$(PYTHON) -m grader.skeleton --archive build/lab2-kit.tar.gz
 
 bench: setup
 	$(PYTHON) bench/bench.py

@@ -33,6 +33,8 @@ KIT = PROJECT / "kit"
 LAB2CHECK = PROJECT / "lab2check"
 
 # Caches that appear when someone runs the code; never part of a source, never in the kit.
+# lab2check modules the kit does not need: the grader's sandbox child runs only in the grader.
+LAB2CHECK_GRADER_ONLY = {"child.py"}
 IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 IGNORED_SUFFIXES = {".pyc", ".pyo"}
 
@@ -187,6 +189,8 @@ def render(project: Path = PROJECT) -> dict[str, bytes]:
             data = stub(data.decode("utf-8"), shown).encode("utf-8")
         add(f"lab2/{rel}", data, path)
     for path in _files(lab2check):
+        if path.name in LAB2CHECK_GRADER_ONLY:
+            continue
         add(f"lab2check/{path.relative_to(lab2check).as_posix()}", path.read_bytes(), path)
     for path in _files(kit):
         add(path.relative_to(kit).as_posix(), path.read_bytes(), path)
