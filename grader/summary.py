@@ -22,7 +22,6 @@ import io
 import math
 import statistics
 from collections import Counter
-from pathlib import Path
 
 from grader import similarity
 from grader.render.common import pts

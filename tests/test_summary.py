@@ -139,7 +139,8 @@ def test_summary_is_deterministic():
 # --- identical submissions ------------------------------------------------------------------------
 
 def test_normalise_ignores_comments_docstrings_blank_lines_and_layout():
-    original = b'"""Module doc."""\nimport numpy as np  # numpy\n\n\ndef f(x):\n    """Doc."""\n    return np.exp(x) + 1\n'
+    original = (b'"""Module doc."""\nimport numpy as np  # numpy\n\n\n'
+                b'def f(x):\n    """Doc."""\n    return np.exp(x) + 1\n')
     disguised = b"import numpy as np\ndef f(x):\n        # my own comment\n        return np.exp( x )+1\n"
     changed = b"import numpy as np\ndef f(x):\n    return np.exp(x) + 2\n"
     assert similarity.normalise(original) == similarity.normalise(disguised)
