@@ -39,9 +39,10 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     rubric = rubric or load_rubric()
     if not path.exists():
         raise UsageError(f"no such submission: {path}")
-    answers = answers or expected.load(rubric)
+    entries = manual.load_manual(manual_csv) if manual_csv else None  # a bad CSV stops us before grading
     started = time.monotonic()
     try:
+        answers = answers or expected.load(rubric)
         if path.is_dir():
             report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)
@@ -64,6 +65,6 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
                         error=f"{type(err).__name__}: {err}", total_max=rubric.total, rubric_sha256=rubric.sha256)
         report.warnings.append(traceback.format_exc(limit=5))
     report.seconds = round(time.monotonic() - started, 3)
-    if manual_csv:
-        report.warnings += manual.apply_manual(report, manual.load_manual(manual_csv))
+    if entries is not None and report.status != "internal-error":
+        report.warnings += manual.apply_manual(report, entries)
     return report

@@ -141,7 +141,7 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
         diverged = bool(out.get("diverged", np.array(0)).any()) if "diverged" in out else False
         checked = checks.evaluate_training(losses, diverged, ref["losses"], rubric.training.epochs,
                                            rubric.training.trajectory_epochs, rubric.training.trajectory_rtol,
-                                           rubric.model(model).max_loss, call)
+                                           rubric.model(model).max_loss, call, m=rubric.data.train_subset)
         if diverged:
             accuracy = checks.Outcome(False, f"{call}: no accuracy: the training diverged", None, 0.0)
         else:
@@ -245,6 +245,9 @@ def _report_question(rubric, sub, report: Report) -> QuestionResult:
         losses, why = student_report.parse_loss_500(text)
         if losses is None:
             outcome = checks.Outcome(False, f"REPORT.md: the loss_500 block does not parse: {why}", None, 0.0)
+        elif not any(v for v in losses.values()):
+            outcome = checks.Outcome(False, "REPORT.md: the loss_500 block still holds the template's values "
+                                            "(0.0 or nothing): write the loss after 500 epochs of each model", None, 0.0)
         else:
             report.reported_losses = losses
             outcome = checks.Outcome(True)

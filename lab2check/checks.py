@@ -262,8 +262,11 @@ def own_loss_credit(outcomes) -> float | None:
 
 # ---------------------------------------------------------------- training
 def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epochs, trajectory_rtol,
-                      max_loss, call):
-    """``[(check, Outcome)]`` for a training run: trajectory and 500-epoch loss threshold."""
+                      max_loss, call, m=None):
+    """``[(check, Outcome)]`` for a training run: trajectory and 500-epoch loss threshold.
+
+    ``m`` is the number of training examples (to recognise a loss that sums instead of averaging).
+    """
     ref = np.asarray(reference_losses, np.float64)
     k = min(trajectory_epochs, len(ref))
     if diverged:
@@ -271,13 +274,16 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
         last = fmt(seen[-1]) if seen.size else "?"
         msg = (f"{call}: training diverged and was stopped at epoch {max(seen.size - 1, 0)} (loss {last}, "
                f"first loss {fmt(seen[0]) if seen.size else '?'})")
-        return [("trajectory", _trajectory(seen[:k], ref[:k], trajectory_rtol, call)),
-                ("final_loss", Outcome(False, msg, None, 0.0))]
+        n = min(seen.size, k)
+        trajectory = _trajectory(seen[:n], ref[:n], trajectory_rtol, call, m) if n else Outcome(False, msg, None, 0.0)
+        if trajectory.passed:  # the epochs it ran agree: what went wrong is the divergence
+            trajectory = Outcome(False, msg, None, 0.0)
+        return [("trajectory", trajectory), ("final_loss", Outcome(False, msg, None, 0.0))]
     if losses is None:
         bad = Outcome(False, f"{call}: losses is not a list of floats", None, 0.0)
         return [("trajectory", bad), ("final_loss", bad)]
     losses = np.asarray(losses, np.float64).ravel()
-    out = [("trajectory", _trajectory(losses[:k], ref[:k], trajectory_rtol, call))]
+    out = [("trajectory", _trajectory(losses[:k], ref[:k], trajectory_rtol, call, m))]
     if losses.size != epochs:
         out.append(("final_loss", Outcome(False, f"{call}: returned {losses.size} losses, expected {epochs} "
                                                  "(one per epoch, before the update)", None, 0.0)))
@@ -292,7 +298,7 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
     return out
 
 
-def _trajectory(got, ref, rtol, call):
+def _trajectory(got, ref, rtol, call, m=None):
     if got.size < ref.size:
         return Outcome(False, f"{call}: only {got.size} losses to compare with the reference's first {ref.size}",
                        None, 0.0)
@@ -309,7 +315,7 @@ def _trajectory(got, ref, rtol, call):
             hint = " The first epochs agree: check the update (p - lr * dp) and the gradients."
         mistake = None
         if i == 0 and np.isfinite(factor):
-            mistake = mistakes.diagnose(np.array([got[0]]), np.array([ref[0]]), quantity="loss")
+            mistake = mistakes.diagnose(np.array([got[0]]), np.array([ref[0]]), m=m, quantity="loss")
         msg = (f"{call}: the loss of epoch {i} is {fmt(got[i])}, the reference's is {fmt(ref[i])} "
                f"(rel error {fmt(rel[i])} > {rtol:g}), from the same initial parameters and data.{hint}")
         return Outcome(False, msg + (f" {mistakes.tag(mistake)}" if mistake else ""), mistake, 0.0)

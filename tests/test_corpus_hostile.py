@@ -374,11 +374,6 @@ def test_a_flood_of_output_does_not_reach_the_report(name, graded_packs):
     assert "x" * 1000 not in json.dumps(report.to_dict())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design question, reported: student code runs in one child per task list, so a builtins "
-    "patch made while one question is graded (builtins.float in one_hot) stays in the process "
-    "and costs the questions graded after it in that child (q3_2's loss, q1_5 and q2_2's "
-    "trainings: the losses read 0, and the probe's own float(lr) becomes 0)."))
 def test_patching_builtins_costs_its_own_question_only(env, grade_small, reference_report):
     case = corpus.Hostile("float-patched", "multiclass", "one_hot",
                           "builtins.float = lambda *a, **k: 0.0\nreturn np.zeros((3, 3))")
