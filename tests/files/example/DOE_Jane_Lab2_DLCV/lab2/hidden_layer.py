@@ -9,7 +9,7 @@ import numpy as np
 
 from lab2.single_neuron import loss, sigmoid
 
-LR = 0.5  # default learning rate (the grader passes the rubric's)
+LR = 1.0  # the rubric's learning rate for this model (the grader passes it explicitly)
 
 
 def init_params(n_in=784, n_hidden=64, n_out=1, seed=None):

@@ -8,7 +8,7 @@ import numpy as np
 from lab2.single_neuron import sigmoid
 
 EPS = 1e-7
-LR = 0.5  # default learning rate (the grader passes the rubric's)
+LR = 1.0  # the rubric's learning rate for this model (the grader passes it explicitly)
 
 
 def one_hot(labels, n_classes=10):
