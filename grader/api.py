@@ -27,7 +27,7 @@ def student_name(path: Path) -> str:
     return f"{parsed.last} {parsed.first}".strip() if parsed else path.name
 
 
-def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, slots=(None, None),
+def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, slots=(None, None), progress=None,
           workdir=None) -> Report:
     """Grade one submission folder or archive; see the module docstring for errors.
 
@@ -42,7 +42,7 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     entries = manual.load_manual(manual_csv) if manual_csv else None  # a bad CSV stops us before grading
     started = time.monotonic()
     try:
-        answers = answers or expected.load(rubric)
+        answers = answers or expected.load(rubric, progress)
         if path.is_dir():
             report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)

@@ -605,7 +605,8 @@ def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
     shutil.rmtree(work, ignore_errors=True)  # a killed run's extraction folders
     interrupted = False
     if todo:
-        expected.load(rubric)  # build the reference cache once, here, before the workers read it
+        # Build the reference cache once, here, before the workers read it.
+        expected.load(rubric, (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
         work.mkdir(mode=0o700)
         for a in todo:  # a folder without its marker is never taken as complete, whatever it holds
             (batch.student_folder(a.key) / MARKER).unlink(missing_ok=True)

@@ -44,7 +44,8 @@ def _grade(args) -> int:
     from grader import api
     from grader.render import render_terminal, render_markdown, write_json
     rubric = api.load_rubric(args.rubric)
-    report = api.grade(args.path, rubric, concurrency=max(1, min(2, args.jobs)), manual_csv=args.manual)
+    report = api.grade(args.path, rubric, concurrency=max(1, min(2, args.jobs)), manual_csv=args.manual,
+                       progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(render_terminal(report))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -196,7 +196,7 @@ def build(rubric, progress=None) -> Answers:
         init = initial_params(qid, rubric)
         arrays, options = train_request(qid, rubric, data, init)
         if progress:
-            progress(f"reference training for {qid}")
+            progress(f"  reference training for {qid}")
         with local.use(REFERENCE):
             result = checks.run_local("train", arrays, options)
         if result.status != "ok":
@@ -273,6 +273,9 @@ def load(rubric, progress=None) -> Answers:
     if (folder / "meta.json").exists():
         meta = json.loads((folder / "meta.json").read_text())
         return _unflatten(key, _unpack(folder / "answers.bin", meta["index"]), meta, data, labels)
+    if progress:
+        progress("building the reference's answers for this rubric (once; a minute or two): "
+                 "its outputs on every case and its four 500-epoch trainings")
     answers = build(rubric, progress)
     folder.mkdir(parents=True, exist_ok=True)
     index = _pack(_flatten(answers), folder / "answers.bin")
