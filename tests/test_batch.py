@@ -428,8 +428,11 @@ def test_kill_the_whole_batch_then_finish_it(three_good, tmp_path):
 
 def test_ctrl_c_keeps_what_was_done_then_finish_it(three_good, tmp_path):
     out = tmp_path / "out"
+    # A shell that starts a job in the background (`make test &`, some CI runners) has it ignore
+    # SIGINT, and Python keeps an ignored SIGINT ignored: give the batch a terminal's default.
     proc = subprocess.Popen(cli(three_good, out, "--jobs", "1"), cwd=PROJECT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_first_row(proc, out)
     os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C sends to the terminal's foreground group
     stdout, stderr = proc.communicate(timeout=60)
