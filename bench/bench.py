@@ -369,7 +369,9 @@ def run_direct(workers, task_lists, folder, rubric_path, data, log=None, env_ext
             for w in fresh:  # its rubric and initial parameters, outside the timed region
                 w.send({"cmd": "prepare", "rubric": str(rubric_path)})
                 w.recv()
-            return run_direct(fresh, task_lists, folder, rubric_path, data)
+            result = run_direct(fresh, task_lists, folder, rubric_path, data)
+            result["blas"] = fresh[0].hello["blas"]
+            return result
         finally:
             for w in fresh:
                 w.close()
@@ -628,6 +630,7 @@ def section_overhead(ctx) -> dict:
         "samples": {k: [{kk: (rnd(vv) if isinstance(vv, float) else vv) for kk, vv in x.items()
                          if kk not in ("workers", "blas")}
                         for x in v] for k, v in samples.items()},
+        "blas_direct": samples["direct_2x1"][0].get("blas"),
         "blas_1xdefault": samples["direct_1xdefault"][0]["blas"] if samples.get("direct_1xdefault") else None,
         "malloc_lever": {"grade_s": rnd(med("grade_malloc")), "direct_2x1_s": rnd(med("direct_2x1_malloc")),
                          "grade_children_cpu_s": rnd(med("grade_malloc", "children_cpu")),
