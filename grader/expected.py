@@ -170,15 +170,9 @@ def variant_outputs(outputs: dict, reference: dict) -> dict:
     return out
 
 
-def build(rubric, progress=None) -> Answers:
-    start = time.perf_counter()
-    data = grading_data(rubric)
-    cases = all_cases(rubric)
-    results = _run_cases(REFERENCE, cases)
-    unit = {cid: _kept(r.outputs) for cid, r in results.items()}
-    broken = [cid for cid, r in results.items() if r.status != "ok"]
-    if broken:
-        raise RuntimeError(f"the reference fails on cases {broken}")
+def catalogue_variants(cases, reference: dict) -> dict:
+    """``{case id: {mistake key: outputs}}``: what each catalogue mistake returns where it differs
+    from ``reference`` (case id -> outputs). A second mutation of one mistake is keyed "<id>#2"."""
     variants = {c.id: {} for c in cases}
     with tempfile.TemporaryDirectory(prefix="lab2-variants-") as tmp:
         seen = {}
@@ -188,9 +182,22 @@ def build(rubric, progress=None) -> Answers:
             key = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
             for cid, result in _run_cases(folder, cases).items():
                 if result.status == "ok":
-                    differs = variant_outputs(result.outputs, unit[cid])
+                    differs = variant_outputs(result.outputs, reference[cid])
                     if differs:
                         variants[cid][key] = differs
+    return variants
+
+
+def build(rubric, progress=None) -> Answers:
+    start = time.perf_counter()
+    data = grading_data(rubric)
+    cases = all_cases(rubric)
+    results = _run_cases(REFERENCE, cases)
+    unit = {cid: _kept(r.outputs) for cid, r in results.items()}
+    broken = [cid for cid, r in results.items() if r.status != "ok"]
+    if broken:
+        raise RuntimeError(f"the reference fails on cases {broken}")
+    variants = catalogue_variants(cases, unit)
     training, labels = {}, {}
     for qid in TRAINING:
         init = initial_params(qid, rubric)

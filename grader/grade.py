@@ -86,10 +86,14 @@ def _import_all(child, modules, limits, run: _Run):
             run.imports[mod] = ("crashed", f"importing lab2.{mod} ended the process: {result.note}")
 
 
+def _modules(qid) -> list:
+    """The lab2 modules question ``qid`` needs: Part 2 uses Part 1's loss."""
+    return [module_of(qid)] + (["single_neuron"] if qid[:2] == "q2" else [])
+
+
 def _blocked(qid, run):
     """The import failure that stops question ``qid``, or None."""
-    needed = [module_of(qid)] + (["single_neuron"] if qid[:2] in ("q2",) else [])
-    for mod in needed:
+    for mod in _modules(qid):
         if run.imports.get(mod):
             return run.imports[mod]
     return None
@@ -154,25 +158,21 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
 
-def _worker(folder, binds, rubric, slot, tasks, run: _Run, errors: list):
+def _worker(folder, binds, rubric, answers, slot, tasks, run: _Run, errors: list):
     """Run ``tasks`` (("unit"|"train", qid, cases)) in one child, in order."""
     try:
         with Child(folder, rubric.limits, binds=binds, slot=slot) as child:
             tol = Tolerances(**rubric.tolerances.model_dump())
             for kind, qid, cases in tasks:
-                _import_all(child, [module_of(qid)] + (["single_neuron"] if qid[:2] == "q2" else []),
-                            rubric.limits, run)
+                _import_all(child, _modules(qid), rubric.limits, run)
                 if _blocked(qid, run):
                     continue
                 if kind == "unit":
-                    _run_unit(child, qid, cases, run_answers[0], tol, rubric.limits, run)
+                    _run_unit(child, qid, cases, answers, tol, rubric.limits, run)
                 else:
-                    _run_training(child, qid, rubric, run_answers[0], rubric.limits, run)
+                    _run_training(child, qid, rubric, answers, rubric.limits, run)
     except Exception as err:  # noqa: BLE001 - reported as the grader's own failure, never the student's
         errors.append(f"{type(err).__name__}: {err}")
-
-
-run_answers = [None]  # set by grade_folder before the workers start (shared, read-only)
 
 
 def _tasks(rubric):
@@ -218,21 +218,17 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
         hidden = sum(1 for c in failed if c.hidden)
         extra = f"{hidden} hidden check{'s' if hidden > 1 else ''} failed" if hidden else ""
         q.summary = f"{qid}: {first}" if first else ""
-        if first and q.status == "not-implemented":
-            q.summary = f"{qid}: {first}"
         q.summary = "; ".join(s for s in (q.summary, extra) if s)
     return q
 
 
 def _blocked_question(qid, rubric, reason) -> QuestionResult:
     kind, message = reason
-    spec = rubric.questions[qid]
     weights = WEIGHTS.get(qid, {"import": 1})
     checked = [_Checked(name, "import", False, checks.Outcome(False, message, None, 0.0), kind) for name in weights]
     q = _question(qid, rubric, checked, 0.0)
     q.status = "timeout" if kind == "timeout" else ("crashed" if kind == "crashed" else "error")
     q.summary = f"{qid}: {message}"
-    _ = spec
     return q
 
 
@@ -261,7 +257,6 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
     root = Path(root)
     sub = locate.find_package(root)  # PackageError (a UsageError) when there is no single lab2/
     answers = answers or expected_mod.load(rubric)
-    run_answers[0] = answers
     report = Report(student=student or root.name, submission=submission or str(root),
                     sandbox=sandbox_status()[1], total_max=rubric.total, rubric_sha256=rubric.sha256)
     data_dir = Path(answers.data["X_train"]).parent
@@ -269,7 +264,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
     first, second = _tasks(rubric)
     runs, errors = [_Run(), _Run()], []
     if concurrency >= 2:
-        threads = [threading.Thread(target=_worker, args=(sub.package_parent, binds, rubric, slots[i], tasks,
+        threads = [threading.Thread(target=_worker, args=(sub.package_parent, binds, rubric, answers, slots[i], tasks,
                                                           runs[i], errors))
                    for i, tasks in enumerate((first, second))]
         for t in threads:
@@ -277,7 +272,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
         for t in threads:
             t.join()
     else:
-        _worker(sub.package_parent, binds, rubric, slots[0], second + first, runs[0], errors)
+        _worker(sub.package_parent, binds, rubric, answers, slots[0], second + first, runs[0], errors)
     if errors:
         report.status, report.error = "internal-error", errors[0]
         report.seconds = round(time.monotonic() - start, 3)
