@@ -8,21 +8,26 @@ change to those reruns it all.
 
 Everything here runs trusted code (the reference and its scripted variants) in this process.
 """
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import threadpoolctl
 
 from grader import DATA, PROJECT, REFERENCE, mutations
+from grader.training import predictions as rule_predictions
 from lab2check import cases as cases_mod
 from lab2check import checks, local
 
 CACHE = Path(os.environ.get("LAB2_CACHE", PROJECT / ".cache"))
+PRUNE_DAYS = 14  # answers not used for this long are removed after the next build
 UNIT_QUESTIONS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q3_2", "q3_3")
 TRAINING = {  # question -> (model in the rubric, lab2 module, target)
     "q1_5": ("single_neuron", "single_neuron", "digit"),
@@ -30,6 +35,11 @@ TRAINING = {  # question -> (model in the rubric, lab2 module, target)
     "q2_3": ("bonus", "hidden_layer", "bonus_digit"),
     "q3_3": ("multiclass", "multiclass", "labels"),
 }
+
+
+def part_of(qid: str) -> str:
+    """The lab2 module a training question trains."""
+    return TRAINING[qid][1]
 
 
 def all_cases(rubric) -> list:
@@ -74,12 +84,15 @@ class Answers:
 def grading_data(rubric) -> dict:
     """Write the grading subset as .npy files (once) and return {name: path}.
 
-    Children map these files read-only instead of each loading MNIST.
+    Children map these files read-only instead of each loading MNIST. What a training request
+    needs (inputs and training targets) sits in the folder ``sandbox/``, the only one bound into
+    the sandbox; the test labels sit beside it, readable by the grader alone (0600), so no
+    student code can read them, with bubblewrap or without.
     """
     d = rubric.data
     folder = CACHE / "data" / f"{d.train_subset}-{d.test_subset}-{d.dtype}-{d.digit}-{d.bonus_digit}"
-    names = ("X_train", "y_train", "y_bonus", "Y_train", "X_test", "labels_test")
-    paths = {n: folder / f"{n}.npy" for n in names}
+    names = ("X_train", "y_train", "y_bonus", "Y_train", "X_test")
+    paths = {n: folder / "sandbox" / f"{n}.npy" for n in names} | {"labels_test": folder / "labels_test.npy"}
     if all(p.exists() for p in paths.values()):
         return paths
     with local.use(REFERENCE):
@@ -91,21 +104,21 @@ def grading_data(rubric) -> dict:
         arrays = {"X_train": X, "y_train": binary_targets(labels, d.digit).astype(d.dtype),
                   "y_bonus": binary_targets(labels, d.bonus_digit).astype(d.dtype), "Y_train": Y,
                   "X_test": X_test, "labels_test": labels_test}
-    folder.mkdir(parents=True, exist_ok=True)
-    for parent in (folder, *folder.parents):
+    (folder / "sandbox").mkdir(parents=True, exist_ok=True)
+    for parent in (folder / "sandbox", *folder.parents):
         if parent == CACHE.parent:
             break
         parent.chmod(0o755)
     for name, array in arrays.items():
-        _atomic_save(paths[name], array)
+        _atomic_save(paths[name], array, 0o600 if name == "labels_test" else 0o644)
     return paths
 
 
-def _atomic_save(path: Path, array):
+def _atomic_save(path: Path, array, mode: int = 0o644):
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
     with os.fdopen(fd, "wb") as f:
         np.save(f, array, allow_pickle=False)
-    os.chmod(tmp, 0o644)  # the sandboxed children run as another uid and map these files
+    os.chmod(tmp, mode)  # 0644: the sandboxed children run as another uid and map these files
     os.replace(tmp, path)  # concurrent graders never see half a file
 
 
@@ -209,7 +222,8 @@ def build(rubric, progress=None) -> Answers:
         if result.status != "ok":
             raise RuntimeError(f"the reference training for {qid} failed: {result.error}")
         labels[qid] = test_labels(qid, rubric, data)
-        accuracy = float(np.mean(result.outputs["predictions"].reshape(-1) == labels[qid]))
+        params = {k.split(".")[-1]: v for k, v in result.outputs.items() if k.startswith("trained.")}
+        accuracy = float(np.mean(rule_predictions(part_of(qid), data["X_test"], params) == labels[qid]))
         training[qid] = {"losses": result.outputs["losses"].tolist(), "accuracy": accuracy, "init": init}
     return Answers(cache_key(rubric), unit, variants, training, data, labels, time.perf_counter() - start)
 
@@ -278,16 +292,40 @@ def load(rubric, progress=None) -> Answers:
     data = grading_data(rubric)
     labels = {qid: test_labels(qid, rubric, data) for qid in TRAINING}
     if (folder / "meta.json").exists():
+        with contextlib.suppress(OSError):
+            os.utime(folder / "meta.json")  # marks the folder as in use: _prune keeps it
         meta = json.loads((folder / "meta.json").read_text())
         return _unflatten(key, _unpack(folder / "answers.bin", meta["index"]), meta, data, labels)
     if progress:
         progress("building the reference's answers for this rubric (once; a minute or two): "
                  "its outputs on every case and its four 500-epoch trainings")
-    answers = build(rubric, progress)
+    # One BLAS thread: the build's matrices are small, and with the default threads a build on a
+    # loaded machine took up to 259 s against 40 s (bench/README.md).
+    with threadpoolctl.threadpool_limits(1):
+        answers = build(rubric, progress)
     folder.mkdir(parents=True, exist_ok=True)
     index = _pack(_flatten(answers), folder / "answers.bin")
     meta = {"accuracy": {q: t["accuracy"] for q, t in answers.training.items()}, "seconds": answers.seconds,
             "index": index}
     (folder / "meta.json.tmp").write_text(json.dumps(meta))
     os.replace(folder / "meta.json.tmp", folder / "meta.json")  # written last: its presence means complete
+    _prune(folder.parent, keep=folder)
     return answers
+
+
+def _prune(parent: Path, keep: Path, days: float = PRUNE_DAYS) -> None:
+    """Remove the answers of other rubrics or code versions not used for ``days`` days (1-2 MB each).
+
+    Runs after a build only, so grading never pays for it; a folder another grader is loading
+    has a fresh mtime (``load`` touches it) and stays.
+    """
+    cutoff = time.time() - days * 86400
+    for folder in parent.iterdir():
+        marker = folder / "meta.json"
+        try:
+            stale = folder != keep and folder.is_dir() and (not marker.exists() and folder.stat().st_mtime < cutoff
+                                                             or marker.exists() and marker.stat().st_mtime < cutoff)
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -22,7 +22,7 @@ import numpy as np
 
 from grader import UsageError
 from grader import expected as expected_mod
-from grader import locate, student_report
+from grader import locate, student_report, training
 from grader.report import CheckResult, QuestionResult, Report
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
@@ -99,6 +99,14 @@ def _blocked(qid, run):
     return None
 
 
+def _case_bounds(answers, case) -> dict:
+    """What a unit answer may hold: 16 times the largest expected output per array (a wrong
+    broadcast or transpose still comes back to be diagnosed), 48 times the expected outputs in
+    all (init_params answers three sets); nothing near the sandbox's 64 MB frames."""
+    sizes = [int(np.size(v)) for v in answers.unit.get(case.id, {}).values()] or [0]
+    return {"max_elements": 16 * max(sizes + [256]), "max_bytes": 8 * 48 * sum(sizes) + (1 << 20)}
+
+
 def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
     start = time.monotonic()
     deadline = start + limits.call_seconds
@@ -110,7 +118,7 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
                                 checks.Outcome(False, f"{case.call}: not run: the question's time limit of "
                                                       f"{limits.call_seconds:g} s was used up", None, 0.0), "timeout"))
             continue
-        result = child.request(case.probe, case.arrays, case.options, timeout=left)
+        result = child.request(case.probe, case.arrays, case.options, timeout=left, **_case_bounds(answers, case))
         if result.status == "timeout":
             result.note = f"{case.call} did not return within the question's {limits.call_seconds:g} s"
         outcome = checks.evaluate(case, result, answers.unit[case.id], answers.variants.get(case.id), tol)
@@ -119,42 +127,56 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
 
+def _training_task(qid, rubric, answers) -> training.Task:
+    model, part, _ = expected_mod.TRAINING[qid]
+    ref = answers.training[qid]
+    spec = rubric.model(model)
+    _, options = expected_mod.train_request(qid, rubric, answers.data, ref["init"])
+    return training.Task(qid, part, ref["init"], options["data"], answers.labels[qid], ref["losses"],
+                         ref["accuracy"], rubric.training.epochs, rubric.training.trajectory_epochs,
+                         rubric.training.trajectory_rtol, spec.max_loss, spec.min_test_accuracy,
+                         f"{part}.train(X, y, ..., epochs={rubric.training.epochs}, lr={spec.lr:g})")
+
+
+def _answer_bounds(task: training.Task, rubric) -> dict:
+    """What a training answer may hold: the parameters, ``epochs + 1`` losses, a prediction per
+    test example, a few flags; anything larger is refused before it is parsed."""
+    largest = max([int(np.prod(s)) for s in task.shapes.values()] + [rubric.training.epochs + 1,
+                                                                    rubric.data.test_subset])
+    total = sum(int(np.prod(s)) for s in task.shapes.values()) + rubric.training.epochs + 1 + rubric.data.test_subset
+    return {"max_elements": 2 * largest, "max_bytes": 16 * 2 * total + (1 << 20)}
+
+
 def _run_training(child, qid, rubric, answers, limits, run: _Run):
     start = time.monotonic()
-    model = expected_mod.TRAINING[qid][0]
-    ref = answers.training[qid]
-    arrays, options = expected_mod.train_request(qid, rubric, answers.data, ref["init"])
+    task = _training_task(qid, rubric, answers)
+    arrays, options = expected_mod.train_request(qid, rubric, answers.data, task.init)
     options["data"] = {k: child.sandbox_path(v) for k, v in options["data"].items()}
-    part = expected_mod.TRAINING[qid][1]
-    call = f"{part}.train(X, y, ..., epochs={rubric.training.epochs}, lr={rubric.model(model).lr:g})"
-    result = child.request("train", arrays, options, timeout=limits.train_seconds)
+    result = child.request("train", arrays, options, timeout=limits.wall_factor * limits.train_seconds,
+                           cpu_seconds=limits.train_seconds, **_answer_bounds(task, rubric))
     names = ["trajectory", "final_loss", "accuracy"]
     if result.status != "ok":
         if result.status == "timeout":
-            result.note = (f"{call} did not finish within {limits.train_seconds:g} s (the reference takes a few "
-                           "seconds: is the training loop vectorised?)")
+            result.note = (f"{task.call} did not finish within {limits.train_seconds:g} s of CPU time (the reference "
+                           f"takes a few seconds: is the training loop vectorised?); {result.note}")
         outcome = checks.failure(result)
         same = checks.Outcome(False, "(the training did not return: see above)", None, 0.0)
         run.checked.setdefault(qid, []).extend(_Checked(n, "grading subset", False, outcome if i == 0 else same,
                                                         _kind(result)) for i, n in enumerate(names))
     else:
-        out = result.outputs
-        losses = out.get("losses")
-        if losses is not None:
-            run.losses[qid] = np.asarray(losses, np.float64).ravel().tolist()
-        diverged = bool(out.get("diverged", np.array(0)).any()) if "diverged" in out else False
-        checked = checks.evaluate_training(losses, diverged, ref["losses"], rubric.training.epochs,
-                                           rubric.training.trajectory_epochs, rubric.training.trajectory_rtol,
-                                           rubric.model(model).max_loss, call, m=rubric.data.train_subset)
-        if diverged:
-            accuracy = checks.Outcome(False, f"{call}: no accuracy: the training diverged", None, 0.0)
-        else:
-            accuracy = checks.evaluate_accuracy(out.get("predictions"), answers.labels[qid],
-                                                rubric.model(model).min_test_accuracy, f"{part}.predict on the "
-                                                f"{answers.labels[qid].size} test examples", ref["accuracy"])
-        for name, outcome in checked + [("accuracy", accuracy)]:
-            if name in names:
-                run.checked.setdefault(qid, []).append(_Checked(name, "grading subset", False, outcome))
+        predicted = None
+        params = training.trained_params(task, result.outputs, result.types)
+        if params is not None:
+            predict_options = {"part": task.part, "data": {"X_test": options["data"]["X_test"]}}
+            predicted = child.request("predict", params, predict_options,
+                                      timeout=limits.wall_factor * limits.call_seconds, cpu_seconds=limits.call_seconds,
+                                      max_elements=4 * rubric.data.test_subset,
+                                      max_bytes=64 * rubric.data.test_subset + (1 << 20))
+        checked, recorded = training.judge(task, result.outputs, result.types, predicted)
+        if recorded is not None:
+            run.losses[qid] = recorded
+        for name, outcome in checked:
+            run.checked.setdefault(qid, []).append(_Checked(name, "grading subset", False, outcome))
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
 
@@ -183,6 +205,33 @@ def _tasks(rubric):
     first = [("train", "q3_3", None), ("train", "q2_3", None)]
     second = unit + [("train", "q2_2", None), ("train", "q1_5", None)]
     return first, second
+
+
+# Where the loss and forward pass that a gradient check differentiates are checked themselves.
+_DIFFERENTIATED = {"q1_4": [("q1_3", "loss"), ("q1_2", "forward")],
+                   "q2_1": [("q1_3", "loss"), ("q2_1", "forward")],
+                   "q3_3": [("q3_2", "loss"), ("q3_3", "forward")]}
+
+
+def _own_loss_only_where_wrong(checked: dict) -> None:
+    """Take back own-loss credit where the student's loss and forward passed all their checks.
+
+    The credit exists so that a wrong loss is charged once, in its own question; the loss values
+    it is based on come from the student's process. Where that loss and forward are right, the
+    centred differences are the reference's gradient, so a gradient matching "its own loss" there
+    can only come from values that are not the loss: no credit.
+    """
+    for qid, sources in _DIFFERENTIATED.items():
+        right = all(c.outcome.passed for q, check in sources for c in checked.get(q, []) if c.check == check) \
+            and all(any(c.check == check for c in checked.get(q, [])) for q, check in sources)
+        if not right:
+            continue
+        for c in checked.get(qid, []):
+            if c.outcome.own_loss:
+                c.outcome = checks.Outcome(False, c.outcome.message.replace(
+                    "your loss is not the expected one (see the loss question)",
+                    "your loss and forward pass all their checks, so the loss values your code returned at the "
+                    "perturbed parameters are not those of your loss"), c.outcome.mistake, 0.0)
 
 
 def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
@@ -285,6 +334,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
             merged.seconds[qid] = merged.seconds.get(qid, 0.0) + s
         merged.imports.update({k: v for k, v in r.imports.items() if v or k not in merged.imports})
         merged.losses.update(r.losses)
+    _own_loss_only_where_wrong(merged.checked)
     for qid in rubric.questions:
         if qid == "report":
             report.questions.append(_report_question(rubric, sub, report))

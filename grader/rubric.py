@@ -6,7 +6,7 @@ points, tolerances, thresholds, learning rates, subset sizes or limits. A bad ru
 """
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -61,13 +61,16 @@ class Tolerances(_Strict):
 
 
 class Hidden(_Strict):
-    seeds: list[int] = Field(default_factory=lambda: [101, 202, 303])
+    # Below 2**31: students seed np.random.seed (which wants < 2**32) with values derived from them.
+    seeds: list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(default_factory=lambda: [1807401750, 741647387,
+                                                                                      1306043664])
 
 
 class Limits(_Strict):
     import_seconds: float = Field(20, gt=0)
     call_seconds: float = Field(20, gt=0)
-    train_seconds: float = Field(180, gt=0)
+    train_seconds: float = Field(180, gt=0)   # CPU time of one training request
+    wall_factor: float = Field(4, ge=1)       # wall-clock backstop: this many times a request's CPU limit
     memory_mb: int = Field(3072, ge=512)
     processes: int = Field(32, ge=4)
     file_size_mb: int = Field(16, ge=1)

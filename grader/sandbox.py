@@ -257,11 +257,17 @@ class Child:
         if self._release_slot.alive and self._proc is None:
             self._proc = self._spawn(_Output(self.limits.output_kb << 10))
 
-    def request(self, probe: str, arrays: dict, options: dict, timeout: float) -> Response:
+    def request(self, probe: str, arrays: dict, options: dict, timeout: float, *, cpu_seconds: float | None = None,
+                max_elements: int | None = None, max_bytes: int | None = None) -> Response:
         """Run ``lab2check.probes.run(probe, arrays, options)`` in the child within ``timeout`` s.
 
-        Never raises for anything student code does; ``SandboxError`` when a new process is
-        needed and cannot start (or the Child is closed).
+        ``cpu_seconds``: the child's CPU time for this request (default ``2 * timeout + 5``, a
+        backstop); spending it ends the request as a ``timeout`` whatever the load on the
+        machine, while ``timeout`` (wall clock) only catches a child that sleeps or blocks.
+        ``max_elements`` (per array) and ``max_bytes`` (the whole answer) bound what is read
+        back (default: the limits' ``max_array_mb``); an answer over them is ``bad-output``,
+        never parsed whole. Never raises for anything student code does; ``SandboxError`` when
+        a new process is needed and cannot start (or the Child is closed).
         """
         if not self._release_slot.alive:
             raise SandboxError("this sandbox child is closed")  # its slot may already be another's
@@ -271,8 +277,13 @@ class Child:
             self._proc = self._spawn(output)
         self._next_id += 1
         rid = self._next_id
-        chunks = _encode_request(rid, probe, arrays, options, timeout)
-        reader = _Reader(self.limits.max_array_mb << 20, 4 * self.limits.max_array_mb << 20, rid)
+        cpu = math.ceil(cpu_seconds) if cpu_seconds else math.ceil(2 * timeout) + 5
+        max_array = self.limits.max_array_mb << 20
+        if max_elements is None:
+            max_elements = max_array // 8
+        max_frame = min(max_array, 16 * max_elements) + 4096  # 16: the widest numeric dtype, + .npy header
+        chunks = _encode_request(rid, probe, arrays, options, cpu, max_elements)
+        reader = _Reader(max_frame, min(max_bytes or 4 * max_array, 4 * max_array), rid, max_elements)
         started = time.monotonic()
         proc = self._proc
         try:
@@ -284,8 +295,13 @@ class Child:
             proc.read_ready_output(output, max_bytes=4 << 20)
             return self._answer(reader, seconds, output, notes)
         if outcome == "eof":
-            notes.append(self._describe_end(proc, output))
-            status = "crashed"
+            end, signum = self._describe_end(proc, output)
+            if signum == signal.SIGXCPU:
+                notes.append(f"used more than its {cpu:g} s of CPU time: the child process was stopped")
+                status = "timeout"
+            else:
+                notes.append(end)
+                status = "crashed"
         elif outcome == "timeout":
             notes.append(f"no answer within {timeout:g} s: the child process was killed")
             status = "timeout"
@@ -314,7 +330,8 @@ class Child:
             return Response("error", error=error, seconds=seconds, output_tail=output.text(),
                             note=_join(notes + [_error_note(error, self.limits)]))
         try:
-            outputs = {name: _load_npy(blob) for name, blob in zip(header["arrays"], reader.frames)}
+            outputs = {name: _load_npy(blob, reader.max_elements)
+                       for name, blob in zip(header["arrays"], reader.frames)}
         except _BadOutput as err:
             self._stop(output)
             return Response("bad-output", seconds=seconds, output_tail=output.text(), note=_join(notes + [str(err)]))
@@ -332,16 +349,17 @@ class Child:
         if extra:
             note = "the previous child process wrote more than its answers and was replaced"
         else:
-            note = f"the previous child process had ended ({self._describe_end(proc, output)}) and was replaced"
+            note = f"the previous child process had ended ({self._describe_end(proc, output)[0]}) and was replaced"
         self._stop(output)
         return note
 
-    def _describe_end(self, proc, output) -> str:
+    def _describe_end(self, proc, output) -> tuple[str, int | None]:
+        """What ended the process, and the signal that killed it (None when it exited)."""
         code = proc.wait_exit(2.0)
         proc.read_output_to_end(output)
         if code is None:
-            return "the child process closed its answer channel"
-        return _describe_exit(code, self.kind, self.limits, output.text())
+            return "the child process closed its answer channel", None
+        return _describe_exit(code, self.kind, self.limits, output.text()), _signal_of(code, self.kind)
 
     def _stop(self, output) -> None:
         proc, self._proc = self._proc, None
@@ -448,9 +466,9 @@ def _child_env(home: str) -> dict:
     return env
 
 
-def _encode_request(rid, probe, arrays, options, timeout) -> list:
+def _encode_request(rid, probe, arrays, options, cpu_seconds, max_elements) -> list:
     header = {"id": rid, "probe": probe, "options": options, "arrays": list(arrays),
-              "cpu_seconds": math.ceil(2 * timeout) + 5}
+              "cpu_seconds": cpu_seconds, "max_elements": max_elements}
     text = json.dumps(header).encode()
     chunks = [FRAME.pack(len(text)), text]
     for value in arrays.values():
@@ -654,8 +672,8 @@ class _BadOutput(Exception):
 class _Reader:
     """Collects one answer's frames (a JSON header, then its arrays), checking every size first."""
 
-    def __init__(self, max_frame: int, max_total: int, rid):
-        self.max_frame, self.max_total, self.rid = max_frame, max_total, rid
+    def __init__(self, max_frame: int, max_total: int, rid, max_elements: int | None = None):
+        self.max_frame, self.max_total, self.rid, self.max_elements = max_frame, max_total, rid, max_elements
         self.buffer = bytearray()
         self.total = 0
         self.header = None
@@ -670,7 +688,7 @@ class _Reader:
     def feed(self, data: bytes) -> None:
         self.total += len(data)
         if self.total > self.max_total + MAX_HEADER_BYTES:
-            raise _BadOutput(f"the child's answer is larger than {self.max_total >> 20} MB")
+            raise _BadOutput(f"the child's answer is larger than {self.max_total / 2**20:.3g} MB")
         self.buffer += data
         while not self.done and len(self.buffer) >= FRAME.size:
             (size,) = FRAME.unpack_from(self.buffer)
@@ -689,6 +707,14 @@ class _Reader:
             raise _BadOutput("the child sent more than its answer")
 
     def _read_header(self, body: bytes) -> None:
+        try:
+            self._parse_header(body)
+        except _BadOutput:
+            raise
+        except Exception as err:  # noqa: BLE001 - any malformed header costs its request only
+            raise _BadOutput(f"the child's answer is malformed ({type(err).__name__})") from None
+
+    def _parse_header(self, body: bytes) -> None:
         try:
             header = json.loads(body)
         except (ValueError, RecursionError):
@@ -714,10 +740,11 @@ class _Reader:
             raise _BadOutput("the child's answer has no valid status, types and arrays")
         if len(types) > MAX_ARRAYS or not all(isinstance(k, str) and isinstance(v, str) for k, v in types.items()):
             raise _BadOutput("the child's answer has invalid type descriptions")
-        if len(set(names)) != len(names) or not all(isinstance(n, str) and n in types for n in names):
+        if not all(isinstance(n, str) and n in types for n in names) or len(set(names)) != len(names):
             raise _BadOutput("the child's answer lists arrays it does not describe")
         texts = header.get("texts", {})
-        if not isinstance(texts, dict) or not all(isinstance(k, str) and k in types for k in texts):
+        if not isinstance(texts, dict) or not all(isinstance(k, str) and k in types and isinstance(v, str)
+                                                  for k, v in texts.items()):
             raise _BadOutput("the child's answer has invalid texts")
         self.header = {"status": "ok", "types": {_text(k, 200): _text(v, 200) for k, v in types.items()},
                        "arrays": [_text(n, 200) for n in names],
@@ -725,8 +752,9 @@ class _Reader:
         self.expected = len(names)
 
 
-def _load_npy(blob: bytes) -> np.ndarray:
-    """A plain numeric ndarray from ``.npy`` bytes, checked before anything is allocated."""
+def _load_npy(blob: bytes, max_elements: int | None = None) -> np.ndarray:
+    """A plain numeric ndarray from ``.npy`` bytes, checked before anything is allocated:
+    at most 32 dimensions and ``max_elements`` elements, and exactly the bytes they need."""
     fmt = np.lib.format
     stream = io.BytesIO(blob)
     try:
@@ -737,13 +765,15 @@ def _load_npy(blob: bytes) -> np.ndarray:
             shape, fortran, dtype = fmt.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, TypeError, SyntaxError, OverflowError) as err:
-        raise _BadOutput(f"the child sent an invalid array: {err}") from None
+    except Exception as err:  # noqa: BLE001 - the header is the child's: any failure is its bad output
+        raise _BadOutput(f"the child sent an invalid array: {type(err).__name__}") from None
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise _BadOutput(f"the child sent an array of dtype {dtype}, not a plain numeric one")
     if not (isinstance(shape, tuple) and len(shape) <= 32 and all(type(n) is int and n >= 0 for n in shape)):
         raise _BadOutput("the child sent an array with an invalid shape")
     count, offset = math.prod(shape), stream.tell()
+    if max_elements is not None and count > max_elements:
+        raise _BadOutput(f"the child sent an array of {count} elements, over the limit of {max_elements}")
     if count * dtype.itemsize != len(blob) - offset:
         raise _BadOutput(f"the child sent an array of shape {shape} with {len(blob) - offset} bytes of data")
     array = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
@@ -801,9 +831,14 @@ _SIGNAL_CAUSES = {
 }
 
 
+def _signal_of(code: int, kind: str) -> int | None:
+    """The signal that ended a child, from its exit status (bwrap reports signal n as exit code 128+n)."""
+    return -code if code < 0 else code - 128 if kind == "bubblewrap" and 128 < code < 128 + 65 else None
+
+
 def _describe_exit(code: int, kind: str, limits, output: str) -> str:
-    """What ended a child, from its exit status (bwrap reports a signal n as exit code 128+n)."""
-    sig = -code if code < 0 else code - 128 if kind == "bubblewrap" and 128 < code < 128 + 65 else None
+    """What ended a child, from its exit status."""
+    sig = _signal_of(code, kind)
     if sig:
         try:
             name = signal.Signals(sig).name

@@ -8,7 +8,8 @@ whether the committed one is stale; ``--archive build/lab2-kit.tar.gz`` also pac
   (``# BEGIN SOLUTION <qid>`` ... ``# END SOLUTION``) replaced by a stub with the same
   indentation, ``raise NotImplementedError("<qid>: <module>.<function>")``. Files without
   markers (``data.py``, ``__init__.py``) are copied as they are.
-- everything under ``kit/``, verbatim (README, REPORT template, Makefile, tools, public tests).
+- everything under ``kit/``, verbatim (README, REPORT template, Makefile, tools, public tests);
+- ``docs/assignment.md``, the contract, as ``ASSIGNMENT.md``.
 - ``lab2check/``, the shared check library, verbatim.
 
 The output is a pure function of those sources (``render``), so it is deterministic and
@@ -194,6 +195,9 @@ def render(project: Path = PROJECT) -> dict[str, bytes]:
         add(f"lab2check/{path.relative_to(lab2check).as_posix()}", path.read_bytes(), path)
     for path in _files(kit):
         add(path.relative_to(kit).as_posix(), path.read_bytes(), path)
+    contract = project / "docs" / "assignment.md"  # the contract, so the kit is self-contained
+    if contract.is_file():
+        add("ASSIGNMENT.md", contract.read_bytes(), contract)
     return dict(sorted(files.items()))
 
 

@@ -8,9 +8,12 @@ check can print the worst element and a student can reproduce it by hand.
 Case ids (``q2_1/backward/public-1``) key the expected values in the grader's cache and in the
 kit's fixture file.
 """
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from lab2check import gradcheck
 
 PUBLIC_SEEDS = (1, 2)
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
@@ -117,8 +120,9 @@ def _gradcheck1(seed, label, hidden, m=5):
     rng = np.random.default_rng(seed)
     X, y = _binary_data(rng, 6, m)
     W, b = rng.normal(0, 0.5, (1, 6)), rng.normal(0, 0.5, (1, 1))
+    perturbed = _flat("perturbed", gradcheck.perturb({"W": W, "b": b}))
     return [Case("q1_4", "gradcheck", label, hidden, "numgrad", {"part": "single_neuron"},
-                 {"X": X, "y": y, "W": W, "b": b}, ("grad.W", "grad.b"),
+                 {"X": X, "y": y, "W": W, "b": b, **perturbed}, ("grad.W", "grad.b"),
                  f"gradients(X, y, forward(X, W, b)) against centred differences of your loss, X {_shape(X)}")]
 
 
@@ -141,10 +145,18 @@ def _net_data(rng, part, n_in, m):
     return X, Y
 
 
+def hidden_init_seed(seed: int) -> int:
+    """The seed a hidden init_params case passes: one-way from the hidden seed, since student
+    code sees it, and must not learn from it the seed of the other hidden cases' inputs."""
+    return int.from_bytes(hashlib.sha256(f"init_params:{seed}".encode()).digest()[:4], "big") % (2**31 - 2)
+
+
 def _init(part, qid, seed, label, hidden):
     n_out = 1 if part == "hidden_layer" else 10
+    seed = hidden_init_seed(seed) if hidden else seed
+    shown = "a hidden seed" if hidden else f"seed={seed}"
     return [Case(qid, "init_params", label, hidden, "init", {"part": part, "seed": seed}, {},
-                 tuple("first." + k for k in PARAM_KEYS), f"init_params(seed={seed}) (default sizes 784, 64, {n_out})")]
+                 tuple("first." + k for k in PARAM_KEYS), f"init_params({shown}) (default sizes 784, 64, {n_out})")]
 
 
 def _forward2(part, qid, seed, label, hidden, m=5):
@@ -166,7 +178,8 @@ def _backward2(part, qid, seed, label, hidden, m=5):
                  {"X": X, "y": y, **_flat("params", params)}, ("y_hat", "loss") + GRAD_KEYS,
                  f"backward(X, y, params, cache) after forward(X, params), X {_shape(X)}, 4 hidden units"),
             Case(qid, "gradcheck", label, hidden, "numgrad", {"part": part},
-                 {"X": X, "y": y, **_flat("params", params)}, tuple("grad." + k for k in PARAM_KEYS),
+                 {"X": X, "y": y, **_flat("params", params), **_flat("perturbed", gradcheck.perturb(params))},
+                 tuple("grad." + k for k in PARAM_KEYS),
                  f"backward(X, y, params, cache) against centred differences of your loss, X {_shape(X)}")]
 
 
@@ -198,7 +211,8 @@ def _one_hot(seed, label, hidden):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, 7)
     return [Case("q3_2", "one_hot", label, hidden, "call", _call("multiclass", "one_hot", ["labels"], None),
-                 {"labels": labels}, ("out",), f"one_hot(labels), labels = {labels.tolist()}"),
+                 {"labels": labels}, ("out",),
+                 "one_hot(labels), labels of shape (7,)" if hidden else f"one_hot(labels), labels = {labels.tolist()}"),
             Case("q3_2", "one_hot", label + "-row", hidden, "call", _call("multiclass", "one_hot", ["labels"], None),
                  {"labels": labels.reshape(1, -1)}, ("out",), "one_hot(labels) with labels of shape (1, 7)")]
 

@@ -9,7 +9,7 @@ it runs ``lab2check.probes.run`` and turns the values into plain arrays with
 ``lab2check.plain.encode``.
 
 Wire format, both directions: frames of an 8-byte big-endian length and that many bytes.
-- request:  JSON ``{"id", "probe", "options", "arrays": [names], "cpu_seconds"}``, then one
+- request:  JSON ``{"id", "probe", "options", "arrays": [names], "cpu_seconds", "max_elements"}``, then one
   ``.npy`` frame per name;
 - response: JSON ``{"id", "status": "ok", "types": {key: description}, "arrays": [keys],
   "texts": {key: str}}``, then one ``.npy`` frame per key in ``arrays`` (``texts`` holds the
@@ -176,7 +176,10 @@ def _serve(config, numpy, probes, plain) -> None:
         request = json.loads(request)
         frames = {name: _read_frame(rfd) for name in request["arrays"]}
         _cpu_budget(request.get("cpu_seconds"))
-        reply, blobs = _answer(request, frames, probes, plain, numpy, max_elements)
+        # The grader says how large an answer it will read; an honest encoding stays below it.
+        limit = request.get("max_elements")
+        limit = min(limit, max_elements) if type(limit) is int and limit > 0 else max_elements
+        reply, blobs = _answer(request, frames, probes, plain, numpy, limit)
         if os.getpid() != me:
             os._exit(0)  # a process forked by student code came back here: only the child answers
         _restore(snapshots)

@@ -17,6 +17,7 @@ class Outcome:
     message: str = ""
     mistake: str | None = None
     credit: float = 1.0        # the share of the check's points kept (1 when passed)
+    own_loss: bool = False     # credit given because the gradient matches the student's own (wrong) loss
 
 
 def fmt(x) -> str:

@@ -152,9 +152,8 @@ def probe_chain(arrays, options):
     out = {"y_hat": y_hat}
     try:
         out["loss"] = call(_loss_module(part), "loss", y.copy(), np.array(y_hat, copy=True))
-    except StudentError as err:
-        out["loss"] = None
-        out["loss_error"] = err.describe()
+    except StudentError:
+        out["loss"] = None  # another question's function: the loss question says what is wrong
     grads = call(part, "backward", X, y, params, cache)
     if not isinstance(grads, dict):
         raise StudentError(f"{part}.backward", TypeError(f"must return a dict of dW1, db1, dW2, db2, returned "
@@ -164,43 +163,47 @@ def probe_chain(arrays, options):
     return out
 
 
-def _numeric_gradient(f, params, h=1e-3):
-    """Five-point centred differences of ``f(params)`` for every entry of every array of ``params``.
+def _losses_at(part, X, y, stacks):
+    """The student's ``loss(y, forward(X, params))`` at every perturbed parameter set.
 
-    The error is O(h^4) (about 1e-12 here) against O(h^2) for two points: small gradient entries
-    (1e-5) keep a relative error near 1e-7, far below the check's threshold.
+    A value that is not a real number (or a failing call) is NaN: the grader forms the
+    differences and says what went wrong.
     """
-    grad = {}
-    for k, p in params.items():
-        g = np.zeros_like(p, dtype=np.float64)
-        for i in np.ndindex(p.shape):
-            old = p[i]
-            values = []
-            for step in (2 * h, h, -h, -2 * h):
-                p[i] = old + step
-                values.append(f(params))
-            p[i] = old
-            g[i] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h)
-        grad[k] = g
-    return grad
+    loss_mod = _loss_module(part)
+    count = len(next(iter(stacks.values())))
+    out = np.full(count, np.nan)
+    for row in range(count):
+        p = {k: v[row].copy() for k, v in stacks.items()}
+        if part == "single_neuron":
+            y_hat = call(part, "forward", X, p["W"], p["b"])
+        else:
+            y_hat = _pair(f"{part}.forward", call(part, "forward", X, p))[0]
+        value = call(loss_mod, "loss", y.copy(), y_hat)
+        try:
+            out[row] = float(value)
+        except (TypeError, ValueError):
+            pass
+    return out
 
 
 def probe_numgrad(arrays, options):
-    """The student's analytic gradient beside centred differences of the student's own loss."""
+    """The student's analytic gradient, and the student's own loss at the perturbed parameter
+    sets the grader sent (``perturbed.<name>``, see ``lab2check.gradcheck``).
+
+    Only the values cross back: the differences are formed by the grader, so nothing patched
+    here can change them.
+    """
     part = options["part"]
     X, y = arrays["X"].copy(), arrays["y"].copy()
-    loss_mod = _loss_module(part)
+    stacks = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("perturbed.")}
     if part == "single_neuron":
-        params = {"W": arrays["W"].copy(), "b": arrays["b"].copy()}
-        y_hat = call(part, "forward", X, params["W"], params["b"])
+        W, b = arrays["W"].copy(), arrays["b"].copy()
+        y_hat = call(part, "forward", X, W, b)
         analytic = call(part, "gradients", X, y, y_hat)
         if not (isinstance(analytic, tuple) and len(analytic) == 2):
             raise StudentError(f"{part}.gradients", TypeError(f"must return a tuple (dW, db), returned "
                                                               f"{describe(analytic)}"))
         analytic = dict(zip(("W", "b"), analytic))
-
-        def f(p):
-            return float(call(loss_mod, "loss", y, call(part, "forward", X, p["W"], p["b"])))
     else:
         params = _params_from(arrays)
         y_hat, cache = _pair(f"{part}.forward", call(part, "forward", X, params))
@@ -208,15 +211,11 @@ def probe_numgrad(arrays, options):
         if not isinstance(grads, dict):
             raise StudentError(f"{part}.backward", TypeError(f"must return a dict, returned {describe(grads)}"))
         analytic = {k: grads.get("d" + k) for k in PARAM_KEYS}
-
-        def f(p):
-            return float(call(loss_mod, "loss", y, _pair(f"{part}.forward", call(part, "forward", X, p))[0]))
     out = {f"grad.{k}": v for k, v in analytic.items()}
     try:
-        numeric = _numeric_gradient(f, params)
-        out.update({f"numeric.{k}": v for k, v in numeric.items()})
-    except (StudentError, TypeError, ValueError) as err:
-        out["numeric_error"] = str(err)[:300]
+        out["losses"] = _losses_at(part, X, y, stacks)
+    except StudentError:
+        pass  # the loss or forward fails: their own questions say so; no own-loss comparison
     return out
 
 
@@ -257,11 +256,23 @@ def _watch_loss(part, factor, seen):
     return undo
 
 
-def probe_train(arrays, options):
-    """Train from the given initial parameters on the grading data, then predict the test set.
+def _bounded_losses(losses, epochs):
+    """At most ``epochs + 1`` recorded losses, and how many there were (a list of millions is
+    told, never sent); anything that is not a list or 1-D array is sent as is, to be described."""
+    if type(losses) in (list, tuple) or (type(losses) is np.ndarray and losses.ndim == 1):
+        return list(losses[:epochs + 1]), len(losses)
+    return losses, None
 
-    Data arrays come from read-only ``.npy`` files (``options['data']``: name -> path), mapped
-    rather than copied, so several children share one copy in memory.
+
+def probe_train(arrays, options):
+    """Train from the given initial parameters on the grading data.
+
+    Returns what the student's train returned and nothing computed from it: the trained
+    parameters (``trained.<name>``) and the recorded losses (at most ``epochs + 1``, with their
+    count); predict runs in a request of its own (``probe_predict``). The grader
+    computes the loss and the accuracy of those parameters itself. Data arrays come from
+    read-only ``.npy`` files (``options['data']``: name -> path), mapped rather than copied, so
+    several children share one copy in memory.
     """
     part, epochs, lr = options["part"], int(options["epochs"]), float(options["lr"])
     data = {k: np.load(path, mmap_mode="r").view(np.ndarray) for k, path in options["data"].items()}
@@ -275,23 +286,40 @@ def probe_train(arrays, options):
             if not (isinstance(result, tuple) and len(result) == 3):
                 raise StudentError(f"{part}.train", TypeError(f"must return (W, b, losses), returned {describe(result)}"))
             W, b, losses = result
-            trained = (W, b)
+            trained = {"W": W, "b": b}
         else:
             result = call(part, "train", X, y, _params_from(arrays), epochs=epochs, lr=lr)
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise StudentError(f"{part}.train", TypeError(f"must return (params, losses), returned "
                                                               f"{describe(result)}"))
             params, losses = result
-            trained = (params,)
+            trained = {k: params.get(k) for k in PARAM_KEYS} if isinstance(params, dict) else {"params": params}
     except Diverged:
-        out.update(diverged=1, losses=list(seen))
+        out.update(diverged=1, losses=list(seen[:epochs + 1]))
         return out
     finally:
         undo()
-    out["losses"] = list(losses) if isinstance(losses, np.ndarray) and losses.ndim == 1 else losses
-    out["seen_losses"] = list(seen)
-    out["predictions"] = call(part, "predict", data["X_test"], *trained)
+    out.update({f"trained.{k}": v for k, v in trained.items()})
+    out["losses"], count = _bounded_losses(losses, epochs)
+    if count is not None:
+        out["losses_count"] = count
     return out
+
+
+def probe_predict(arrays, options):
+    """``predict`` on the test inputs (``options['data']['X_test']``, mapped read-only) with the
+    parameters the grader sends back (those the student's train returned).
+
+    A request of its own, after the training's: whatever predict does (raise, exit, hang) costs
+    this request only, never the training's points.
+    """
+    part = options["part"]
+    X_test = np.load(options["data"]["X_test"], mmap_mode="r").view(np.ndarray)
+    if part == "single_neuron":
+        args = (arrays["W"].copy(), arrays["b"].copy())
+    else:
+        args = (_params_from(arrays),)
+    return {"predictions": call(part, "predict", X_test, *args)}
 
 
 PROBES = {
@@ -301,6 +329,7 @@ PROBES = {
     "chain": probe_chain,
     "numgrad": probe_numgrad,
     "train": probe_train,
+    "predict": probe_predict,
 }
 
 

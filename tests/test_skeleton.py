@@ -20,7 +20,7 @@ from grader.answer_key import load_lab2
 
 SKELETON = PROJECT / "skeleton"
 
-# The contract (shared/spec/assignment.md): module -> function -> (question id, parameters).
+# The contract (docs/assignment.md): module -> function -> (question id, parameters).
 # Written out here, not read from the reference, so that the reference is checked against it too.
 CONTRACT = {
     "single_neuron": {

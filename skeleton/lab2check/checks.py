@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lab2check import mistakes
+from lab2check import gradcheck, mistakes
 from lab2check.compare import Outcome, compare, fmt
 from lab2check.plain import encode
 
@@ -203,8 +203,11 @@ def _evaluate_init(case, result, expected):
         w = out[f"first.{k}"].astype(np.float64)
         std = float(np.std(w))
         # A sample std of n draws is within 4 standard errors (4 / sqrt(2n) relative) of the true one.
-        if std > 0.1 * (1 + 4 / np.sqrt(2 * w.size)):
-            problems.append(f"{k} has std {fmt(std)}, expected at most 0.1 (small weights)")
+        # Contract v2: N(0, 0.01), x0.1, Xavier/Glorot and He all qualify; an unscaled randn does not.
+        bound = max(0.1, float(np.sqrt(2 / w.shape[1])))
+        if std > bound * (1 + 4 / np.sqrt(2 * w.size)):
+            problems.append(f"{k} has std {fmt(std)}, expected at most {fmt(bound)} = max(0.1, sqrt(2 / n_in)) "
+                            "(small weights)")
         if np.unique(w, axis=0).shape[0] < w.shape[0]:
             problems.append(f"{k} has equal rows: the symmetry between units is not broken")
     again_same = all(f"again.{k}" in out and np.array_equal(out[f"first.{k}"], out[f"again.{k}"])
@@ -212,7 +215,8 @@ def _evaluate_init(case, result, expected):
     if not again_same:
         problems.append("two calls with the same seed gave different weights (use np.random.default_rng(seed))")
     if all(f"other.{k}" in out and np.array_equal(out[f"first.{k}"], out[f"other.{k}"]) for k in ("W1", "W2")):
-        problems.append(f"seeds {case.options['seed']} and {case.options['seed'] + 1} gave the same weights")
+        seeds = "two different seeds" if case.hidden else f"seeds {case.options['seed']} and {case.options['seed'] + 1}"
+        problems.append(f"{seeds} gave the same weights")
     if problems:
         return Outcome(False, f"{case.call}: " + "; ".join(problems), None, 0.0)
     return Outcome(True)
@@ -224,9 +228,23 @@ def rel_error(x, y) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def _own_numeric(case, result):
+    """Centred differences of the student's own loss, formed here from the loss values the
+    student's process returned at the perturbed parameter sets of the case (None when it
+    returned none, or not the right number of them)."""
+    names = [k.split(".", 1)[1] for k in case.arrays if k.startswith("perturbed.")]
+    params = {n: case.arrays[n] if n in case.arrays else case.arrays[f"params.{n}"] for n in names}
+    losses = result.outputs.get("losses")
+    if losses is None or losses.size != gradcheck.count(params):
+        return None
+    with np.errstate(all="ignore"):
+        return {f"grad.{k}": v for k, v in gradcheck.numeric(losses, params).items()}
+
+
 def _evaluate_gradcheck(case, result, expected, variants, tol):
     """Full credit when the gradient matches the reference; ``own_loss_credit`` when it matches
-    centred differences of the student's own loss and that loss is the wrong one."""
+    centred differences of the student's own loss and that loss is the wrong one. The
+    differences are formed here, never in the student's process."""
     keys = [k for k in ("grad.W2", "grad.b2", "grad.W1", "grad.b1", "grad.W", "grad.b") if k in expected]
     vs_ref = {k: compare_key(case, k, result, expected, variants, tol) for k in keys}
     if all(o.passed for o in vs_ref.values()):
@@ -234,30 +252,20 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
     first_key = next(k for k in keys if not vs_ref[k].passed)
     first = vs_ref[first_key]
     out = result.outputs
-    numeric_keys = [k.replace("grad.", "numeric.") for k in keys]
-    if all(n in out for n in numeric_keys) and all(k in out for k in keys):
-        shapes_ok = all(np.size(out[k]) == np.size(out[n]) for k, n in zip(keys, numeric_keys))
+    numeric = _own_numeric(case, result)
+    if numeric is not None and all(k in out for k in keys):
+        shapes_ok = all(np.size(out[k]) == np.size(numeric[k]) for k in keys)
         if shapes_ok:
-            own = max(rel_error(np.reshape(out[k], np.shape(out[n])), out[n]) for k, n in zip(keys, numeric_keys))
-            loss_right = max(rel_error(out[n], expected[k]) for k, n in zip(keys, numeric_keys)) \
-                < tol.gradcheck_rel_error
+            own = max(rel_error(np.reshape(out[k], np.shape(numeric[k])), numeric[k]) for k in keys)
+            loss_right = max(rel_error(numeric[k], expected[k]) for k in keys) < tol.gradcheck_rel_error
             if own < tol.gradcheck_rel_error and not loss_right:
                 return Outcome(tol.own_loss_credit >= 1.0,
                                f"{case.call}: your gradient matches centred differences of your own loss "
                                f"(rel error {fmt(own)}), but your loss is not the expected one (see the loss "
-                               f"question): {first.message}", first.mistake, tol.own_loss_credit)
+                               f"question): {first.message}", first.mistake, tol.own_loss_credit, own_loss=True)
             return Outcome(False, f"{first.message} Centred differences of your own loss give a rel error of "
                                   f"{fmt(own)} (expected below {tol.gradcheck_rel_error:g}).", first.mistake, 0.0)
     return first
-
-
-def own_loss_credit(outcomes) -> float | None:
-    """When the question's gradient check found a gradient consistent with a wrong own loss, the
-    credit its other gradient checks get too; None otherwise."""
-    for case, outcome in outcomes:
-        if case.check == "gradcheck" and outcome.credit > 0 and "your own loss" in outcome.message:
-            return outcome.credit
-    return None
 
 
 # ---------------------------------------------------------------- training
@@ -275,7 +283,8 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
         msg = (f"{call}: training diverged and was stopped at epoch {max(seen.size - 1, 0)} (loss {last}, "
                f"first loss {fmt(seen[0]) if seen.size else '?'})")
         n = min(seen.size, k)
-        trajectory = _trajectory(seen[:n], ref[:n], trajectory_rtol, call, m) if n else Outcome(False, msg, None, 0.0)
+        trajectory = (trajectory_outcome(seen[:n], ref[:n], trajectory_rtol, call, m) if n
+                      else Outcome(False, msg, None, 0.0))
         if trajectory.passed:  # the epochs it ran agree: what went wrong is the divergence
             trajectory = Outcome(False, msg, None, 0.0)
         return [("trajectory", trajectory), ("final_loss", Outcome(False, msg, None, 0.0))]
@@ -283,7 +292,7 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
         bad = Outcome(False, f"{call}: losses is not a list of floats", None, 0.0)
         return [("trajectory", bad), ("final_loss", bad)]
     losses = np.asarray(losses, np.float64).ravel()
-    out = [("trajectory", _trajectory(losses[:k], ref[:k], trajectory_rtol, call, m))]
+    out = [("trajectory", trajectory_outcome(losses[:k], ref[:k], trajectory_rtol, call, m))]
     if losses.size != epochs:
         out.append(("final_loss", Outcome(False, f"{call}: returned {losses.size} losses, expected {epochs} "
                                                  "(one per epoch, before the update)", None, 0.0)))
@@ -298,7 +307,7 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
     return out
 
 
-def _trajectory(got, ref, rtol, call, m=None):
+def trajectory_outcome(got, ref, rtol, call, m=None):
     if got.size < ref.size:
         return Outcome(False, f"{call}: only {got.size} losses to compare with the reference's first {ref.size}",
                        None, 0.0)
@@ -320,18 +329,3 @@ def _trajectory(got, ref, rtol, call, m=None):
                f"(rel error {fmt(rel[i])} > {rtol:g}), from the same initial parameters and data.{hint}")
         return Outcome(False, msg + (f" {mistakes.tag(mistake)}" if mistake else ""), mistake, 0.0)
     return Outcome(True)
-
-
-def evaluate_accuracy(predictions, labels, min_accuracy, call, reference_accuracy=None) -> Outcome:
-    """Test accuracy of the student's predictions (exact 0/1 or 0-9 labels) against a threshold."""
-    if predictions is None:
-        return Outcome(False, f"{call}: predict returned no array", None, 0.0)
-    p = np.asarray(predictions)
-    if p.size != labels.size:
-        return Outcome(False, f"{call}: predict returned {p.size} predictions for {labels.size} examples", None, 0.0)
-    accuracy = float(np.mean(p.reshape(-1).astype(np.float64) == labels.reshape(-1)))
-    ref = f" (reference: {reference_accuracy:.4f})" if reference_accuracy is not None else ""
-    if accuracy < min_accuracy:
-        return Outcome(False, f"{call}: test accuracy {accuracy:.4f}, expected at least {min_accuracy:g}{ref}",
-                       None, 0.0)
-    return Outcome(True, f"test accuracy {accuracy:.4f}{ref}")

@@ -1,0 +1,51 @@
+"""The three models' forward pass, loss and prediction in plain numpy, run in the grader.
+
+The trusted side of the training checks: a student's ``train`` returns its parameters, and the
+loss and the test accuracy that decide the points are computed here from them, never in the
+student's process (whose numpy, modules and files are the student's). Written from the
+contract (``docs/assignment.md``), in float64, stable (``exp(-|z|)`` sigmoid, max-shifted
+softmax, logs clipped at 1e-7 like the reference) and deliberately independent of ``lab2``.
+
+``part`` is a ``lab2`` module name: ``single_neuron`` (params ``W (1, n)``, ``b (1, 1)``),
+``hidden_layer`` or ``multiclass`` (``W1 (h, n)``, ``b1 (h, 1)``, ``W2 (k, h)``, ``b2 (k, 1)``).
+"""
+import numpy as np
+
+EPS = 1e-7
+
+
+def sigmoid(Z):
+    e = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softmax(Z):
+    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
+
+
+def forward(part: str, X, params: dict):
+    """``y_hat`` of shape ``(1, m)`` (binary models) or ``Y_hat`` of shape ``(10, m)``."""
+    X = np.asarray(X, np.float64)
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    if part == "single_neuron":
+        return sigmoid(p["W"] @ X + p["b"])
+    A1 = sigmoid(p["W1"] @ X + p["b1"])
+    Z2 = p["W2"] @ A1 + p["b2"]
+    return softmax(Z2) if part == "multiclass" else sigmoid(Z2)
+
+
+def loss(part: str, Y, Y_hat) -> float:
+    """Mean binary cross-entropy (binary models) or mean categorical cross-entropy over the m examples."""
+    Y = np.asarray(Y, np.float64)
+    m = Y.shape[1]
+    if part == "multiclass":
+        return float(-np.sum(Y * np.log(np.clip(Y_hat, EPS, 1.0))) / m)
+    Y_hat = np.clip(Y_hat, EPS, 1 - EPS)
+    return float(-np.sum(Y * np.log(Y_hat) + (1 - Y) * np.log(1 - Y_hat)) / m)
+
+
+def predict(part: str, X, params: dict):
+    """``(m,)`` labels: 0/1 (``y_hat >= 0.5``) or the argmax over the 10 classes."""
+    Y_hat = forward(part, X, params)
+    return np.argmax(Y_hat, axis=0) if part == "multiclass" else (Y_hat[0] >= 0.5).astype(np.int64)

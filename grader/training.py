@@ -1,0 +1,212 @@
+"""Judge one training question from what the student's ``train`` and ``predict`` returned.
+
+The student's process returns the trained parameters, the recorded losses and the predictions
+on the test inputs; every number that decides a point is computed here, in the grader:
+- ``trajectory``: the recorded losses against the reference's, epoch by epoch, from the same
+  initial parameters and data (a diagnosis of the loss, the gradients or the update), and the
+  recorded last loss against the true loss of the returned parameters (a recorded loss that is
+  not the loss of the model is named);
+- ``final_loss``: the true loss of the returned parameters on the grading subset
+  (``grader.model``), against the rubric's threshold; never the student's own recorded value;
+- ``accuracy``: the contract's prediction rule applied to the returned parameters, against test
+  labels that never enter the sandbox. The student's own ``predict`` is compared with it only
+  to say so (its bugs cost the ``predict`` unit check): training credit never depends on it.
+"""
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader import model
+from lab2check import checks
+from lab2check.compare import Outcome, fmt
+
+# The loss of epoch 499 (recorded before its update) and the loss of the parameters returned
+# after it differ by one step of gradient descent: 0.1-0.3 % for the reference on the grading
+# subset. A loss scaled by a wrong m, the number of classes or a sum is off by 10x or more.
+RECORDED_RTOL = 0.05
+PREDICT_CHUNK = 2000  # test columns at a time: the float64 forward pass stays ~13 MB
+
+
+@dataclass
+class Task:
+    """One training question as the grader runs it."""
+    qid: str
+    part: str                  # the lab2 module: single_neuron, hidden_layer, multiclass
+    init: dict                 # the initial parameters sent ("W", "b" or "params.W1"...)
+    data: dict                 # name -> .npy path: X (train inputs), y (targets), X_test
+    labels: np.ndarray         # test labels (0/1 or 0-9), the grader's only
+    reference_losses: list
+    reference_accuracy: float
+    epochs: int
+    trajectory_epochs: int
+    trajectory_rtol: float
+    max_loss: float
+    min_accuracy: float
+    call: str                  # how the train call reads in a message
+
+    @property
+    def shapes(self) -> dict:
+        return {k.split(".")[-1]: np.shape(v) for k, v in self.init.items()}
+
+
+@functools.lru_cache(maxsize=16)
+def _mapped(path: str) -> np.ndarray:
+    return np.load(str(path), mmap_mode="r")
+
+
+def _params(task: Task, outputs: dict, types: dict):
+    """``(params, None)`` when train returned every parameter with its initial shape and finite
+    values; ``(None, why)`` otherwise."""
+    params = {}
+    for name, shape in task.shapes.items():
+        got = outputs.get(f"trained.{name}")
+        if got is None:
+            what = types.get(f"trained.{name}", types.get("trained.params", "nothing"))
+            return None, f"train returned {name} as {what}, expected an ndarray of shape {shape}"
+        if got.size != int(np.prod(shape)) or (got.shape != shape and task.part != "single_neuron"):
+            return None, f"train returned {name} of shape {got.shape}, expected {shape}"
+        got = got.reshape(shape).astype(np.float64)
+        if not np.all(np.isfinite(got)):
+            return None, f"train returned {name} with values that are not finite (nan or inf)"
+        params[name] = got
+    return params, None
+
+
+def _true_loss(task: Task, params: dict) -> float:
+    X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
+    return model.loss(task.part, Y, model.forward(task.part, X, params))
+
+
+def predictions(part: str, X_test_path: str, params: dict) -> np.ndarray:
+    """The contract's prediction rule applied to ``params`` on the test inputs, ``(m,)``."""
+    X = _mapped(str(X_test_path))
+    return np.concatenate([model.predict(part, X[:, i:i + PREDICT_CHUNK], params)
+                           for i in range(0, X.shape[1], PREDICT_CHUNK)])
+
+
+def _recorded(outputs: dict, types: dict, epochs: int):
+    """``(losses as float64 1-D, how many train returned)``, or ``(None, 0)`` when not a list of floats."""
+    losses = outputs.get("losses")
+    if losses is None:
+        return None, 0
+    losses = np.asarray(losses, np.float64).ravel()
+    count = outputs.get("losses_count")
+    return losses[:epochs + 1], int(count.reshape(-1)[0]) if count is not None and count.size == 1 else losses.size
+
+
+def _consistency(task: Task, recorded, true_loss: float) -> str:
+    """A sentence when the recorded last loss is not the loss of the returned model, else ""."""
+    last = float(recorded[task.epochs - 1])
+    if np.isfinite(last) and abs(last - true_loss) <= RECORDED_RTOL * max(abs(true_loss), 1e-12):
+        return ""
+    sentence = (f"the loss train recorded at epoch {task.epochs - 1} is {fmt(last)}, but the loss of the parameters "
+                f"it returned is {fmt(true_loss)} (computed by the grader on the same data): the recorded losses "
+                "are not the loss of the model.")
+    ratio = true_loss / last if last and np.isfinite(last) else None
+    if ratio and ratio > 1.5:
+        sentence += (f" They are about {_about(ratio)} times too small: is the loss divided by the right m, "
+                     "exactly once?")
+    elif ratio and ratio < 1 / 1.5:
+        sentence += f" They are about {_about(1 / ratio)} times too large: is the loss a mean over the m examples?"
+    return sentence
+
+
+def trained_params(task: Task, outputs: dict, types: dict):
+    """The parameters train returned, as the predict request sends them back, or None."""
+    params, _ = _params(task, outputs, types)
+    if params is None:
+        return None
+    return {k: params[k.split(".")[-1]].astype(np.asarray(v).dtype) for k, v in task.init.items()}
+
+
+def _about(factor: float) -> str:
+    """A factor as a reader says it: 60, 2.5 (one step of training separates the two losses)."""
+    return f"{factor:.0f}" if factor >= 10 else f"{factor:.2g}"
+
+
+def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list, list | None]:
+    """``([(check, Outcome)], recorded losses or None)`` for a training request that returned.
+
+    ``predicted``: the answer of the predict request that followed (a ``Response``), or None.
+    """
+    ref = np.asarray(task.reference_losses, np.float64)
+    k = min(task.trajectory_epochs, ref.size)
+    m = np.shape(_mapped(task.data["X"]))[1]
+    if "diverged" in outputs and bool(outputs["diverged"].any()):
+        seen = outputs.get("losses")
+        checked = checks.evaluate_training(seen, True, ref, task.epochs, task.trajectory_epochs,
+                                           task.trajectory_rtol, task.max_loss, task.call, m=m)
+        no = Outcome(False, f"{task.call}: no accuracy: the training diverged", None, 0.0)
+        return checked + [("accuracy", no)], (np.asarray(seen, np.float64).ravel().tolist() if seen is not None
+                                              else None)
+    recorded, count = _recorded(outputs, types, task.epochs)
+    params, problem = _params(task, outputs, types)
+    true_loss = _true_loss(task, params) if params is not None else None
+
+    if recorded is None:
+        trajectory = Outcome(False, f"{task.call}: losses is {types.get('losses', 'missing')}, expected a list of "
+                                    f"{task.epochs} floats", None, 0.0)
+    else:
+        trajectory = checks.trajectory_outcome(recorded[:k], ref[:k], task.trajectory_rtol, task.call, m)
+        if trajectory.passed and count != task.epochs:
+            trajectory = Outcome(False, f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
+                                        "epoch, before the update)", None, 0.0)
+        if count == task.epochs and true_loss is not None:
+            inconsistent = _consistency(task, recorded, true_loss)
+            if inconsistent:
+                mistake = trajectory.mistake
+                trajectory = Outcome(False, (trajectory.message + " " if not trajectory.passed else f"{task.call}: ")
+                                     + inconsistent, mistake, 0.0)
+
+    if params is None:
+        final = Outcome(False, f"{task.call}: {problem}", None, 0.0)
+        accuracy = Outcome(False, f"{task.call}: no accuracy: {problem}", None, 0.0)
+        return [("trajectory", trajectory), ("final_loss", final), ("accuracy", accuracy)], _listed(recorded)
+
+    where = f"the loss of the parameters train returned, computed by the grader on the {m} training examples"
+    if np.isfinite(true_loss) and true_loss <= task.max_loss:
+        final = Outcome(True, f"{where}: {fmt(true_loss)}")
+    else:
+        final = Outcome(False, f"{task.call}: {where}, is {fmt(true_loss)}, expected below {task.max_loss:g} "
+                               f"(reference: {fmt(ref[-1])})", None, 0.0)
+    return [("trajectory", trajectory), ("final_loss", final),
+            ("accuracy", _accuracy(task, params, predicted))], _listed(recorded)
+
+
+def _listed(recorded):
+    return recorded.tolist() if recorded is not None else None
+
+
+def _accuracy(task: Task, params: dict, predicted) -> Outcome:
+    predicted_by_rule = predictions(task.part, task.data["X_test"], params)
+    labels = task.labels.reshape(-1)
+    accuracy = float(np.mean(predicted_by_rule == labels))
+    n = labels.size
+    ref = f" (reference: {task.reference_accuracy:.4f})"
+    note = _predict_note(predicted_by_rule, predicted)
+    if accuracy < task.min_accuracy:
+        return Outcome(False, f"{task.call}: test accuracy of the trained parameters {accuracy:.4f} on {n} test "
+                              f"examples, expected at least {task.min_accuracy:g}{ref}{note}", None, 0.0)
+    return Outcome(True, f"test accuracy {accuracy:.4f}{ref}{note}")
+
+
+def _predict_note(rule, predicted) -> str:
+    """What the student's own predict did with the same parameters, when it differs from ``rule``."""
+    if predicted is None:
+        return ""
+    if predicted.status != "ok":
+        what = (predicted.error or {}).get("message") if predicted.status == "error" else predicted.note
+        return (f"; your predict did not return ({(what or predicted.status)[:300]}): the accuracy is that of "
+                "your parameters")
+    got = predicted.outputs.get("predictions")
+    if got is None:
+        return (f"; your predict returned {predicted.types.get('predictions', 'nothing')}: the accuracy is that of "
+                "your parameters")
+    if got.size != rule.size:
+        return f"; your predict returned {got.size} labels for {rule.size} test examples (see the predict check)"
+    differ = int(np.sum(got.reshape(-1).astype(np.float64) != rule))
+    if differ:
+        return (f"; your predict gives {differ} of {rule.size} labels that differ from the contract's rule "
+                "applied to your parameters (see the predict check)")
+    return ""
