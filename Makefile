@@ -8,6 +8,7 @@ STUDENT ?= tests/files/example/DOE_Jane_Lab2_DLCV
 SUBMISSIONS ?= submissions
 OUT ?= out
 JOBS ?=
+COMPARE_WITH ?=
 Q ?=
 
 .PHONY: help setup sysdeps grade batch test reference skeleton fixtures kit bench clean
@@ -41,7 +42,8 @@ grade: setup
 	$(PYTHON) -m grader grade "$(STUDENT)" --md $(OUT)/feedback.md --json $(OUT)/results.json
 
 batch: setup
-	$(PYTHON) -m grader batch "$(SUBMISSIONS)" --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+	$(PYTHON) -m grader batch "$(SUBMISSIONS)" --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) \
+	  $(if $(COMPARE_WITH),--compare-with "$(COMPARE_WITH)")
 
 test: setup
 	$(PYTHON) -m pytest tests

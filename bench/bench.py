@@ -19,6 +19,11 @@ Sections (``--only`` takes a comma-separated list; the environment is always rec
   with the peak memory of every sandboxed child.
 - ``batch``: 8 archives of a correct submission at ``--jobs 1`` and ``--jobs 2``.
 - ``growth``: grading time against the grading subset size (1k, 5k, 10k, 20k examples).
+- ``similarity``: the batch's near-duplicate step (``grader.similarity_report.for_batch``) for a
+  class of 100 students generated from five solutions with random renamings and reorderings
+  (``tests/classroom.py``): reading each student's kept code, fingerprinting, scoring every pair,
+  writing similarity.html. It needs no reference cache. Which detector and why:
+  ``bench/similarity_compare.py`` and ``bench/README.md``.
 
 The direct runs happen in worker processes started by this script (``--_worker``) with one
 BLAS thread each; this process itself keeps the caller's environment, as ``make grade`` would.
@@ -45,7 +50,7 @@ RESULTS = BENCH / "results"
 sys.path.insert(0, str(PROJECT))
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-SECTIONS = ("sandbox", "overhead", "one", "batch", "growth")
+SECTIONS = ("sandbox", "overhead", "one", "batch", "growth", "similarity")
 EXAMPLE_REPORT = PROJECT / "tests" / "files" / "example" / "DOE_Jane_Lab2_DLCV" / "REPORT.md"
 SANDBOX_UIDS = range(61000, 62000)  # grader.sandbox.BASE_UID + slot: the children's own uids
 
@@ -746,6 +751,48 @@ def section_batch(ctx) -> dict:
     return out
 
 
+# --- section: the near-duplicate report -------------------------------------------------------------------
+
+def section_similarity(ctx) -> dict:
+    """Time the batch's last step on 100 generated students (their code already kept, as the
+    workers keep it); the generation is not timed."""
+    import types
+    sys.path.insert(0, str(PROJECT / "bench"))
+    import similarity_compare
+    from grader import near_duplicates, similarity_report
+    n = 100
+    say(f"similarity: generating {n} students (5 solutions, random renamings, reorderings, comments)")
+    students, origin = similarity_compare.generated(n)
+    out = {"students": n}
+    with tempfile.TemporaryDirectory(prefix="lab2-bench-similarity-") as tmp:
+        root = Path(tmp)
+        rows = []
+        for i, (key, files) in enumerate(sorted(students.items())):
+            lab2 = root / "src" / key / "lab2"
+            for name, text in files.items():
+                (lab2.parent / name).parent.mkdir(parents=True, exist_ok=True)
+                (lab2.parent / name).write_text(text)
+            sha = f"{i:064x}"
+            near_duplicates.save_code(lab2, root / "out" / "students" / key, sha)
+            rows.append(types.SimpleNamespace(key=key, sha256=sha, status="graded", last=key, first="", file=key))
+        times = []
+        for _ in range(1 if ctx["quick"] else 3):
+            say(f"similarity: the batch's step for {n} students")
+            cpu, t = time.process_time(), time.perf_counter()
+            result = similarity_report.for_batch(rows, root / "out", root / "in", ctx["rubric"])
+            times.append((time.perf_counter() - t, time.process_time() - cpu))
+        html = (root / "out" / similarity_report.HTML).stat().st_size
+    same = [p for p in result.pairs if p.b.kind == "student" and origin[p.a.key] == origin[p.b.key]]
+    other = [p for p in result.pairs if p.b.kind == "student" and origin[p.a.key] != origin[p.b.key]]
+    out.update({"pairs": len(result.pairs), "wall_s": rnd(median([w for w, _ in times])),
+                "cpu_s": rnd(median([c for _, c in times])), "html_kb": round(html / 1024),
+                "flagged_pairs": len(result.flagged), "copy_pairs": len(same),
+                "copies_flagged": sum(p.flagged for p in same), "independent_flagged": sum(p.flagged for p in other),
+                "lowest_copy": rnd(min(p.score for p in same)),
+                "highest_independent": rnd(max(p.score for p in other))})
+    return out
+
+
 # --- section: cost growth ---------------------------------------------------------------------------------
 
 def section_growth(ctx) -> dict:
@@ -858,6 +905,7 @@ def table(result: dict) -> str:
     def pair(a, b, unit=""):
         return f"{_fmt(a)} / {_fmt(b)}{unit}"
     s, o, one, b, g = (result.get(k) for k in ("sandbox", "overhead", "one", "batch", "growth"))
+    sim = result.get("similarity")
     if o:
         add("overhead ratio: grade / direct (2 processes x 1 thread)", _fmt(o["ratio_vs_2proc"]), "<= 1.10",
             o["ratio_vs_2proc"] <= 1.10)
@@ -938,6 +986,13 @@ def table(result: dict) -> str:
             f = g["fit_cpu"]
             add("growth fit on CPU time: s per 1k; intercept (s); R^2", f"{_fmt(f['seconds_per_1k'])}; "
                 f"{_fmt(f['intercept_s'])}; {f['r2']:.4f}", "linear", f["r2"] >= 0.99)
+    if sim:
+        add(f"similarity: {sim['students']} students, {sim['pairs']} pairs, batch step (s)", _fmt(sim["wall_s"]),
+            "< 60", sim["wall_s"] < 60)
+        add("  CPU (s, one process); similarity.html (kB)", f"{_fmt(sim['cpu_s'])}; {sim['html_kb']}")
+        add("  copies flagged / copy pairs; independent pairs flagged",
+            f"{sim['copies_flagged']}/{sim['copy_pairs']}; {sim['independent_flagged']}")
+        add("  lowest copy / highest independent score", pair(sim["lowest_copy"], sim["highest_independent"]))
     width = max(len(r[0]) for r in rows) if rows else 10
     vwidth = max(len(r[1]) for r in rows) if rows else 10
     lines = [f"{'figure':<{width}}  {'value':>{vwidth}}  {'target':<8}  ok", "-" * (width + vwidth + 16)]
@@ -971,16 +1026,18 @@ def main(argv=None) -> int:
     say(f"bench: {'quick' if args.quick else 'full'} mode, sections {', '.join(only)}; load average "
         f"{ctx['env']['loadavg_start'][0]:.1f}; BLAS here {ctx['env']['blas_here'].get('kernel')}")
     key = expected.cache_key(rubric)
-    if not (expected.CACHE / "reference" / key / "meta.json").exists():
+    needs_cache = any(name != "similarity" for name in only)
+    if needs_cache and not (expected.CACHE / "reference" / key / "meta.json").exists():
         say("setup: the reference cache is cold: building it once, in a subprocess with one BLAS thread")
         env = dict(os.environ, PYTHONPATH=str(PROJECT), **{v: "1" for v in THREAD_VARS})
         subprocess.run([sys.executable, "-c", "from grader import api, expected; expected.load(api.load_rubric())"],
                        cwd=PROJECT, env=env, check=True)
-    t = time.perf_counter()
-    ctx["answers"] = expected.load(rubric)
-    ctx["env"]["answers_load_s"] = rnd(time.perf_counter() - t, 4)
-    ctx["data"] = expected.grading_data(rubric)
-    ctx["data_dir"] = Path(ctx["data"]["X_train"]).parent
+    if needs_cache:
+        t = time.perf_counter()
+        ctx["answers"] = expected.load(rubric)
+        ctx["env"]["answers_load_s"] = rnd(time.perf_counter() - t, 4)
+        ctx["data"] = expected.grading_data(rubric)
+        ctx["data_dir"] = Path(ctx["data"]["X_train"]).parent
     result = {"mode": "quick" if args.quick else "full", "sections": only, "env": ctx["env"]}
     with tempfile.TemporaryDirectory(prefix="lab2-bench-") as tmp, open(RESULTS / "workers.log", "w") as log:
         os.chmod(tmp, 0o755)

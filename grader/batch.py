@@ -16,7 +16,8 @@ A run, stage by stage, and why in this order:
 4. as soon as an archive is done its outputs are written, each file atomically, and
    ``grades.csv`` is rewritten: an interrupted batch (Ctrl-C, a kill) keeps every finished row,
    and running the same command again finishes the rest.
-5. at the end: ``summary.md`` and ``histogram.png`` (``grader.summary``), one line on stdout.
+5. at the end: ``similarity.html`` and the ``similar_to`` column (``grader.similarity_report``),
+   ``summary.md`` and ``histogram.png`` (``grader.summary``), one line on stdout.
 
 Hand-given points (``manual_csv``, the batch form: student, question, points, comment) are
 merged at every run into every matching report, graded now or up to date, so a new file updates
@@ -26,10 +27,12 @@ student it leaves out is pending again); without one, the points merged last tim
 OUT holds::
 
     grades.csv, summary.md, histogram.png
+    similarity.html                 the near-duplicate report (grader.similarity_report), at the end
     students/<key>/report.json      the whole grade (Report.to_dict, hidden checks included)
                    results.json     Gradescope's format
                    feedback.md      for the student
                    loss_curves.png  the student's training losses beside the reference's
+                   code.json        the lab2/ sources, kept for the near-duplicate report
                    archive.json     which archive and rubric these are the results of; written
                                     last, so it marks the folder complete
     .work/                          the workers' private extraction folders (removed at the end)
@@ -57,7 +60,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from grader import PROJECT, UsageError, api, expected, manual, names, plots, similarity, summary
+from grader import PROJECT, UsageError, api, expected, manual, names, near_duplicates, plots, similarity, summary
+from grader import similarity_report
 from grader.archive import ArchiveError, claimed_format, detect_format, extract
 from grader.locate import PackageError, find_package
 from grader.render import render_markdown, to_gradescope
@@ -88,6 +92,7 @@ class Row:
     fingerprint: dict = field(default_factory=dict)   # grader.similarity.fingerprint of lab2/
     notes: list[str] = field(default_factory=list)    # this run's warnings: duplicates, hand-given points
     up_to_date: bool = False   # rebuilt from an earlier run's report.json, not regraded
+    similar_to: list[str] = field(default_factory=list)   # set at the end by grader.similarity_report
 
     @property
     def status(self) -> str:
@@ -245,13 +250,17 @@ def _not_graded(student: str, file: str, status: str, error: str, rubric, sandbo
                   rubric_sha256=rubric.sha256, sandbox=sandbox)
 
 
-def _fingerprint(path: Path, rubric, workdir) -> dict:
+def _fingerprint(path: Path, rubric, workdir, folder: Path) -> dict:
     """The normalised hashes of the archive's ``lab2/`` (unpacked again: ``api.grade`` keeps its
-    folder private; a few kB, milliseconds)."""
+    folder private; a few kB, milliseconds); its code is kept in ``folder/code.json`` for the
+    near-duplicate report at the end (``grader.similarity_report``)."""
     try:
         with tempfile.TemporaryDirectory(prefix="lab2-fingerprint-", dir=workdir) as tmp:
             unpacked = extract(path, Path(tmp) / "unpacked", rubric.archive)
-            return similarity.fingerprint(find_package(unpacked.root).package)
+            package = find_package(unpacked.root).package
+            with contextlib.suppress(OSError):
+                near_duplicates.save_code(package, folder, _sha256(path))
+            return similarity.fingerprint(package)
     except Exception:  # noqa: BLE001 - the fingerprint is a hint for the teacher, never worth a row
         return {}
 
@@ -281,7 +290,7 @@ def grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
         report.warnings.append(traceback.format_exc(limit=5))
     fingerprint = {}
     if report.questions:
-        fingerprint = _fingerprint(path, rubric, workdir)
+        fingerprint = _fingerprint(path, rubric, workdir, folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             _draw_curves(report, folder / PNG)
@@ -565,11 +574,13 @@ def _progress_bar(total: int, up_to_date: int, progress):
                 postfix=f"{up_to_date} up to date" if up_to_date else None)
 
 
-def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None, progress=True) -> BatchResult:
+def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None, progress=True,
+        compare_with=None) -> BatchResult:
     """Grade every archive of ``folder`` into ``out``; see the module docstring.
 
     ``progress``: True shows a progress bar on stderr when it is a terminal, ``"force"`` always,
-    False never; the final one-line summary is always printed. Raises ``UsageError`` for a
+    False never; the final one-line summary is always printed. ``compare_with``: a folder of
+    earlier years' submissions for the near-duplicate report. Raises ``UsageError`` for a
     wrong folder or manual file, and ``KeyboardInterrupt`` after writing what was done.
     """
     folder, out = Path(folder), Path(out)
@@ -579,12 +590,13 @@ def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None,
         # Its grades.csv and summary.md would be taken for archives on the next run.
         raise UsageError(f"--out {out} is the submissions folder itself: choose another output folder")
     entries = _load_manual(manual_csv, rubric) if manual_csv else None
+    compare_with = similarity_report.check_compare_with(compare_with)
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
-        return _run(folder, out, rubric, max(1, int(jobs)), force, entries, progress)
+        return _run(folder, out, rubric, max(1, int(jobs)), force, entries, progress, compare_with)
 
 
-def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
+def _run(folder, out, rubric, jobs, force, entries, progress, compare_with=None) -> BatchResult:
     started = time.monotonic()
     batch = _Batch(folder, out, rubric, entries)
     archives = _plan(folder)
@@ -634,7 +646,9 @@ def _run(folder, out, rubric, jobs, force, entries, progress) -> BatchResult:
     if interrupted:
         notes.insert(0, f"interrupted: {len(archives) - len(rows)} of {len(archives)} archives not graded yet; "
                         "run the same command again to finish")
-    _write_summary(rows, rubric, out, folder.name, notes)
+    similar = _similarity(rows, out, folder, rubric, compare_with, notes)
+    batch.write_csv()   # with the similar_to column filled in
+    _write_summary(rows, rubric, out, folder.name, notes, similar)
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     counts = Counter(r.status for r in rows)
@@ -668,10 +682,22 @@ def _stale_folders(out: Path, archives: list[_Archive]) -> list[str]:
             f"the folder any more (left as they are, not in grades.csv): {shown}"]
 
 
-def _write_summary(rows, rubric, out: Path, title: str, notes: list[str]) -> None:
+def _similarity(rows, out: Path, folder: Path, rubric, compare_with, notes: list[str]):
+    """The near-duplicate report; its failure is a note, never a lost grade (grades.csv is written)."""
+    try:
+        similar = similarity_report.for_batch(rows, out, folder, rubric, compare_with)
+    except Exception as err:  # noqa: BLE001 - a hint for the teacher must not cost the batch
+        notes.append(f"the similarity report could not be made: {type(err).__name__}: {err}")
+        return None
+    notes += similar.notes
+    return similar
+
+
+def _write_summary(rows, rubric, out: Path, title: str, notes: list[str], similar=None) -> None:
     graded = [r for r in rows if r.status == "graded"]
     caption = "Totals of the graded archives" + ("" if summary.has_hand_points(graded) else " (automatic points only)")
     tmp = out / f".{summary.HISTOGRAM}.tmp-{os.getpid()}.png"
     plots.histogram_png([r.report.total for r in graded], tmp, rubric.total, title=caption)
     _replace_if_changed(tmp, out / summary.HISTOGRAM)
-    write_atomic(out / "summary.md", summary.summary_markdown(rows, rubric, title=title, notes=notes))
+    write_atomic(out / "summary.md", summary.summary_markdown(rows, rubric, title=title, notes=notes,
+                                                              similar=similar))

@@ -29,6 +29,8 @@ def _parser():
     b.add_argument("--rubric")
     b.add_argument("--manual", metavar="CSV", help="hand-given points: student, question, points, comment")
     b.add_argument("--force", action="store_true", help="regrade archives that already have results")
+    b.add_argument("--compare-with", metavar="FOLDER", help="earlier years' submissions (archives or folders "
+                   "holding lab2/) also compared in similarity.html; never graded")
     return p
 
 
@@ -64,7 +66,7 @@ def _batch(args) -> int:
     from grader import api, batch
     rubric = api.load_rubric(args.rubric)
     result = batch.run(args.folder, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
-                       force=args.force, manual_csv=args.manual)
+                       force=args.force, manual_csv=args.manual, compare_with=args.compare_with)
     return 3 if result.internal_errors else 0
 
 

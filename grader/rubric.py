@@ -85,6 +85,14 @@ class Archive(_Strict):
     max_ratio: float = Field(200, gt=1)
 
 
+class Similarity(_Strict):
+    """The near-duplicate report of a batch (``grader.near_duplicates``): a flag, never points."""
+    threshold: float = Field(0.4, gt=0, le=1)   # a pair at or above this Jaccard score is flagged
+    kgram: int = Field(13, ge=3, le=100)        # tokens per k-gram: shorter shared runs never count
+    window: int = Field(6, ge=1, le=100)        # winnowing window: runs of kgram + window - 1 always count
+    top_pairs: int = Field(20, ge=0, le=1000)   # unflagged pairs shown too, highest first
+
+
 class Question(_Strict):
     auto: float = Field(0.0, ge=0)
     manual: float = Field(0.0, ge=0)
@@ -103,6 +111,7 @@ class Rubric(_Strict):
     limits: Limits = Limits()
     archive: Archive = Archive()
     naming_penalty: float = Field(0.0, ge=0)
+    similarity: Similarity = Similarity()
     questions: dict[str, Question]
     # Filled by load(): the sha256 of the file's bytes, part of every cache key.
     sha256: str = ""

@@ -5,7 +5,8 @@ by single spaces, without comments, blank lines, docstrings or any whitespace ch
 re-indenting, re-commenting or rewriting the docstrings of a copy does not hide it. Indentation
 is kept as INDENT/DEDENT tokens (the structure of the code), never as a number of spaces.
 Renaming a variable does change the fingerprint: this is a list of *identical* code for a
-teacher to look at, not a plagiarism detector.
+teacher to look at, not a plagiarism detector (that is ``grader.near_duplicates``: renamings,
+reorderings, the batch's ``similarity.html``).
 
 ``fingerprint(package)`` gives one hash per module and one for the whole package;
 ``groups(...)`` puts together the students whose hashes are equal, and says when the code is

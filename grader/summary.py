@@ -13,7 +13,9 @@ at any ``--jobs`` gives the same bytes.
 - one header row, then one row per archive: ``last_name, first_name, file, sha256, status``,
   one column per question id of the rubric (its points: automatic + hand-given), ``total``
   (out of the rubric's total: automatic + hand-given - penalty), ``bonus``, ``warnings``
-  (``; ``-joined, one line each).
+  (``; ``-joined, one line each), ``similar_to`` (the keys of the students, ``reference`` or
+  ``earlier:<name>`` whose code is flagged as near-identical, ``;``-joined: a flag, not a grade;
+  filled in at the end of the batch, see ``grader.similarity_report``).
 - an internal error (the grader's failure) has empty points, never a zero; a refused archive
   (``bad-archive``, ``no-package``) has empty question cells and a total of 0.
 """
@@ -31,6 +33,7 @@ STATUSES = ("graded", "bad-archive", "no-package", "import-error", "timeout", "i
 REFUSED = ("bad-archive", "no-package")
 HISTOGRAM = "histogram.png"
 TOP_MISTAKES = 10
+TOP_SIMILAR = 10
 
 
 # --- grades.csv -------------------------------------------------------------------------------
@@ -51,7 +54,8 @@ def _number(x) -> str:
 
 
 def csv_header(rubric) -> list[str]:
-    return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus", "warnings"]
+    return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus", "warnings",
+            "similar_to"]
 
 
 def csv_row(row, rubric) -> list[str]:
@@ -63,7 +67,8 @@ def csv_row(row, rubric) -> list[str]:
     else:
         total, bonus = _number(report.total), _number(report.bonus)
     warnings = "; ".join(one_line(w) for w in row.warnings if str(w).strip())
-    return [row.last, row.first, row.file, row.sha256, row.status, *points, total, bonus, warnings]
+    similar = ";".join(getattr(row, "similar_to", []))
+    return [row.last, row.first, row.file, row.sha256, row.status, *points, total, bonus, warnings, similar]
 
 
 def grades_csv(rows, rubric) -> bytes:
@@ -194,9 +199,31 @@ def _identical_section(rows, known=None) -> list[str]:
     return lines + [""]
 
 
+def _similar_section(similar) -> list[str]:
+    """The near-duplicate report's top pairs (``grader.similarity_report.Result``)."""
+    lines = ["## Similar code", "",
+             f"{similar.students} students' `lab2/` code compared with each other and with "
+             f"{', '.join(e.key for e in similar.others) or 'nothing else'} (the skeleton's own code left out); "
+             f"pairs scoring {similar.threshold:.0%} or more are flagged in `grades.csv` (`similar_to`). "
+             "A reason to look, not a verdict. Every pair side by side: [similarity.html](similarity.html).", ""]
+    flagged = similar.flagged
+    top = flagged[:TOP_SIMILAR] or [p for p in similar.pairs if p.score > 0][:3]
+    if not flagged:
+        lines += ["No pair flagged." + (" The highest:" if top else ""), ""]
+    if top:
+        lines += ["| score | student | compared with | flagged |", "| ---: | --- | --- | --- |"]
+        lines += [f"| {p.score:.0%} | {_cell(p.a.key)} | {_cell(p.b.key)} | {'yes' if p.flagged else ''} |"
+                  for p in top]
+        if len(flagged) > TOP_SIMILAR:
+            lines.append(f"\n({len(flagged) - TOP_SIMILAR} more flagged pairs in similarity.html.)")
+        lines.append("")
+    return lines
+
+
 def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = HISTOGRAM,
-                     notes: list[str] = (), known=None) -> str:
-    """The text of ``summary.md``; ``histogram`` is the PNG's path relative to it (None: none)."""
+                     notes: list[str] = (), known=None, similar=None) -> str:
+    """The text of ``summary.md``; ``histogram`` is the PNG's path relative to it (None: none);
+    ``similar``: the batch's near-duplicate result, when there is one."""
     rows = sorted(rows, key=sort_key)
     lines = [f"# Lab 2: class summary{': ' + title if title else ''}", "",
              f"{len(rows)} archive{'s' if len(rows) != 1 else ''}, rubric sha256 `{rubric.sha256[:12]}`. "
@@ -206,5 +233,7 @@ def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = H
     lines += _points_section(rows, rubric, histogram)
     lines += _mistakes_section(rows)
     lines += _identical_section(rows, known)
+    if similar is not None:
+        lines += _similar_section(similar)
     return "\n".join(lines).rstrip("\n") + "\n"
 

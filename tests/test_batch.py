@@ -32,7 +32,7 @@ EXAMPLE = Path(__file__).parent / "files" / "example" / "DOE_Jane_Lab2_DLCV"
 AUTO = {qid: q.auto for qid, q in RUBRIC.questions.items() if q.auto > 0}
 AUTO_TOTAL = sum(q.auto for q in RUBRIC.questions.values() if not q.bonus)      # 15
 AUTO_BONUS = sum(q.auto for q in RUBRIC.questions.values() if q.bonus)          # 1
-STUDENT_FILES = {"report.json", "results.json", "feedback.md", "archive.json", "loss_curves.png"}
+STUDENT_FILES = {"report.json", "results.json", "feedback.md", "archive.json", "loss_curves.png", "code.json"}
 
 
 # --- archives beyond the catalogue -------------------------------------------------------------
@@ -172,11 +172,13 @@ def test_rows_name_the_student_and_warn_about_what_a_teacher_should_know(catalog
 
 def test_every_student_folder_holds_its_outputs(catalogue):
     out = catalogue["out"]
-    assert sorted(os.listdir(out)) == [".batch.lock", "grades.csv", "histogram.png", "students", "summary.md"]
+    assert sorted(os.listdir(out)) == [".batch.lock", "grades.csv", "histogram.png", "similarity.html", "students",
+                                       "summary.md"]
     for row in catalogue["result"].rows:
         folder = out / "students" / row.key
         has_questions = bool(row.report.questions)
-        assert set(os.listdir(folder)) == STUDENT_FILES - (set() if has_questions else {"loss_curves.png"}), row.key
+        missing = set() if has_questions else {"loss_curves.png", "code.json"}
+        assert set(os.listdir(folder)) == STUDENT_FILES - missing, row.key
         results = json.loads((folder / "results.json").read_text())
         assert problems(results) == [] and results["extra_data"]["status"] == row.status
         assert json.loads((folder / "report.json").read_text())["status"] == row.status
