@@ -54,6 +54,7 @@ class _Run:
     seconds: dict = field(default_factory=dict)     # qid -> float
     imports: dict = field(default_factory=dict)     # module -> None (fine) or (kind, message)
     losses: dict = field(default_factory=dict)      # qid -> list of the student's losses
+    final_losses: dict = field(default_factory=dict)  # qid -> loss of the returned parameters (grader's)
     output: list = field(default_factory=list)      # notes about printed output
 
 
@@ -172,9 +173,11 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
                                       timeout=limits.wall_factor * limits.call_seconds, cpu_seconds=limits.call_seconds,
                                       max_elements=4 * rubric.data.test_subset,
                                       max_bytes=64 * rubric.data.test_subset + (1 << 20))
-        checked, recorded = training.judge(task, result.outputs, result.types, predicted)
+        checked, recorded, true_loss = training.judge(task, result.outputs, result.types, predicted)
         if recorded is not None:
             run.losses[qid] = recorded
+        if true_loss is not None and np.isfinite(true_loss):
+            run.final_losses[qid] = true_loss
         for name, outcome in checked:
             run.checked.setdefault(qid, []).append(_Checked(name, "grading subset", False, outcome))
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
@@ -282,21 +285,36 @@ def _blocked_question(qid, rubric, reason) -> QuestionResult:
 
 
 def _report_question(rubric, sub, report: Report) -> QuestionResult:
-    spec = rubric.questions["report"]
+    """The ``report`` point, shared among the three models: each value of REPORT.md's loss_500
+    block that is there, not the template's 0.0 and not negative earns its third. A ``nan`` or
+    ``inf`` counts: the student saw a run diverge and said so."""
+    def failed(message):
+        return checks.Outcome(False, message, None, 0.0)
+
+    outcomes = {}
     if sub.report is None:
-        outcome = checks.Outcome(False, "no REPORT.md in the submission", None, 0.0)
+        outcomes = dict.fromkeys(MODELS.values(), failed("no REPORT.md in the submission"))
     else:
         text = sub.report.read_text(encoding="utf-8", errors="replace")
         losses, why = student_report.parse_loss_500(text)
         if losses is None:
-            outcome = checks.Outcome(False, f"REPORT.md: the loss_500 block does not parse: {why}", None, 0.0)
-        elif not any(v for v in losses.values()):
-            outcome = checks.Outcome(False, "REPORT.md: the loss_500 block still holds the template's values "
-                                            "(0.0 or nothing): write the loss after 500 epochs of each model", None, 0.0)
+            outcomes = dict.fromkeys(MODELS.values(), failed(f"REPORT.md: the loss_500 block does not parse: {why}"))
         else:
             report.reported_losses = losses
-            outcome = checks.Outcome(True)
-    return _question("report", rubric, [_Checked("loss_500", "REPORT.md", False, outcome)], 0.0)
+            for model in MODELS.values():
+                value = losses.get(model)
+                if value is None:
+                    outcomes[model] = failed(f"REPORT.md: loss_500 has no value for {model}")
+                elif value == 0:
+                    outcomes[model] = failed(f"REPORT.md: loss_500 still holds the template's 0.0 for {model}: write "
+                                             "its loss after 500 epochs")
+                elif value < 0:
+                    outcomes[model] = failed(f"REPORT.md: loss_500 gives {model} a negative loss ({value:g}): a "
+                                             "cross-entropy is never below 0")
+                else:
+                    outcomes[model] = checks.Outcome(True)
+    checked = [_Checked("loss_500", f"REPORT.md: {model}", False, outcome) for model, outcome in outcomes.items()]
+    return _question("report", rubric, checked, 0.0)
 
 
 def grade_folder(root, rubric, answers=None, *, student=None, submission=None, concurrency=2,
@@ -334,6 +352,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
             merged.seconds[qid] = merged.seconds.get(qid, 0.0) + s
         merged.imports.update({k: v for k, v in r.imports.items() if v or k not in merged.imports})
         merged.losses.update(r.losses)
+        merged.final_losses.update(r.final_losses)
     _own_loss_only_where_wrong(merged.checked)
     for qid in rubric.questions:
         if qid == "report":
@@ -346,12 +365,12 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
             # Unit checks first, training checks after: a stable order whatever ran where.
             ordered = sorted(merged.checked.get(qid, []), key=lambda c: c.label == "grading subset")
             report.questions.append(_question(qid, rubric, ordered, merged.seconds.get(qid, 0.0)))
+    report.grading_examples = rubric.data.train_subset
     for qid, model in MODELS.items():
         student_losses = merged.losses.get(qid)
         report.curves[model] = {"student": student_losses or [], "reference": answers.training[qid]["losses"]}
-        epochs = rubric.training.epochs
-        report.reproduced_losses[model] = float(student_losses[epochs - 1]) \
-            if student_losses and len(student_losses) >= epochs and np.isfinite(student_losses[epochs - 1]) else None
+        report.reproduced_losses[model] = merged.final_losses.get(qid)
+        report.full_data_losses[model] = rubric.model(model).full_data_loss
     failed_imports = [m for m, v in merged.imports.items() if v]
     if failed_imports and len(failed_imports) == 3:
         kinds = {merged.imports[m][0] for m in failed_imports}

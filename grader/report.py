@@ -74,7 +74,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     # REPORT.md's loss_500 block (None when absent) beside the losses the grader reproduced.
     reported_losses: dict[str, float | None] = field(default_factory=dict)
+    # The loss of the parameters the student's train returned, computed by the grader on its
+    # grading subset (``grading_examples`` examples): not comparable with REPORT.md's full-set value.
     reproduced_losses: dict[str, float | None] = field(default_factory=dict)
+    grading_examples: int = 0
+    # The reference's loss on all 60,000 examples (rubric ``full_data_loss``): what REPORT.md is compared with.
+    full_data_losses: dict[str, float | None] = field(default_factory=dict)
     # Loss curves for plots: {"single_neuron": {"student": [...], "reference": [...]}, ...}
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     seconds: float = 0.0

@@ -125,8 +125,9 @@ def _about(factor: float) -> str:
     return f"{factor:.0f}" if factor >= 10 else f"{factor:.2g}"
 
 
-def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list, list | None]:
-    """``([(check, Outcome)], recorded losses or None)`` for a training request that returned.
+def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list, list | None, float | None]:
+    """``([(check, Outcome)], recorded losses or None, true final loss or None)`` for a training
+    request that returned.
 
     ``predicted``: the answer of the predict request that followed (a ``Response``), or None.
     """
@@ -139,7 +140,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list,
                                            task.trajectory_rtol, task.max_loss, task.call, m=m)
         no = Outcome(False, f"{task.call}: no accuracy: the training diverged", None, 0.0)
         return checked + [("accuracy", no)], (np.asarray(seen, np.float64).ravel().tolist() if seen is not None
-                                              else None)
+                                              else None), None
     recorded, count = _recorded(outputs, types, task.epochs)
     params, problem = _params(task, outputs, types)
     true_loss = _true_loss(task, params) if params is not None else None
@@ -162,7 +163,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list,
     if params is None:
         final = Outcome(False, f"{task.call}: {problem}", None, 0.0)
         accuracy = Outcome(False, f"{task.call}: no accuracy: {problem}", None, 0.0)
-        return [("trajectory", trajectory), ("final_loss", final), ("accuracy", accuracy)], _listed(recorded)
+        return [("trajectory", trajectory), ("final_loss", final), ("accuracy", accuracy)], _listed(recorded), None
 
     where = f"the loss of the parameters train returned, computed by the grader on the {m} training examples"
     if np.isfinite(true_loss) and true_loss <= task.max_loss:
@@ -171,7 +172,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list,
         final = Outcome(False, f"{task.call}: {where}, is {fmt(true_loss)}, expected below {task.max_loss:g} "
                                f"(reference: {fmt(ref[-1])})", None, 0.0)
     return [("trajectory", trajectory), ("final_loss", final),
-            ("accuracy", _accuracy(task, params, predicted))], _listed(recorded)
+            ("accuracy", _accuracy(task, params, predicted))], _listed(recorded), true_loss
 
 
 def _listed(recorded):

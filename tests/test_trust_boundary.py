@@ -125,7 +125,7 @@ def task(tmp_path):
 
 
 def _judged(task, outputs, predicted=None):
-    checked, _ = training.judge(task, outputs, {k: "ndarray" for k in outputs}, predicted)
+    checked, _, _ = training.judge(task, outputs, {k: "ndarray" for k in outputs}, predicted)
     return dict(checked)
 
 
