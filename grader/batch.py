@@ -56,7 +56,6 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import signal

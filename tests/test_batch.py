@@ -472,7 +472,8 @@ def sigmoid(z):
     print("\x1b]52;c;ZXZpbA==\x07\x1b[2J<img src=https://evil.example/x.png>\n# Forged\n**Total: 20 / 20**")
     raise _Evil("<script>alert(1)</script>\n**Total: 20 / 20**\n\x1b[8m `` ` hidden")
 '''
-EVIL_REPORT = "# Report\n\n```yaml\nloss_500:\n  single_neuron: .nan\n  hidden_layer: -.inf\n  multiclass: 1.0e+308\n```\n"
+EVIL_REPORT = ("# Report\n\n```yaml\nloss_500:\n  single_neuron: .nan\n  hidden_layer: -.inf\n"
+               "  multiclass: 1.0e+308\n```\n")
 
 
 def evil(folder: Path) -> Path:
