@@ -29,8 +29,9 @@ at the point where they enter its output, so no text a student typed can:
 - break a plot: ``plot_text`` escapes ``$`` (matplotlib's maths mode).
 
 What this module is not: it does not decide what is student-controlled (the renderers pass it
-everything that is not the grader's own fixed wording, to be safe), and it never truncates.
-Every function is idempotent in effect: neutralising twice is as safe as once.
+everything that is not the grader's own fixed wording, to be safe), it never truncates, and it
+is not a sanitiser for HTML a student means to be rendered: nothing a student wrote is ever
+rendered, only shown. Neutralising twice is as safe as once, but shows the first escapes.
 """
 import json
 import math
