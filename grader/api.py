@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from grader import RUBRIC, UsageError, expected, grade as grade_mod, manual, names, rubric as rubric_mod
-from grader.archive import ArchiveError, extract
+from grader.archive import ArchiveError, extract, scratch_parent
 from grader.locate import PackageError
 from grader.report import Report
 
@@ -33,7 +33,9 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
 
     An archive is unpacked in a private temporary folder inside ``workdir`` (default: the
     system's temporary folder); batch grading passes its own so that a killed worker's
-    leftovers stay where the batch cleans them up.
+    leftovers stay where the batch cleans them up. A ``workdir`` whose path is too long for
+    the deepest archive ``grader.archive`` accepts is replaced by the system's temporary folder
+    (``archive.scratch_parent``), so an archive is accepted or refused wherever it is graded.
     """
     path = Path(path)
     rubric = rubric or load_rubric()
@@ -47,7 +49,8 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
             report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)
         else:
-            with tempfile.TemporaryDirectory(prefix="lab2-submission-", dir=workdir) as tmp:
+            # A parent short enough for every archive extract accepts: grade and batch agree.
+            with tempfile.TemporaryDirectory(prefix="lab2-submission-", dir=scratch_parent(workdir)) as tmp:
                 extracted = extract(path, Path(tmp) / "unpacked", rubric.archive)
                 # extract makes the folder 0o700; the sandboxed child runs as another uid and must
                 # enter it when lab2/ lies at its top (an archive without a wrapping folder). The

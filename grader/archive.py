@@ -19,6 +19,12 @@ archive with one ``ArchiveError`` line a teacher understands when it holds:
   tiny archive means nothing (a 3 kB archive may hold 600 kB of repetitive text). A tar's
   whole decompressed stream is bounded too, for what is read but never written: headers
   (tarfile reads a GNU long name into memory) and the data of skipped members;
+- a member whose path inside the archive is longer than ``MAX_MEMBER_PATH`` bytes (3840), or
+  with a name longer than ``MAX_NAME`` bytes (255, what file systems allow): fixed caps, so that
+  whether an archive is accepted never depends on where it is unpacked. An extraction folder
+  whose own path is at most ``MAX_ROOT_PATH`` bytes (254) holds every accepted archive within
+  Linux's ``PATH_MAX``; ``scratch_parent`` picks such a place for the callers' temporary folders,
+  so ``grade`` and ``batch`` (whatever its ``--out``) accept the same archives;
 - an encrypted zip member, a compression method Python cannot read;
 - corrupt, truncated or empty data, including a tar that ends without its end-of-archive
   block (a tar cut exactly between two members would otherwise look complete).
@@ -42,6 +48,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -51,6 +58,13 @@ from pathlib import Path
 from grader import UsageError
 
 CHUNK = 1 << 20            # bytes per read and write; the caps are checked before each write
+PATH_MAX = 4096            # Linux: the longest path a system call takes, final NUL included
+MAX_NAME = 255             # one name, in bytes (ext4, tmpfs, btrfs, xfs)
+MAX_MEMBER_PATH = 3840     # a member's path inside the archive, in bytes
+MAX_ROOT_PATH = PATH_MAX - MAX_MEMBER_PATH - 2   # the extraction folder's path (+ "/" + NUL): 254 bytes
+# What the callers put between their parent folder and the extraction folder:
+# "/lab2-submission-XXXXXXXX/unpacked" (tempfile's random part is 8 characters).
+SCRATCH_SUFFIX = 48
 RATIO_FLOOR = 1 << 20      # unpacked bytes always allowed, whatever the compression ratio
 MB = 1 << 20
 
@@ -126,6 +140,16 @@ def claimed_format(filename) -> str | None:
         if name.endswith(ext):
             return fmt
     return None
+
+
+def scratch_parent(preferred=None) -> str:
+    """Where to make a temporary extraction folder: ``preferred`` when its path leaves room for
+    every accepted archive (``MAX_ROOT_PATH``), else the system's temporary folder, else /tmp."""
+    for candidate in (preferred, tempfile.gettempdir(), "/tmp"):
+        # realpath: extract works in the resolved folder, which a symbolic link may make longer.
+        if candidate and _nbytes(os.path.realpath(candidate)) + SCRATCH_SUFFIX <= MAX_ROOT_PATH:
+            return os.path.realpath(candidate)
+    return "/tmp"
 
 
 def extract(archive_path, dest_dir, caps) -> Extracted:
@@ -336,7 +360,23 @@ def _safe_parts(name: str) -> list[str]:
     parts = [p for p in clean.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise ArchiveError(f"member '{_shown(name)}' leaves the archive folder ('..' in its path)")
+    longest = max((_nbytes(p) for p in parts), default=0)
+    if longest > MAX_NAME:
+        raise ArchiveError(f"member '{_shown(name)}' has a name of {longest} bytes, more than the "
+                           f"{MAX_NAME} a file system allows")
+    size = _nbytes("/".join(parts))
+    if size > MAX_MEMBER_PATH:
+        raise ArchiveError(f"member '{_shown(name)}' has a path of {size} bytes inside the archive, more than "
+                           f"{MAX_MEMBER_PATH}: nest the folders less deeply")
     return parts
+
+
+def _nbytes(name: str) -> int:
+    """The length of ``name`` on disk, in bytes (undecodable bytes count one each)."""
+    try:
+        return len(os.fsencode(name))
+    except UnicodeEncodeError:
+        return len(name.encode("utf-8", "surrogatepass"))
 
 
 def _is_junk(parts: list[str]) -> bool:

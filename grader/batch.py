@@ -1,10 +1,13 @@
 """Grade a folder of submission archives into OUT: one row per archive, whatever happens.
 
 A run, stage by stage, and why in this order:
-1. plan: every file of FOLDER that is not hidden (subfolders are not entered; any name and any
-   extension, the format is read from the bytes) is one archive. Each gets its sha256, the
-   student's name read from the file name (``names``), and its own folder
-   ``OUT/students/<key>/`` (two archives with one key get ``<key>-<sha256 prefix>`` each). An
+1. plan: every file of FOLDER is one archive, whatever its name: any length, script, control
+   character, a leading ``-`` or ``=``, only dots or spaces, undecodable bytes (subfolders are
+   not entered; the format is read from the bytes). Only what an operating system leaves beside
+   files is skipped (``.DS_Store``, ``._*``, ``Thumbs.db``, ``desktop.ini``, ``.directory``,
+   ``.~lock.*#``). Each gets its sha256, the student's name read from the file name (``names``),
+   and its own folder ``OUT/students/<key>/`` (two archives with one key get
+   ``<key>-<sha256 prefix>`` each; a key is at most 80 ASCII bytes, ``names.MAX_KEY`` + suffixes). An
    archive whose folder already holds a complete result for the same sha256, file name and
    rubric is *up to date*: its row is rebuilt from ``report.json`` and it is not regraded
    (``force`` regrades all; an ``internal-error`` row, the grader's own failure, is always retried).
@@ -40,12 +43,22 @@ OUT holds::
 
 A file name that does not read as a student's name is graded under ``names.fallback_key``,
 with a warning and the rubric's ``naming_penalty``.
+
+Nothing one archive does ends the batch: an exception while planning, grading or writing one
+archive (an ``OSError`` on a path, a name that does not encode...) becomes that archive's row,
+``internal-error`` with the reason, and the others go on. Every file is written through
+``grader.render.neutralise``: ``report.json``, ``results.json`` and ``archive.json`` are strict
+JSON, ``grades.csv`` and the Markdown files hold no formula, HTML or control character a student
+typed, and the lines printed show control characters escaped.
+
+Archives are unpacked (``api.grade``) below ``OUT/.work`` when that path is short enough for
+every archive ``grader.archive`` accepts (``archive.scratch_parent``), else in the system's
+temporary folder: ``grade`` and ``batch`` accept exactly the same archives.
 """
 import contextlib
 import ctypes
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -62,8 +75,9 @@ from pathlib import Path
 
 from grader import PROJECT, UsageError, api, expected, manual, names, near_duplicates, plots, similarity, summary
 from grader import similarity_report
-from grader.archive import ArchiveError, claimed_format, detect_format, extract
+from grader.archive import ArchiveError, claimed_format, detect_format, extract, scratch_parent
 from grader.locate import PackageError, find_package
+from grader.render import neutralise as N
 from grader.render import render_markdown, to_gradescope
 from grader.render.common import pts
 from grader.report import QuestionResult, Report
@@ -78,6 +92,9 @@ HANG_HOOK = "LAB2_BATCH_HANG_WORKER"
 # The workers' own numpy work is small; one BLAS thread each keeps N workers on N cores.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 JOIN_SECONDS = 5.0
+MAX_KEY = 80   # bytes of a student folder's name, suffixes included
+# What operating systems and editors leave beside the files of a folder: never an archive.
+_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini", ".directory"}
 
 
 @dataclass
@@ -133,6 +150,7 @@ class _Archive:
     key: str = ""
     notes: list[str] = field(default_factory=list)
     refused: str = ""          # why it cannot even be read (not a regular file, ...)
+    failed: str = ""           # the grader's own failure while planning it (internal-error)
 
     @property
     def student(self) -> str:
@@ -172,15 +190,15 @@ def _write_student(folder: Path, row: Row) -> None:
     """The student's outputs; the marker last, so that a folder with a marker is complete."""
     folder.mkdir(parents=True, exist_ok=True)
     report = row.report
-    write_atomic(folder / "report.json", json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
-    write_atomic(folder / "results.json", json.dumps(to_gradescope(report), indent=2, ensure_ascii=False) + "\n")
+    write_atomic(folder / "report.json", N.json_dumps(report.to_dict(), indent=1) + "\n")
+    write_atomic(folder / "results.json", N.json_dumps(to_gradescope(report), indent=2) + "\n")
     write_atomic(folder / "feedback.md", render_markdown(report))
     if not report.questions:
         (folder / PNG).unlink(missing_ok=True)  # an earlier version's curves would mislead
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
               "last_name": row.last, "first_name": row.first, "status": report.status,
               "fingerprint": row.fingerprint}
-    write_atomic(folder / MARKER, json.dumps(marker, indent=1, ensure_ascii=False) + "\n")
+    write_atomic(folder / MARKER, N.json_dumps(marker, indent=1) + "\n")  # "file" as neutralise.text shows it
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -193,23 +211,40 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _is_junk(name: str) -> bool:
+    return name in _JUNK or name.startswith("._") or (name.startswith(".~lock.") and name.endswith("#"))
+
+
 def _archive(path: Path) -> _Archive:
-    a = _Archive(path, path.name, "", names.parse_name(path.name))
+    a = _Archive(path, path.name, "", None)
+    try:
+        a.name = names.parse_name(path.name)
+    except Exception as err:  # noqa: BLE001 - an unreadable name is graded under its fallback key
+        a.notes.append(f"the file name could not be read as a student's name ({type(err).__name__}: {err})")
+    shown = N.line(path.name)
     try:
         if not stat.S_ISREG(path.stat().st_mode):
-            a.refused = f"{path.name} is not a regular file"  # a FIFO would block the hashing
+            a.refused = f"{shown} is not a regular file"  # a FIFO would block the hashing
         else:
             a.sha256 = _sha256(path)
     except OSError as err:
-        a.refused = f"cannot read {path.name}: {err.strerror or err}"
+        a.refused = f"cannot read {shown}: {err.strerror or err}"
     return a
+
+
+def _base_key(a: _Archive) -> str:
+    try:
+        return a.name.key if a.name else names.fallback_key(a.file)
+    except Exception:  # noqa: BLE001 - a key is always found: the hash of the name's bytes
+        return "archive-" + hashlib.sha1(os.fsencode(a.file)).hexdigest()[:8]
 
 
 def _plan(folder: Path) -> list[_Archive]:
     """Every archive of ``folder`` with its unique folder key, sorted by file name."""
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir())
+    entries = sorted((p for p in folder.iterdir() if not _is_junk(p.name) and not p.is_dir()),
+                     key=lambda p: os.fsencode(p.name))
     archives = [_archive(p) for p in entries]
-    base = {id(a): a.name.key if a.name else names.fallback_key(a.file) for a in archives}
+    base = {id(a): names.bounded(_base_key(a)) for a in archives}
     counts = Counter(base.values())
     used = set()
     for a in archives:
@@ -217,7 +252,7 @@ def _plan(folder: Path) -> list[_Archive]:
         if counts[key] > 1:
             # Each copy gets its own folder, named by its content so that it does not depend
             # on which other copies are in the folder this time.
-            others = sorted(b.file for b in archives if base[id(b)] == key and b is not a)
+            others = sorted(N.line(b.file) for b in archives if base[id(b)] == key and b is not a)
             a.notes.append(f"{counts[key]} archives read as the same student ({key}): also "
                            f"{', '.join(others)}; each is graded in its own folder")
             key = f"{key}-{a.sha256[:8] or 'unread'}"
@@ -225,18 +260,18 @@ def _plan(folder: Path) -> list[_Archive]:
         while unique in used:  # two identical copies under two names
             unique, n = f"{key}-{n}", n + 1
         used.add(unique)
-        a.key = unique
+        a.key = names.bounded(unique, MAX_KEY)
     return archives
 
 
 def _previous(folder: Path, a: _Archive, rubric) -> Row | None:
     """The earlier run's row for ``a`` when it is complete and still valid, else None."""
     try:
-        meta = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-        report = Report.from_dict(json.loads((folder / "report.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError):
+        meta = N.json_loads((folder / MARKER).read_text(encoding="utf-8"))
+        report = Report.from_dict(N.json_loads((folder / "report.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
-    if (not a.sha256 or meta.get("sha256") != a.sha256 or meta.get("file") != a.file
+    if (not a.sha256 or meta.get("sha256") != a.sha256 or meta.get("file") != N.text(a.file)
             or report.rubric_sha256 != rubric.sha256 or report.status == "internal-error"):
         return None
     return Row(a.file, a.sha256, a.key, meta.get("last_name", ""), meta.get("first_name", ""), report,
@@ -250,12 +285,19 @@ def _not_graded(student: str, file: str, status: str, error: str, rubric, sandbo
                   rubric_sha256=rubric.sha256, sandbox=sandbox)
 
 
+def _failed_report(report: Report, why: str, rubric) -> Report:
+    """An ``internal-error`` report in place of ``report``, for a failure after the grading."""
+    failed = _not_graded(report.student, report.submission, "internal-error", why, rubric, report.sandbox)
+    failed.warnings = list(report.warnings) + [traceback.format_exc(limit=5)]
+    return failed
+
+
 def _fingerprint(path: Path, rubric, workdir, folder: Path) -> dict:
     """The normalised hashes of the archive's ``lab2/`` (unpacked again: ``api.grade`` keeps its
     folder private; a few kB, milliseconds); its code is kept in ``folder/code.json`` for the
     near-duplicate report at the end (``grader.similarity_report``)."""
     try:
-        with tempfile.TemporaryDirectory(prefix="lab2-fingerprint-", dir=workdir) as tmp:
+        with tempfile.TemporaryDirectory(prefix="lab2-fingerprint-", dir=scratch_parent(workdir)) as tmp:
             unpacked = extract(path, Path(tmp) / "unpacked", rubric.archive)
             package = find_package(unpacked.root).package
             with contextlib.suppress(OSError):
@@ -269,12 +311,22 @@ def grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
     """Grade one archive: ``{"report": Report.to_dict(), "fingerprint": {...}}``; draws its curves.
 
     Every outcome is a report: a refused archive (``bad-archive``, ``no-package``) and the
-    grader's own failure (``internal-error``) included.
+    grader's own failure (``internal-error``) included; this function does not raise.
     """
     if os.environ.get(KILL_HOOK) and os.environ[KILL_HOOK] in path.name:
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get(HANG_HOOK) and os.environ[HANG_HOOK] in path.name:
         time.sleep(3600)
+    try:
+        return _grade_archive(path, folder, rubric, answers, workdir)
+    except Exception as err:  # noqa: BLE001 - a bug around one archive costs that archive's row only
+        report = _not_graded(N.line(path.name), N.line(path.name), "internal-error",
+                             f"{type(err).__name__}: {err}", rubric)
+        report.warnings.append(traceback.format_exc(limit=5))
+        return {"report": report.to_dict(), "fingerprint": {}}
+
+
+def _grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
     student = api.student_name(path)
     refused = "student code was not run: the archive was refused"
     try:
@@ -515,18 +567,42 @@ class _Batch:
         except UsageError as err:  # checked at load; kept as a row warning should a report differ
             row.notes.append(str(err))
 
-    def add(self, row: Row) -> None:
-        self.merge_manual(row)
-        _write_student(self.student_folder(row.key), row)
+    def add(self, row: Row, csv: bool = True) -> None:
+        """Keep ``row`` and write its outputs (and ``grades.csv`` unless ``csv`` is False); when
+        they cannot be written the row says so (``internal-error``, retried next run) and the
+        batch goes on."""
+        try:
+            self.merge_manual(row)
+            _write_student(self.student_folder(row.key), row)
+        except Exception as err:  # noqa: BLE001 - one archive's files, never the whole batch
+            row.report = _failed_report(row.report, f"its results could not be written: {type(err).__name__}: {err}",
+                                        self.rubric)
+            with contextlib.suppress(OSError):
+                (self.student_folder(row.key) / MARKER).unlink(missing_ok=True)
         self.rows[row.key] = row
-        self.write_csv()
+        if csv:
+            self.write_csv()
 
     def write_csv(self) -> None:
         write_atomic(self.out / "grades.csv", summary.grades_csv(self.rows.values(), self.rubric))
 
     def finish(self, a: _Archive, result: dict | None, death: str | None) -> Row:
-        """The row of an archive graded now (or whose worker died)."""
-        if result is None:
+        """The row of an archive graded now (or whose worker died, or that failed before)."""
+        try:
+            row = self._row(a, result, death)
+        except Exception as err:  # noqa: BLE001 - the row still exists, and says what failed
+            report = _not_graded(N.line(a.file), N.line(a.file), "internal-error",
+                                 f"{type(err).__name__}: {err}", self.rubric)
+            row = Row(a.file, a.sha256, a.key, "", "", report, {}, list(a.notes))
+        self.graded += 1
+        self.add(row)
+        return row
+
+    def _row(self, a: _Archive, result: dict | None, death: str | None) -> Row:
+        if result is None and a.failed:
+            report = _not_graded(a.student, a.file, "internal-error", a.failed, self.rubric)
+            fingerprint = {}
+        elif result is None:
             report = _not_graded(a.student, a.file, "internal-error", death or a.refused, self.rubric)
             if a.refused:
                 report.status, report.sandbox = "bad-archive", "student code was not run: the archive was refused"
@@ -536,11 +612,8 @@ class _Batch:
         report.warnings[:0] = self._archive_warnings(a)
         if a.name is None:
             report.penalty = self.rubric.naming_penalty
-        row = Row(a.file, a.sha256, a.key, a.name.last if a.name else "", a.name.first if a.name else "",
-                  report, fingerprint, list(a.notes))
-        self.graded += 1
-        self.add(row)
-        return row
+        return Row(a.file, a.sha256, a.key, a.name.last if a.name else "", a.name.first if a.name else "",
+                   report, fingerprint, list(a.notes))
 
     def _archive_warnings(self, a: _Archive) -> list[str]:
         """Warnings about the archive itself, kept in its report (the student sees them too)."""
@@ -549,8 +622,11 @@ class _Batch:
             penalty = self.rubric.naming_penalty
             out.append("the file name does not read as 'LASTNAME firstname Lab2 DLCV.tar.bz2': graded as "
                        f"{a.key}" + (f", naming penalty -{pts(penalty)}" if penalty else ""))
-        if not a.refused:
-            claimed, found = claimed_format(a.file), detect_format(a.path)
+        if not a.refused and not a.failed:
+            try:
+                claimed, found = claimed_format(a.file), detect_format(a.path)
+            except OSError:
+                return out   # the grading itself said why the file could not be read
             if claimed and found not in ("empty", "unknown") and claimed != found:
                 out.append(f"the file is a {found} archive although its name says {claimed}")
         return out
@@ -602,12 +678,13 @@ def _run(folder, out, rubric, jobs, force, entries, progress, compare_with=None)
     archives = _plan(folder)
     todo = []
     for a in archives:
-        previous = None if force else _previous(batch.student_folder(a.key), a, rubric)
+        try:
+            previous = None if force else _previous(batch.student_folder(a.key), a, rubric)
+        except Exception as err:  # noqa: BLE001 - then it is graded again
+            previous, a.notes = None, a.notes + [f"its earlier results could not be read: {type(err).__name__}: {err}"]
         if previous is not None:
-            batch.merge_manual(previous)
-            _write_student(batch.student_folder(a.key), previous)
-            batch.rows[a.key] = previous
-        elif a.refused:
+            batch.add(previous, csv=False)   # grades.csv is written once, below
+        elif a.refused or a.failed:
             batch.finish(a, None, None)
         else:
             todo.append(a)
@@ -620,8 +697,13 @@ def _run(folder, out, rubric, jobs, force, entries, progress, compare_with=None)
         # Build the reference cache once, here, before the workers read it.
         expected.load(rubric, (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
         work.mkdir(mode=0o700)
-        for a in todo:  # a folder without its marker is never taken as complete, whatever it holds
-            (batch.student_folder(a.key) / MARKER).unlink(missing_ok=True)
+        for a in list(todo):  # a folder without its marker is never taken as complete, whatever it holds
+            try:
+                (batch.student_folder(a.key) / MARKER).unlink(missing_ok=True)
+            except OSError as err:
+                a.failed = f"its folder students/{a.key} cannot be used: {err.strerror or err}"
+                todo.remove(a)
+                batch.finish(a, None, None)
         by_path = {str(a.path): a for a in todo}
         bar = _progress_bar(len(todo), skipped, progress)
         pool = _Pool(min(jobs, len(todo)), rubric, work, time_budget(rubric))
@@ -650,7 +732,7 @@ def _run(folder, out, rubric, jobs, force, entries, progress, compare_with=None)
     batch.write_csv()   # with the similar_to column filled in
     _write_summary(rows, rubric, out, folder.name, notes, similar)
     for note in notes:
-        print(f"warning: {note}", file=sys.stderr)
+        print(f"warning: {N.terminal(note, newlines=False)}", file=sys.stderr)
     counts = Counter(r.status for r in rows)
     line = ", ".join(f"{counts[s]} {s}" for s in summary.STATUSES if counts[s])
     print(f"{len(rows)} of {len(archives)} archives: {line or 'none'}; {batch.graded} graded now, {skipped} up to "

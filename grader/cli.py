@@ -2,6 +2,8 @@
 
 A thin layer over ``grader.api`` (and ``grader.batch``). Exit status: 0 when graded, whatever
 the score; 2 for a usage error (one clear line on stderr); 3 when the grader itself failed.
+What it prints and writes goes through the renderers and ``grader.render.neutralise``: control
+characters from a student's names or messages are shown escaped, the JSON files are strict.
 """
 import argparse
 import os
@@ -41,10 +43,9 @@ def _write(path, text):
 
 
 def _grade(args) -> int:
-    import json
-
     from grader import api
-    from grader.render import render_terminal, render_markdown, write_json
+    from grader.render import neutralise as N
+    from grader.render import render_markdown, render_terminal, write_json
     rubric = api.load_rubric(args.rubric)
     report = api.grade(args.path, rubric, concurrency=max(1, min(2, args.jobs)), manual_csv=args.manual,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))
@@ -55,7 +56,7 @@ def _grade(args) -> int:
     if args.md:
         _write(args.md, render_markdown(report))
     if args.report:
-        _write(args.report, json.dumps(report.to_dict(), indent=1))
+        _write(args.report, N.json_dumps(report.to_dict(), indent=1) + "\n")
     written = [f for f in (args.json, args.md, args.report) if f]
     if written:
         print("written: " + ", ".join(written))
@@ -75,7 +76,8 @@ def main(argv=None) -> int:
     try:
         return {"grade": _grade, "batch": _batch}[args.command](args)
     except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
+        from grader.render.neutralise import terminal
+        print(f"error: {terminal(err, newlines=False)}", file=sys.stderr)  # it may quote a file name
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -39,7 +39,10 @@ names: accents stripped (``MÜLLER`` -> ``MULLER``), last-name words joined by `
 So every spelling of one student (``doe_john_lab2``, ``DOE John Lab2 DLCV (1).zip``) gives the
 same key. Two students with the same name also share a key: the caller that makes folders
 deduplicates (e.g. with a hash of the archive). ``fallback_key`` gives a key for the file
-names ``parse_name`` cannot read.
+names ``parse_name`` cannot read. Every key is at most ``MAX_KEY`` bytes (64, ASCII): a longer
+one keeps its start and ends with ``~`` and 8 hex digits of the sha1 of the whole key, so a
+file name of 79 Cyrillic words still makes a folder name the file system accepts, with room
+for the caller's suffixes. Names holding undecodable bytes (``surrogateescape``) are read too.
 """
 import hashlib
 import re
@@ -57,6 +60,7 @@ _LAB_TOKEN = re.compile(r"(?:lab|labo|tp|dlcv|lab\d*dlcv)", re.IGNORECASE)
 _PARTICLES = {"de", "del", "della", "der", "des", "di", "du", "da", "dos", "das", "la", "le",
               "van", "von", "den", "ter", "ten", "zu", "bin", "ibn", "al", "el"}
 # Letters NFKD does not decompose into an ASCII base letter.
+MAX_KEY = 64
 _ASCII_EXTRA = str.maketrans({"ß": "ss", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O",
                               "ø": "o", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d",
                               "Þ": "Th", "þ": "th", "ı": "i"})
@@ -102,8 +106,21 @@ def fallback_key(filename) -> str:
     """
     name = _basename(filename)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", _ascii(_strip_extensions(name))).strip("-")[:48]
-    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    digest = hashlib.sha1(_bytes(name)).hexdigest()[:8]
     return f"{slug or 'archive'}-{digest}"
+
+
+def bounded(key: str, limit: int = MAX_KEY) -> str:
+    """``key`` when it fits in ``limit`` bytes, else its start, ``~`` and 8 hex digits of its sha1."""
+    if len(key.encode("ascii", "backslashreplace")) <= limit:
+        return key
+    digest = hashlib.sha1(_bytes(key)).hexdigest()[:8]
+    return key[: limit - 9].rstrip("-_") + "~" + digest
+
+
+def _bytes(text: str) -> bytes:
+    """UTF-8 of any str, lone surrogates included (the undecodable bytes of a file name)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _basename(filename) -> str:
@@ -215,11 +232,11 @@ def _slug_word(word: str, last: bool) -> str:
     case-folded so that ``ИВАНОВ`` and ``Иванов`` agree."""
     slug = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z-]+", "", _ascii(word)).strip("-"))
     if not slug:
-        return "x" + hashlib.sha1(word.casefold().encode("utf-8")).hexdigest()[:6]
+        return "x" + hashlib.sha1(_bytes(word.casefold())).hexdigest()[:6]
     return slug.upper() if last else "-".join(p.capitalize() for p in slug.split("-"))
 
 
 def _key(last: list[str], first: list[str]) -> str:
     last_key = "-".join(_slug_word(w, last=True) for w in last)
     first_key = "-".join(_slug_word(w, last=False) for w in first)
-    return f"{last_key}_{first_key}" if first_key else last_key
+    return bounded(f"{last_key}_{first_key}" if first_key else last_key)

@@ -16,6 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
+from grader.render import neutralise as N  # noqa: E402 - student names and summaries: no $maths$
+
 MODELS = ("single_neuron", "hidden_layer", "multiclass")
 TITLES = {"single_neuron": "single neuron (digit 0)", "hidden_layer": "hidden layer (digit 0)",
           "multiclass": "multiclass (10 digits)"}
@@ -65,7 +67,7 @@ def _from_report(report) -> tuple[dict, dict]:
     for model, qid in QUESTION_OF.items():
         q = by_id.get(qid)
         if q is not None:
-            reasons[model] = " ".join((q.summary or q.status).split())
+            reasons[model] = N.plot_text(q.summary or q.status)
     return dict(report.curves or {}), reasons
 
 
@@ -84,7 +86,7 @@ def loss_curves_png(report_or_curves, path, *, title: str | None = None) -> Path
         title = title or "Training loss"
     else:
         curves, reasons = _from_report(report_or_curves)
-        title = title or f"Training loss: {report_or_curves.student}"
+        title = title or f"Training loss: {N.plot_text(report_or_curves.student)}"
     fig = Figure(figsize=(11, 3.4))
     axes = fig.subplots(1, 3)
     for ax, model in zip(axes, MODELS):

@@ -18,6 +18,13 @@ at any ``--jobs`` gives the same bytes.
   filled in at the end of the batch, see ``grader.similarity_report``).
 - an internal error (the grader's failure) has empty points, never a zero; a refused archive
   (``bad-archive``, ``no-package``) has empty question cells and a total of 0.
+- every text cell goes through ``neutralise.csv_cell``: one line, no control character, and a
+  leading ``'`` when it starts with ``=``, ``+``, ``-`` or ``@`` (a file name like
+  ``=HYPERLINK(...)`` is shown, never run, by a spreadsheet); the number cells are written by
+  this module and left as numbers.
+
+In ``summary.md`` every name, file name, reason and note goes through ``neutralise.md_text`` or
+``md_code``: no raw HTML, no Markdown structure a student typed.
 """
 import csv
 import io
@@ -26,6 +33,7 @@ import statistics
 from collections import Counter
 
 from grader import similarity
+from grader.render import neutralise as N
 from grader.render.common import pts
 from lab2check.mistakes import ADVICE
 
@@ -68,7 +76,9 @@ def csv_row(row, rubric) -> list[str]:
         total, bonus = _number(report.total), _number(report.bonus)
     warnings = "; ".join(one_line(w) for w in row.warnings if str(w).strip())
     similar = ";".join(getattr(row, "similar_to", []))
-    return [row.last, row.first, row.file, row.sha256, row.status, *points, total, bonus, warnings, similar]
+    text = N.csv_cell   # the cells a student's names, files and messages reach
+    return [text(row.last), text(row.first), text(row.file), row.sha256, text(row.status), *points, total, bonus,
+            text(warnings), text(similar)]
 
 
 def grades_csv(rows, rubric) -> bytes:
@@ -84,12 +94,15 @@ def grades_csv(rows, rubric) -> bytes:
 # --- summary.md ---------------------------------------------------------------------------------
 
 def _cell(text) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Any text, safe as one line of Markdown or a table cell (``neutralise.md_text``)."""
+    return N.md_text(text)
 
 
-def _label(row) -> str:
+def _label(row, table: bool = False) -> str:
+    """'DOE John (`file`)' as Markdown; ``table``: for a table cell (``|`` escaped in the code span)."""
     name = f"{row.last} {row.first}".strip()
-    return f"{name} (`{row.file}`)" if name else f"`{row.file}`"
+    file = N.md_code(row.file, table=table) or "(no name)"
+    return f"{_cell(name)} ({file})" if name else file
 
 
 def _max(auto: float, by_hand: float) -> str:
@@ -118,7 +131,7 @@ def _status_section(rows) -> list[str]:
         lines += ["Not graded normally:", "", "| student | status | why |", "| --- | --- | --- |"]
         for r in attention:
             why = getattr(r, "reason", "") or r.report.error
-            lines.append(f"| {_cell(_label(r))} | {r.status} | {_cell(why)} |")
+            lines.append(f"| {_label(r, table=True)} | {_cell(r.status)} | {_cell(why)} |")
         lines.append("")
     return lines
 
@@ -225,7 +238,7 @@ def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = H
     """The text of ``summary.md``; ``histogram`` is the PNG's path relative to it (None: none);
     ``similar``: the batch's near-duplicate result, when there is one."""
     rows = sorted(rows, key=sort_key)
-    lines = [f"# Lab 2: class summary{': ' + title if title else ''}", "",
+    lines = [f"# Lab 2: class summary{': ' + _cell(title) if title else ''}", "",
              f"{len(rows)} archive{'s' if len(rows) != 1 else ''}, rubric sha256 `{rubric.sha256[:12]}`. "
              "One row per archive in `grades.csv`; each student's outputs in `students/<name>/`.", ""]
     lines += [f"- {_cell(n)}" for n in notes] + ([""] if notes else [])

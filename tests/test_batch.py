@@ -6,9 +6,11 @@ about three minutes; ``-k "not kill"`` skips the two command-line runs that are 
 The reference cache for the small rubric is built on first use (~30 s) under ``.cache/`` (or
 ``$LAB2_CACHE``) and shared with the other test files.
 """
+import contextlib
 import csv
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import archives
+import safety
 from grader import PROJECT, batch, names
 from grader.render.gradescope import problems
 from grader.rubric import load as load_rubric
@@ -445,3 +448,170 @@ def test_ctrl_c_keeps_what_was_done_then_finish_it(three_good, tmp_path):
     done = _done(out)
     assert len(csv_rows(out)) == len(done) and 1 <= len(done) < 4
     _finish_and_check(three_good, out, done)
+
+
+# --- hostile file names, hostile content and deep archives -------------------------------------------
+
+DEEP_OK = "".join(f"d{i:02d}" + "x" * 196 + "/" for i in range(16))        # 3200 bytes of folders
+DEEP_TOO = "".join(f"d{i:02d}" + "x" * 236 + "/" for i in range(16))       # 3840: past archive.MAX_MEMBER_PATH
+HOSTILE_NAMES = [
+    "Ж " * 79 + "Lab2 DLCV.tar.bz2",                   # 254 bytes: its key was 631 bytes long
+    "A" * 247 + ".tar.bz2",                            # 255 bytes, the longest name a file system allows
+    "DOE\nJohn\x1b[8m Lab2 DLCV.tar.bz2", "-rf Lab2 DLCV.tar.bz2", '=HYPERLINK("https:evil","x") Lab2 DLCV.tar.bz2',
+    "@SUM(A1) Lab2 DLCV.tar.bz2", "+33 Lab2.tar.bz2", "\tTAB Lab2 DLCV.tar.bz2", "\rCR Lab2 DLCV.tar.bz2",
+    "...", "   ", ".hidden Lab2 DLCV.tar.bz2", "<script>alert(1)<\\script> Lab2.tar.bz2",
+    "**Total: 20 ∕ 20** Lab2.tar.bz2", "# Heading `tick`` Lab2.zip", "\u202eevil\u202c Lab2 DLCV.tar.bz2",
+    "\x1b]52;c;ZXZpbA==\x07 Lab2.tar.bz2", os.fsdecode(b"\xff\xfe BAD Name Lab2 DLCV.tar.bz2"),
+]
+JUNK = [".DS_Store", "._DOE John Lab2 DLCV.tar.bz2"]
+EVIL = "EVIL Eve\x1b[8m <img src=x> Lab2 DLCV.tar.bz2"
+EVIL_CODE = r'''
+
+_Evil = type("\x1b[8mEvil\u202e", (Exception,), {})
+
+
+def sigmoid(z):
+    print("\x1b]52;c;ZXZpbA==\x07\x1b[2J<img src=https://evil.example/x.png>\n# Forged\n**Total: 20 / 20**")
+    raise _Evil("<script>alert(1)</script>\n**Total: 20 / 20**\n\x1b[8m `` ` hidden")
+'''
+EVIL_REPORT = ("# Report\n\n```yaml\nloss_500:\n  single_neuron: .nan\n  hidden_layer: -.inf\n"
+               "  multiclass: 1.0e+308\n```\n")
+
+
+def evil(folder: Path) -> Path:
+    """Code whose exception (class name with ESC[8m), message and printed output are hostile;
+    a module with a hostile name; NaN, -Infinity and 1e308 in REPORT.md's loss_500 block."""
+    files = archives.package_files("sub/")
+    files["sub/lab2/single_neuron.py"] += EVIL_CODE.encode()
+    files["sub/lab2/<b>\x1b[8m.py"] = b"x = 1\n"
+    files["sub/REPORT.md"] = EVIL_REPORT.encode()
+    return archives.write_tar(folder / EVIL, files)
+
+
+@pytest.fixture(scope="module")
+def hostile_class(tmp_path_factory):
+    """Hostile names on archives that hold no package (refused in milliseconds), one hostile
+    submission, a correct archive 16 folders deep, one too deep, and OS junk; graded into an
+    OUT so long that the old extraction prefix (OUT/.work/...) could not hold the deep archive."""
+    root = tmp_path_factory.mktemp("hostile")
+    folder = root / "submissions"
+    folder.mkdir()
+    for name in HOSTILE_NAMES:
+        archives.write_tar(folder / name, {"notes/README.md": b"no package here\n"})
+    for name in JUNK:
+        (folder / name).write_bytes(b"\0\0\0\1Bud1")
+    evil(folder)
+    deep = archives.write_tar(folder / "DEEP Dora Lab2 DLCV.tar.bz2", archives.package_files(DEEP_OK))
+    too_deep = archives.write_tar(folder / "DEEPER Dan Lab2 DLCV.tar.bz2", archives.package_files(DEEP_TOO))
+    out = root.joinpath(*["o" * 250] * 4, "out")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    return {"folder": folder, "out": out, "result": result, "printed": stdout.getvalue() + stderr.getvalue(),
+            "deep": deep, "too_deep": too_deep,
+            "files": sorted(HOSTILE_NAMES + [EVIL, deep.name, too_deep.name])}
+
+
+def test_every_archive_gets_one_row_whatever_its_name(hostile_class):
+    result, out = hostile_class["result"], hostile_class["out"]
+    assert sorted(r.file for r in result.rows) == hostile_class["files"]   # junk skipped, nothing else
+    assert result.internal_errors == []
+    cells = safety.csv_cells((out / "grades.csv").read_bytes())
+    header, lines = cells[0], cells[1:]
+    assert len(lines) == len(hostile_class["files"])
+    status = {line[header.index("sha256")]: line[header.index("status")] for line in lines}
+    rows = by_file(result)
+    assert status[rows["DEEP Dora Lab2 DLCV.tar.bz2"].sha256] == "graded"
+    assert status[rows[EVIL].sha256] == "graded"
+    assert status[rows["DEEPER Dan Lab2 DLCV.tar.bz2"].sha256] == "bad-archive"
+    assert [rows[n].status for n in HOSTILE_NAMES] == ["no-package"] * len(HOSTILE_NAMES)
+    for row in result.rows:
+        assert len(row.key.encode()) <= batch.MAX_KEY and row.key.isascii(), row.key
+        assert (out / "students" / row.key / batch.MARKER).exists()
+    assert len({r.key for r in result.rows}) == len(result.rows)
+
+
+def test_the_honest_deep_archive_gets_the_same_grade_from_grade_and_batch(hostile_class):
+    from grader import api
+    from grader.archive import PATH_MAX, ArchiveError
+    out = hostile_class["out"]
+    # The setup would have defeated the old layout: OUT/.work/lab2-submission-XXXXXXXX/unpacked/<member>.
+    member = DEEP_OK + "lab2/hidden_layer.py"
+    assert len(os.fsencode(out / batch.WORK)) + len("/lab2-submission-12345678/unpacked/") + len(member) >= PATH_MAX
+    rows = by_file(hostile_class["result"])
+    in_batch = rows["DEEP Dora Lab2 DLCV.tar.bz2"].report
+    alone = api.grade(hostile_class["deep"], RUBRIC, concurrency=2)
+    assert in_batch.auto_total == alone.auto_total == pytest.approx(AUTO_TOTAL)
+    with pytest.raises(ArchiveError) as refused:
+        api.grade(hostile_class["too_deep"], RUBRIC)
+    assert rows["DEEPER Dan Lab2 DLCV.tar.bz2"].report.error == str(refused.value)
+    assert "nest the folders less deeply" in str(refused.value)
+
+
+def test_hostile_content_reaches_the_report_and_no_file_renders_it(hostile_class):
+    out, rows = hostile_class["out"], by_file(hostile_class["result"])
+    report = rows[EVIL].report
+    messages = " ".join(c.message for q in report.questions for c in q.checks) + " ".join(report.warnings)
+    assert "alert(1)" in messages and "\x1b[8mEvil" in messages        # the hostile strings did get in
+    assert math.isnan(report.reported_losses["single_neuron"]) and report.reported_losses["hidden_layer"] == -math.inf
+    saved = safety.strict_json((out / "students" / rows[EVIL].key / "report.json").read_text(encoding="utf-8"))
+    assert saved["reported_losses"]["single_neuron_not_finite"] == "NaN"
+    assert saved["reported_losses"]["hidden_layer_not_finite"] == "-Infinity"
+    for path in sorted(out.rglob("*.json")):
+        safety.assert_safe_json(path.read_text(encoding="utf-8"))
+    for path in sorted((out / "students").glob("*/feedback.md")):
+        safety.assert_safe_markdown(path.read_text(encoding="utf-8"), ("Lab 2 feedback:", "q1_", "q2_", "q3_",
+                                                                       "report", "Losses", "Warnings"))
+    safety.assert_safe_markdown((out / "summary.md").read_text(encoding="utf-8"),
+                                ("Lab 2: class summary", "Status", "Points", "Most frequent", "Identical"))
+    for row in hostile_class["result"].rows:
+        assert problems(json.loads((out / "students" / row.key / "results.json").read_text())) == []
+
+
+def test_the_terminal_gets_no_escape_sequence(hostile_class):
+    from grader.render import render_terminal
+    printed = hostile_class["printed"]
+    assert "archives:" in printed
+    safety.assert_safe_terminal(printed)
+    for row in hostile_class["result"].rows:
+        safety.assert_safe_terminal(render_terminal(row.report, width=120, color=True))
+
+
+def test_a_rerun_of_hostile_names_regrades_nothing(hostile_class):
+    out = hostile_class["out"]
+    before = (out / "grades.csv").read_bytes()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        again = batch.run(hostile_class["folder"], out, RUBRIC, jobs=2, progress=False)
+    assert (again.graded, again.skipped) == (0, len(hostile_class["files"]))
+    assert (out / "grades.csv").read_bytes() == before
+
+
+def test_an_error_around_one_archive_costs_that_row_only(tmp_path, monkeypatch):
+    folder, out = tmp_path / "submissions", tmp_path / "out"
+    folder.mkdir()
+    for name in ("BROKEN Disk Lab2 DLCV.tar.bz2", "ODD Name Lab2 DLCV.tar.bz2", "FINE Anna Lab2 DLCV.tar.bz2"):
+        archives.write_tar(folder / name, {"notes/README.md": b"no package here\n"})
+    real_write, real_parse = batch._write_student, names.parse_name
+
+    def write(folder_, row):
+        if row.file.startswith("BROKEN"):
+            raise OSError(28, "No space left on device")
+        real_write(folder_, row)
+
+    def parse(name):
+        if str(name).startswith("ODD"):
+            raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
+        return real_parse(name)
+
+    monkeypatch.setattr(batch, "_write_student", write)
+    monkeypatch.setattr(batch.names, "parse_name", parse)
+    result = batch.run(folder, out, RUBRIC, jobs=1, progress=False)
+    rows = by_file(result)
+    broken = rows["BROKEN Disk Lab2 DLCV.tar.bz2"]
+    assert broken.status == "internal-error" and "could not be written: OSError" in broken.report.error
+    assert result.internal_errors == ["BROKEN Disk Lab2 DLCV.tar.bz2"]
+    odd = rows["ODD Name Lab2 DLCV.tar.bz2"]
+    assert odd.status == "no-package" and odd.key == names.fallback_key(odd.file)
+    assert any("could not be read as a student's name" in w for w in odd.warnings)
+    assert rows["FINE Anna Lab2 DLCV.tar.bz2"].status == "no-package"
+    assert {line["file"]: line["status"] for line in csv_rows(out)} == {f: r.status for f, r in rows.items()}

@@ -129,7 +129,7 @@ def test_mistakes_are_counted_once_per_student_most_frequent_first():
     assert summary.mistake_counts(rows) == [("tanh-derivative", 3, ["q2_1"]), ("no-clipping", 1, ["q1_3", "q3_2"]),
                                             ("softmax-unstable", 1, ["q3_2"])]
     text = summary.summary_markdown(rows, RUBRIC)
-    assert "| `tanh-derivative` | 3 | q2_1 | 1 - A1**2 is the derivative of tanh" in text
+    assert "| `tanh-derivative` | 3 | q2_1 | 1 - A1\\*\\*2 is the derivative of tanh" in text  # escaped: shown as typed
 
 
 def test_summary_is_deterministic():

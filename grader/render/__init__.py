@@ -3,6 +3,10 @@
 - ``render_terminal(report, width=None, color=False) -> str``: the table shown after grading;
 - ``render_markdown(report) -> str`` / ``write_markdown(report, path)``: the student's feedback.md;
 - ``to_gradescope(report) -> dict`` / ``write_json(report, path)``: Gradescope's results.json.
+
+Every string a student controls is passed through ``neutralise`` (one function per medium:
+CSV, Markdown, terminal, JSON, plot labels) where it enters an output; ``grader.summary``
+(grades.csv, summary.md), ``grader.plots`` and ``grader.batch`` use it too.
 """
 from grader.render.gradescope import to_gradescope, write_json
 from grader.render.markdown import render as render_markdown

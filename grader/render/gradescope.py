@@ -19,14 +19,25 @@ Choices where the format or the assignment is silent:
   did not earn. The ``output`` says "GRADER ERROR (not the student's fault)". (Gradescope
   wants ``score`` either at the top or on every test, so the upload shows as an autograder
   failure, which is the truth.)
+- ``output_format`` and ``test_output_format`` are ``"text"``: Gradescope shows every output as
+  plain text, so a student's message can hold no HTML or Markdown that Gradescope would render.
+  Every string is also cleaned by ``neutralise.jsonable`` (no control characters) and every
+  number is finite: the file is strict JSON (``neutralise.json_dumps``).
 """
-import json
+import math
 from pathlib import Path
 
 from grader.render import common as c
+from grader.render import neutralise as N
 from grader.report import QuestionResult, Report
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+FORMATS = ("text", "html", "simple_format", "md", "ansi")
+# The keys Gradescope documents (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
+TOP_KEYS = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
+            "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
+TEST_KEYS = {"score", "max_score", "status", "name", "name_format", "number", "output", "output_format", "tags",
+             "visibility", "extra_data"}
 
 
 def _summary(report: Report) -> str:
@@ -105,14 +116,16 @@ def _manual_test(q: QuestionResult) -> dict:
 def to_gradescope(report: Report) -> dict:
     """``results.json`` as a dict (see the module docstring for what ``score`` holds)."""
     results = {
-        "execution_time": int(round(report.seconds)),
+        "execution_time": int(round(report.seconds)) if math.isfinite(report.seconds) else 0,
         "output": _summary(report),
+        "output_format": "text",
+        "test_output_format": "text",
         "extra_data": {"student": report.student, "submission": report.submission,
                        "status": report.status, "rubric_sha256": report.rubric_sha256},
     }
     if c.is_internal_error(report):
         results["tests"] = []
-        return results
+        return N.jsonable(results)
     tests = []
     for q in report.questions:
         if q.max_auto > 0:
@@ -121,13 +134,13 @@ def to_gradescope(report: Report) -> dict:
             tests.append(_manual_test(q))
     results["score"] = float(round(report.total + report.bonus, 6))
     results["tests"] = tests
-    return results
+    return N.jsonable(results)
 
 
 def write_json(report: Report, path) -> Path:
     """Write ``results.json``; returns the path."""
     path = Path(path)
-    path.write_text(json.dumps(to_gradescope(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(N.json_dumps(to_gradescope(report), indent=2) + "\n", encoding="utf-8")
     return path
 
 
@@ -137,8 +150,12 @@ def problems(results: dict) -> list[str]:
     if not isinstance(results.get("tests", []), list):
         return ["tests is not a list"]
     tests = results.get("tests", [])
-    if "score" in results and not isinstance(results["score"], (int, float)):
-        out.append("score is not a number")
+    out += [f"unknown key {k!r}" for k in sorted(set(results) - TOP_KEYS)]
+    for key in ("output_format", "test_output_format"):
+        if results.get(key, "text") not in FORMATS:
+            out.append(f"{key} is {results.get(key)!r}")
+    if "score" in results and not _number(results["score"]):
+        out.append("score is not a finite number")
     if "score" not in results and any("score" not in t for t in tests) and tests:
         out.append("no top-level score and a test without score")
     if not isinstance(results.get("execution_time", 0), int):
@@ -146,9 +163,13 @@ def problems(results: dict) -> list[str]:
     if not isinstance(results.get("output", ""), str):
         out.append("output is not a string")
     for i, t in enumerate(tests):
-        for key, kind in (("name", str), ("output", str), ("score", (int, float)), ("max_score", (int, float))):
+        out += [f"tests[{i}] has the unknown key {k!r}" for k in sorted(set(t) - TEST_KEYS)]
+        for key, kind in (("name", str), ("output", str)):
             if key in t and not isinstance(t[key], kind):
                 out.append(f"tests[{i}].{key} has the wrong type")
+        for key in ("score", "max_score"):
+            if key in t and not _number(t[key]):
+                out.append(f"tests[{i}].{key} is not a finite number")
         if t.get("visibility", "visible") not in VISIBILITIES:
             out.append(f"tests[{i}].visibility is {t.get('visibility')!r}")
         if t.get("status", "passed") not in ("passed", "failed"):
@@ -156,3 +177,7 @@ def problems(results: dict) -> list[str]:
         if "tags" in t and not (isinstance(t["tags"], list) and all(isinstance(x, str) for x in t["tags"])):
             out.append(f"tests[{i}].tags is not a list of strings")
     return out
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

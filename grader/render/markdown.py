@@ -2,49 +2,39 @@
 
 Written for the student: the total first, a table of questions, then one section per question
 listing its public checks (✓/✗, with the message of a failed one) and its hidden checks as counts
-only. Messages are put in code spans/blocks so that shapes like ``(1, m)`` or ``W1 * X`` are
-shown as written rather than read as Markdown.
+only. A one-line message is put in a code span and a longer one in a fenced block, so that shapes
+like ``(1, m)`` or ``W1 * X`` are shown as written rather than read as Markdown.
+
+Every string that is not this module's own wording (names, file names, messages, summaries,
+warnings, comments, even the rubric's titles) goes through ``grader.render.neutralise``: no raw
+HTML, no Markdown structure, no control character, no line that looks like the total line.
 """
-import re
 from pathlib import Path
 
 from grader.render import common as c
+from grader.render import neutralise as N
 from grader.report import CheckResult, QuestionResult, Report
 
 
 def _cell(text: str) -> str:
-    """Text safe inside a table cell: one line, pipes escaped."""
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def _fence(text: str, char: str = "`") -> str:
-    """A fence longer than any run of ``char`` in ``text`` (so a message cannot close it)."""
-    runs = [len(m) for m in re.findall(f"{re.escape(char)}+", text)]
-    return char * max(3, max(runs, default=0) + 1)
-
-
-def _code_span(text: str) -> str:
-    runs = [len(m) for m in re.findall("`+", text)]
-    ticks = "`" * (max(runs, default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
+    """Any text, made safe inside a table cell (or a line of its own): one line, escaped."""
+    return N.md_text(text)
 
 
 def _check(check: CheckResult) -> list[str]:
     mark = "✓" if check.passed else "✗"
     head = f"- {mark} {_cell(check.name)}"
-    message = (check.message or "").strip("\n")
-    if check.passed or not message:
+    message = N.text(check.message or "").strip("\n")
+    if check.passed or not message.strip():
         return [head]
     if "\n" not in message:
-        return [f"{head}: {_code_span(message)}"]
-    fence = _fence(message)
-    return [head, "", f"  {fence}", *(f"  {line}" for line in message.splitlines()), f"  {fence}", ""]
+        return [f"{head}: {N.md_code(message)}"]
+    return [head, "", *N.md_block(message, indent="  "), ""]
 
 
 def _question(q: QuestionResult) -> list[str]:
-    title = f"## {c.question_name(q)}"
-    lines = [title, "", f"**{_cell(c.points_cell(q))}** · {c.status_cell(q)}"]
+    title = f"## {_cell(c.question_name(q))}"
+    lines = [title, "", f"**{c.points_cell(q)}** · {c.status_cell(q)}"]
     if q.summary:
         lines += ["", _cell(q.summary)]
     checks = [line for check in q.checks if not check.hidden for line in _check(check)]
@@ -53,7 +43,7 @@ def _question(q: QuestionResult) -> list[str]:
         checks.append(f"- hidden checks: {hidden - q.hidden_failed} of {hidden} passed")
         failed = c.hidden_failed_line(q)
         if failed:
-            checks.append(f"- ✗ {failed}")
+            checks.append(f"- ✗ {_cell(failed)}")
     if checks:
         lines += ["", *checks]
     if q.max_manual > 0:
@@ -75,7 +65,8 @@ def _table(report: Report) -> list[str]:
         name = c.question_name(q)
         mark = c.mark(q)
         mark = f"{mark} " if mark else ""
-        lines.append(f"| {_cell(name)} | {_cell(c.points_cell(q))} | {mark}{c.status_cell(q)} | {_cell(c.reason_cell(q))} |")
+        # Points and status are this grader's own words and numbers; the reason may quote the student.
+        lines.append(f"| {_cell(name)} | {c.points_cell(q)} | {mark}{c.status_cell(q)} | {_cell(c.reason_cell(q))} |")
     return lines + [""]
 
 
@@ -85,16 +76,16 @@ def _losses(report: Report) -> list[str]:
         return []
     lines = ["## Losses after 500 epochs", "", "| model | REPORT.md | reproduced by the grader | |",
              "| --- | ---: | ---: | --- |"]
-    lines += [f"| {m} | {r} | {p} | {_cell(note)} |" for m, r, p, note in rows]
+    lines += [f"| {m} | {r} | {p} | {_cell(note)} |" for m, r, p, note in rows]  # numbers formatted here
     return lines + [""]
 
 
 def render(report: Report) -> str:
     """The feedback file's text."""
-    lines = [f"# Lab 2 feedback: {report.student}", "", c.sandbox_line(report), "",
-             f"Submission: {_code_span(report.submission)}", ""]
+    lines = [f"# Lab 2 feedback: {_cell(report.student)}", "", _cell(c.sandbox_line(report)), "",
+             f"Submission: {N.md_code(report.submission) or _cell(report.submission)}", ""]
     if c.is_internal_error(report):
-        lines += [f"**{c.grader_error_line(report)}**", ""]
+        lines += [f"**{_cell(c.grader_error_line(report))}**", ""]
     else:
         status = c.status_line(report)
         if status:
@@ -102,7 +93,7 @@ def render(report: Report) -> str:
         lines += [f"**{c.total_line(report)}**", "", c.bonus_line(report), ""]
         pending = c.pending_written_line(report)
         if pending:
-            lines += [pending, ""]
+            lines += [_cell(pending), ""]
         if report.questions:
             lines += _table(report)
             for q in report.questions:

@@ -2,11 +2,21 @@
 
 Plain text by default (the output is often piped or pasted into an e-mail); ``color=True``
 adds ANSI colours to the status column only, after padding, so alignment never depends on it.
+
+Every string that is not this module's own wording goes through ``neutralise.terminal``: a
+control character a student put in a name, a message or printed output (an ESC sequence that
+hides text or writes the clipboard, a carriage return, a bidi override) is shown escaped
+(``\x1b[8m``), never sent to the terminal. The only escape sequences printed are the colours.
 """
 import shutil
 
 from grader.render import common as c
+from grader.render import neutralise as N
 from grader.report import Report
+
+
+def _t(text) -> str:
+    return N.terminal(text)
 
 _COLORS = {"passed": "32", "hand-graded": "32", "partial": "33", "graded by hand": "36"}
 _RED = "31"
@@ -26,8 +36,8 @@ def _width(width: int | None) -> int:
 
 
 def _table(report: Report, width: int, color: bool) -> list[str]:
-    rows = [(q.id + (" (bonus)" if q.bonus else ""), c.points_cell(q), c.status_cell(q), c.reason_cell(q))
-            for q in report.questions]
+    rows = [(_t(q.id) + (" (bonus)" if q.bonus else ""), c.points_cell(q), c.status_cell(q),
+             N.terminal(c.reason_cell(q), newlines=False)) for q in report.questions]
     head = ("question", "points", "status", "reason")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
     lines = []
@@ -48,14 +58,14 @@ def _failures(report: Report) -> list[str]:
     for q in report.questions:
         if not c.has_failures(q):
             continue
-        lines.append(f"{c.question_name(q)}: {c.pts(q.auto_points)} / {c.pts(q.max_auto)}")
+        lines.append(f"{_t(c.question_name(q))}: {c.pts(q.auto_points)} / {c.pts(q.max_auto)}")
         for check in c.failed_public(q):
-            lines.append(f"  x {check.name}")
-            for msg_line in (check.message or "(no message)").splitlines():
-                lines.append(f"      {msg_line}")
+            lines.append(f"  x {N.terminal(check.name, newlines=False)}")
+            for msg_line in (check.message or "(no message)").split("\n"):
+                lines.append(f"      {_t(msg_line)}")
         hidden = c.hidden_failed_line(q)
         if hidden:
-            lines.append(f"  {hidden}")
+            lines.append(f"  {_t(hidden)}")
     return ["", "What went wrong", *lines] if lines else []
 
 
@@ -72,15 +82,15 @@ def _losses(report: Report) -> list[str]:
 def render(report: Report, *, width: int | None = None, color: bool = False) -> str:
     """The whole report as text; ``width`` defaults to the terminal's (100 when not a terminal)."""
     width = _width(width)
-    lines = [c.sandbox_line(report), f"Lab 2 -- {report.student} -- {report.submission}"]
+    lines = [_t(c.sandbox_line(report)), f"Lab 2 -- {_t(report.student)} -- {_t(report.submission)}"]
+    warnings = ["", "Warnings", *(f"  - {_t(w)}" for w in report.warnings)] if report.warnings else []
     if c.is_internal_error(report):
         # The grader failed: no table and no total, so nobody reads a zero into it.
-        lines.append(c.grader_error_line(report))
-        lines += ["", "Warnings", *(f"  - {w}" for w in report.warnings)] if report.warnings else []
-        return "\n".join(lines) + "\n"
+        lines.append(_t(c.grader_error_line(report)))
+        return "\n".join(lines + warnings) + "\n"
     status = c.status_line(report)
     if status:
-        lines.append(status)
+        lines.append(_t(status))
     lines.append("")
     if report.questions:
         lines += _table(report, width, color)
@@ -88,9 +98,7 @@ def render(report: Report, *, width: int | None = None, color: bool = False) -> 
     lines += [c.total_line(report), c.bonus_line(report)]
     pending = c.pending_written_line(report)
     if pending:
-        lines.append(pending)
+        lines.append(_t(pending))
     lines += _failures(report)
     lines += _losses(report)
-    if report.warnings:
-        lines += ["", "Warnings", *(f"  - {w}" for w in report.warnings)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + warnings) + "\n"
