@@ -158,16 +158,26 @@ def test_skeleton_scores_zero_and_says_not_implemented():
     assert results["score"] == 0.0 and all(t["status"] == "failed" for t in results["tests"])
 
 
-def test_terminal_loss_table_flags_a_large_difference_and_missing_values():
+def test_terminal_loss_table_compares_like_with_like():
+    """REPORT.md's full-set value is flagged against the reference's full-set loss only, never
+    against the grader's subset loss (several times smaller by nature)."""
     report = perfect()
-    report.reported_losses = {"single_neuron": 0.5, "hidden_layer": None, "multiclass": 0.12}
-    report.reproduced_losses["multiclass"] = None
-    text = render_terminal(report, width=120)
+    report.grading_examples = 2000
+    report.full_data_losses = {"single_neuron": 0.0343, "hidden_layer": 0.0268, "multiclass": 0.2404}
+    report.reproduced_losses = {"single_neuron": 0.0214, "hidden_layer": 0.0119, "multiclass": None}
+    report.reported_losses = {"single_neuron": 0.5, "hidden_layer": None, "multiclass": 0.2404}
+    text = render_terminal(report, width=160)
+    assert "REPORT.md (your run, all 60,000 examples)" in text and "grader (your parameters, 2,000 examples)" in text
     rows = {line.split()[0]: line for line in text.splitlines() if line.split()[:1]
             and line.split()[0] in ("single_neuron", "hidden_layer", "multiclass")}
-    assert "!! differs by" in rows["single_neuron"]
+    assert "!! 15 times the reference's full-data loss" in rows["single_neuron"]
     assert "not in REPORT.md" in rows["hidden_layer"]
-    assert "not reproduced" in rows["multiclass"]
+    assert "!!" not in rows["multiclass"] and "0.2404" in rows["multiclass"]
+    report.reported_losses = {"single_neuron": 0.0343, "hidden_layer": 0.0268, "multiclass": 0.2404}
+    assert "!!" not in render_terminal(report, width=160)
+    report.full_data_losses = {}
+    report.reported_losses["single_neuron"] = 0.5
+    assert "!!" not in render_terminal(report, width=160)  # nothing comparable: no flag
 
 
 def test_terminal_penalty_is_shown_and_taken():

@@ -111,3 +111,23 @@ def test_no_figure(tmp_path):
                 "Q1.4: dL/dW = (1/m) * (y_hat - y) @ X.T\n"
                 "db = (1/m) * sum(y_hat - y)\n")
     assert find_figure(None, formulas) is None
+
+
+def test_the_report_point_is_shared_among_the_three_models(tmp_path):
+    """A block that fills two models and leaves the template's 0.0 for the third earns two thirds."""
+    from types import SimpleNamespace
+
+    from grader import api, grade
+    from grader.report import Report
+
+    rubric = api.load_rubric()
+    path = tmp_path / "REPORT.md"
+    path.write_text("```yaml\nloss_500:\n  single_neuron: 0.034\n  hidden_layer: 0.027\n  multiclass: 0.0\n```\n")
+    q = grade._report_question(rubric, SimpleNamespace(report=path), Report("x", "x"))
+    assert abs(q.auto_points - rubric.questions["report"].auto * 2 / 3) < 1e-6
+    assert "template's 0.0 for multiclass" in "\n".join(c.message for c in q.checks)
+    path.write_text("```yaml\nloss_500:\n  single_neuron: nan\n  hidden_layer: -1\n```\n")
+    q = grade._report_question(rubric, SimpleNamespace(report=path), Report("x", "x"))
+    assert abs(q.auto_points - rubric.questions["report"].auto / 3) < 1e-6  # nan: a diverged run, said so
+    q = grade._report_question(rubric, SimpleNamespace(report=None), Report("x", "x"))
+    assert q.auto_points == 0 and len(q.checks) == 3

@@ -54,8 +54,9 @@ def _summary(report: Report) -> str:
             lines.append(pending)
         rows = c.loss_rows(report)
         if rows:
-            lines += ["", "Loss after 500 epochs: REPORT.md / reproduced"]
-            lines += [f"  {m}: {r} / {p}" + (f"  ({note})" if note else "") for m, r, p, note in rows]
+            head = c.loss_header(report)
+            lines += ["", f"Loss after 500 epochs: {head[1]} / {head[2]} / {head[3]}"]
+            lines += [f"  {m}: {r} / {p} / {f}" + (f"  ({note})" if note else "") for m, r, p, f, note in rows]
     if report.warnings:
         lines += ["", "Warnings:", *(f"  - {w}" for w in report.warnings)]
     return "\n".join(lines)

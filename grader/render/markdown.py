@@ -74,9 +74,10 @@ def _losses(report: Report) -> list[str]:
     rows = c.loss_rows(report)
     if not rows:
         return []
-    lines = ["## Losses after 500 epochs", "", "| model | REPORT.md | reproduced by the grader | |",
-             "| --- | ---: | ---: | --- |"]
-    lines += [f"| {m} | {r} | {p} | {_cell(note)} |" for m, r, p, note in rows]  # numbers formatted here
+    head = c.loss_header(report)
+    lines = ["## Losses after 500 epochs", "", f"| model | {head[1]} | {head[2]} | {head[3]} | |",
+             "| --- | ---: | ---: | ---: | --- |"]
+    lines += [f"| {m} | {r} | {p} | {f} | {_cell(note)} |" for m, r, p, f, note in rows]  # numbers formatted here
     return lines + [""]
 
 

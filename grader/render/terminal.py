@@ -73,9 +73,9 @@ def _losses(report: Report) -> list[str]:
     rows = c.loss_rows(report)
     if not rows:
         return []
-    head = ("loss after 500 epochs", "REPORT.md", "reproduced", "")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
-    return ["", *("  ".join([r[0].ljust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3]]).rstrip()
+    head = c.loss_header(report)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    return ["", *("  ".join([r[0].ljust(widths[0]), *(r[i].rjust(widths[i]) for i in (1, 2, 3)), r[4]]).rstrip()
                   for r in [head, *rows])]
 
 
