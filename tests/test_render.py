@@ -167,7 +167,7 @@ def test_terminal_loss_table_compares_like_with_like():
     report.reproduced_losses = {"single_neuron": 0.0214, "hidden_layer": 0.0119, "multiclass": None}
     report.reported_losses = {"single_neuron": 0.5, "hidden_layer": None, "multiclass": 0.2404}
     text = render_terminal(report, width=160)
-    assert "REPORT.md (your run, all 60,000 examples)" in text and "grader (your parameters, 2,000 examples)" in text
+    assert "REPORT.md (your run, 60,000 ex.)" in text and "grader (your params, 2,000 ex.)" in text
     rows = {line.split()[0]: line for line in text.splitlines() if line.split()[:1]
             and line.split()[0] in ("single_neuron", "hidden_layer", "multiclass")}
     assert "!! 15 times the reference's full-data loss" in rows["single_neuron"]

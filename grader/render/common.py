@@ -197,8 +197,8 @@ def fmt_loss(x: float | None) -> str:
 def loss_header(report: Report) -> tuple[str, str, str, str, str]:
     """The loss table's column titles: each says what its figure is."""
     n = f"{report.grading_examples:,}" if report.grading_examples else "its"
-    return ("loss after 500 epochs", "REPORT.md (your run, all 60,000 examples)",
-            f"grader (your parameters, {n} examples)", "reference (all 60,000 examples)", "")
+    return ("loss after 500 epochs", "REPORT.md (your run, 60,000 ex.)", f"grader (your params, {n} ex.)",
+            "reference (60,000 ex.)", "")
 
 
 def loss_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
