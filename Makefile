@@ -8,13 +8,14 @@ STUDENT ?= tests/files/example/DOE_Jane_Lab2_DLCV
 SUBMISSIONS ?= submissions
 OUT ?= out
 JOBS ?=
+WORKSHEET ?=
 Q ?=
 
 .PHONY: help setup sysdeps grade batch test reference skeleton fixtures kit bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
-	@echo "make batch SUBMISSIONS=folder  grade a folder of archives into OUT=$(OUT)"
+	@echo "make batch SUBMISSIONS=source  grade a folder, mailbox or Moodle zip into OUT=$(OUT) [WORKSHEET=csv]"
 	@echo "make test                      the whole test suite"
 	@echo "make reference                 the answer key: train the three reference models"
 	@echo "make skeleton | fixtures       regenerate the student kit | its expected values"
@@ -41,7 +42,8 @@ grade: setup
 	$(PYTHON) -m grader grade "$(STUDENT)" --md $(OUT)/feedback.md --json $(OUT)/results.json
 
 batch: setup
-	$(PYTHON) -m grader batch "$(SUBMISSIONS)" --out $(OUT) $(if $(JOBS),--jobs $(JOBS))
+	$(PYTHON) -m grader batch "$(SUBMISSIONS)" --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) \
+	  $(if $(WORKSHEET),--moodle-worksheet "$(WORKSHEET)")
 
 test: setup
 	$(PYTHON) -m pytest tests

@@ -12,10 +12,14 @@ at any ``--jobs`` gives the same bytes.
 - comma-separated, ``.`` decimals, CRLF line ends, quoted where needed (RFC 4180, ``csv``).
 - one header row, then one row per archive: ``last_name, first_name, file, sha256, status``,
   one column per question id of the rubric (its points: automatic + hand-given), ``total``
-  (out of the rubric's total: automatic + hand-given - penalty), ``bonus``, ``warnings``
-  (``; ``-joined, one line each).
+  (out of the rubric's total: automatic + hand-given - penalties, the late one included),
+  ``bonus``, ``source`` (folder, mail, moodle), ``group``, ``received`` (ISO 8601, empty when
+  unknown), ``late_days`` (started days after the group's deadline, empty without a deadline),
+  ``warnings`` (``; ``-joined, one line each).
 - an internal error (the grader's failure) has empty points, never a zero; a refused archive
-  (``bad-archive``, ``no-package``) has empty question cells and a total of 0.
+  (``bad-archive``, ``no-package``) has empty question cells and a total of 0; a message with
+  nothing to grade (``no-archive``, ``bad-message``) has an empty total too: there was no work
+  to mark, and a zero would read as one.
 """
 import csv
 import io
@@ -27,7 +31,9 @@ from grader import similarity
 from grader.render.common import pts
 from lab2check.mistakes import ADVICE
 
-STATUSES = ("graded", "bad-archive", "no-package", "import-error", "timeout", "internal-error")
+STATUSES = ("graded", "bad-archive", "no-package", "import-error", "timeout", "no-archive", "bad-message",
+            "internal-error")
+NOTHING = ("internal-error", "no-archive", "bad-message")     # no total at all
 REFUSED = ("bad-archive", "no-package")
 HISTOGRAM = "histogram.png"
 TOP_MISTAKES = 10
@@ -51,19 +57,23 @@ def _number(x) -> str:
 
 
 def csv_header(rubric) -> list[str]:
-    return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus", "warnings"]
+    return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus",
+            "source", "group", "received", "late_days", "warnings"]
 
 
 def csv_row(row, rubric) -> list[str]:
     report = row.report
     by_id = {q.id: q for q in report.questions}
     points = [_number(by_id[qid].points) if qid in by_id else "" for qid in rubric.questions]
-    if row.status == "internal-error":
-        total = bonus = ""          # the grader failed: no grade at all, never a zero
+    if row.status in NOTHING:
+        total = bonus = ""          # the grader failed, or nothing was sent: no grade at all, never a zero
     else:
         total, bonus = _number(report.total), _number(report.bonus)
     warnings = "; ".join(one_line(w) for w in row.warnings if str(w).strip())
-    return [row.last, row.first, row.file, row.sha256, row.status, *points, total, bonus, warnings]
+    late = getattr(report, "late_days", None)
+    origin = [getattr(row, "source", "folder"), getattr(row, "group", ""), getattr(row, "received", ""),
+              "" if late is None else str(late)]
+    return [row.last, row.first, row.file, row.sha256, row.status, *points, total, bonus, *origin, warnings]
 
 
 def grades_csv(rows, rubric) -> bytes:
@@ -147,6 +157,22 @@ def _points_section(rows, rubric, histogram: str | None) -> list[str]:
     return lines
 
 
+def _groups_section(rows) -> list[str]:
+    """Statistics per group, when some row has one (mail subjects, Moodle's groups)."""
+    groups = sorted({getattr(r, "group", "") for r in rows})
+    if groups == [""]:
+        return []
+    lines = ["## Per group", "", "| group | archives | graded | late | mean | median | min | max |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for g in groups:
+        mine = [r for r in rows if getattr(r, "group", "") == g]
+        graded = [r for r in mine if r.status == "graded"]
+        late = sum(1 for r in mine if getattr(r.report, "late_days", None))
+        lines.append(f"| {_cell(g or '(none)')} | {len(mine)} | {len(graded)} | {late} | "
+                     + " | ".join(_stats([r.report.total for r in graded])) + " |")
+    return lines + [""]
+
+
 def mistake_counts(rows) -> list[tuple[str, int, list[str]]]:
     """``(mistake id, students, question ids)``, most frequent first; a student counts once per
     mistake however many checks show it (hidden checks included: this is the teacher's view)."""
@@ -204,6 +230,7 @@ def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = H
     lines += [f"- {_cell(n)}" for n in notes] + ([""] if notes else [])
     lines += _status_section(rows)
     lines += _points_section(rows, rubric, histogram)
+    lines += _groups_section(rows)
     lines += _mistakes_section(rows)
     lines += _identical_section(rows, known)
     return "\n".join(lines).rstrip("\n") + "\n"
