@@ -22,7 +22,8 @@ A run, stage by stage, and why in this order:
 5. at the end: ``summary.md`` and ``histogram.png`` (``grader.summary``), one line on stdout.
 
 Lateness (``grader.lateness``) is applied at every run too, from each record's received time and
-group and the rubric's ``lateness``: a new deadline updates the totals without regrading. A
+group and the rubric's ``lateness``: a received time known later (a worksheet given on a second
+run) updates the totals without regrading (editing the rubric file regrades, as always). A
 Moodle source also gets ``OUT/moodle/``: ``feedback-files.zip`` and, with ``worksheet``, the
 filled grading worksheet (``grader.moodle_export``).
 
@@ -581,7 +582,8 @@ class _Batch:
         _late(report, a, self.rubric)
         row = Row(a.file, a.sha256, a.key, a.name.last if a.name else "", a.name.first if a.name else "",
                   report, fingerprint, list(a.notes), **a.origin())
-        self.graded += 1
+        if not a.refused:      # a refused file or a mail without an archive: nothing was graded
+            self.graded += 1
         self.add(row)
         return row
 

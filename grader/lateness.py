@@ -1,9 +1,10 @@
 """How late a submission is, and what that costs: the rubric's ``lateness`` applied to one time.
 
 Pure functions of the rubric and a received time; the batch calls ``assess`` for every row at
-every run (like the hand-given points), so a new deadline or policy updates the totals without
-regrading. What it is not: where the received time comes from (``grader.intake``: a mail's
-``Date`` header, Moodle's submission time) or how it is shown (the renderers read the report).
+every run (like the hand-given points), so a received time known later (Moodle's worksheet given
+on a second run) updates the totals without regrading. What it is not: where the received time
+comes from (``grader.intake``: a mail's ``Date`` header, Moodle's submission time) or how it is
+shown (the renderers read the report).
 
 The rules:
 - the deadline is the group's (``lateness.deadlines``, group names lower-cased), else

@@ -91,8 +91,9 @@ def fill_worksheet(sheet, cells: dict[str, tuple[str | None, str | None]]) -> by
 
 
 def _quoted(value: str) -> str:
-    """One CSV cell as Moodle's own writer quotes it: only when it must."""
-    if any(c in value for c in ',"\r\n') or value != value.strip():
+    """One CSV cell quoted as Moodle's own writer (PHP's ``fputcsv``) does: when it holds a
+    space, a comma, a quote, a tab or a line end."""
+    if any(c in value for c in ' ,"\r\n\t'):
         return '"' + value.replace('"', '""') + '"'
     return value
 

@@ -94,6 +94,8 @@ def _cell(text) -> str:
 
 def _label(row) -> str:
     name = f"{row.last} {row.first}".strip()
+    if not row.file:        # a message without an archive
+        return name or row.key
     return f"{name} (`{row.file}`)" if name else f"`{row.file}`"
 
 
