@@ -88,6 +88,13 @@ def test_detect_reads_the_kind_from_the_content(tmp_path, mails):
     assert intake.detect(ti.write_moodle_folder(tmp_path / "unpacked", people)) == "moodle"
 
 
+def test_a_folder_of_eml_and_archives_is_refused(tmp_path, mails):
+    folder = ti.write_eml_folder(tmp_path / "mixed", mails[:1])
+    archives.good_flat(folder)
+    with pytest.raises(UsageError, match=r"mixed holds both \.eml messages and archives \(MARTIN Alice"):
+        intake.detect(folder)
+
+
 def test_detect_refuses_what_is_none_of_them_in_one_line(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("grades of last year\n")

@@ -76,7 +76,7 @@ def detect(source) -> str:
     with ``From `` is an mbox, a zip is a Moodle download, headers then a blank line is one
     ``.eml``. Anything else is a ``UsageError``.
     """
-    from grader.intake import mail, moodle
+    from grader.intake import files, mail, moodle
     path = Path(source)
     if path.is_dir():
         if all((path / d).is_dir() for d in ("cur", "new", "tmp")):
@@ -84,6 +84,11 @@ def detect(source) -> str:
         if moodle.looks_like_download(path):
             return "moodle"
         if mail.eml_files(path):
+            # Mixed, one kind would be silently ignored: the teacher says which.
+            stray = sorted(p.name for p in path.iterdir() if p.is_file() and files.archive_extension(p.name))
+            if stray:
+                raise UsageError(f"{path} holds both .eml messages and archives ({stray[0]}, ...): "
+                                 "put them in two folders and grade each")
             return "eml"
         return "folder"
     if not path.exists():
