@@ -9,13 +9,14 @@ SUBMISSIONS ?= submissions
 OUT ?= out
 JOBS ?=
 COMPARE_WITH ?=
+WORKSHEET ?=
 Q ?=
 
 .PHONY: help setup sysdeps grade batch test reference skeleton fixtures kit bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
-	@echo "make batch SUBMISSIONS=folder  grade a folder of archives into OUT=$(OUT)"
+	@echo "make batch SUBMISSIONS=source  grade a folder, mailbox or Moodle zip into OUT=$(OUT) [WORKSHEET=csv]"
 	@echo "make test                      the whole test suite"
 	@echo "make reference                 the answer key: train the three reference models"
 	@echo "make skeleton | fixtures       regenerate the student kit | its expected values"
@@ -43,7 +44,7 @@ grade: setup
 
 batch: setup
 	$(PYTHON) -m grader batch "$(SUBMISSIONS)" --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) \
-	  $(if $(COMPARE_WITH),--compare-with "$(COMPARE_WITH)")
+	  $(if $(COMPARE_WITH),--compare-with "$(COMPARE_WITH)") $(if $(WORKSHEET),--moodle-worksheet "$(WORKSHEET)")
 
 test: setup
 	$(PYTHON) -m pytest tests

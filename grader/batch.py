@@ -1,13 +1,17 @@
 """Grade a folder of submission archives into OUT: one row per archive, whatever happens.
 
 A run, stage by stage, and why in this order:
-1. plan: every file of FOLDER is one archive, whatever its name: any length, script, control
-   character, a leading ``-`` or ``=``, only dots or spaces, undecodable bytes (subfolders are
-   not entered; the format is read from the bytes). Only what an operating system leaves beside
-   files is skipped (``.DS_Store``, ``._*``, ``Thumbs.db``, ``desktop.ini``, ``.directory``,
-   ``.~lock.*#``). Each gets its sha256, the student's name read from the file name (``names``),
-   and its own folder ``OUT/students/<key>/`` (two archives with one key get
-   ``<key>-<sha256 prefix>`` each; a key is at most 80 ASCII bytes, ``names.MAX_KEY`` + suffixes). An
+0. intake (``grader.intake``): SOURCE is a folder of archives, a mailbox (mbox, Maildir, .eml
+   files) or a Moodle download; it becomes a list of records (archive, student, source, group,
+   received time), archives from mail and zips written once under ``OUT/incoming/``.
+1. plan: in a folder of archives, every file is one archive, whatever its name: any length,
+   script, control character, a leading ``-`` or ``=``, only dots or spaces, undecodable bytes
+   (subfolders are not entered; the format is read from the bytes). Only what an operating
+   system leaves beside files is skipped (``.DS_Store``, ``._*``, ``Thumbs.db``, ``desktop.ini``,
+   ``.directory``, ``.~lock.*#``). Each gets its sha256, the student's name (from the file name,
+   or the mail's subject, or Moodle), and its own folder ``OUT/students/<key>/`` (two archives
+   with one key get ``<key>-<sha256 prefix>`` each; a key is at most 80 ASCII bytes,
+   ``names.MAX_KEY`` + suffixes). An
    archive whose folder already holds a complete result for the same sha256, file name and
    rubric is *up to date*: its row is rebuilt from ``report.json`` and it is not regraded
    (``force`` regrades all; an ``internal-error`` row, the grader's own failure, is always retried).
@@ -21,6 +25,12 @@ A run, stage by stage, and why in this order:
    and running the same command again finishes the rest.
 5. at the end: ``similarity.html`` and the ``similar_to`` column (``grader.similarity_report``),
    ``summary.md`` and ``histogram.png`` (``grader.summary``), one line on stdout.
+
+Lateness (``grader.lateness``) is applied at every run too, from each record's received time and
+group and the rubric's ``lateness``: a received time known later (a worksheet given on a second
+run) updates the totals without regrading (editing the rubric file regrades, as always). A
+Moodle source also gets ``OUT/moodle/``: ``feedback-files.zip`` and, with ``worksheet``, the
+filled grading worksheet (``grader.moodle_export``).
 
 Hand-given points (``manual_csv``, the batch form: student, question, points, comment) are
 merged at every run into every matching report, graded now or up to date, so a new file updates
@@ -38,6 +48,8 @@ OUT holds::
                    code.json        the lab2/ sources, kept for the near-duplicate report
                    archive.json     which archive and rubric these are the results of; written
                                     last, so it marks the folder complete
+    incoming/<mail|moodle>/...      archives taken out of mails and Moodle zips (kept: they are graded)
+    moodle/                         feedback-files.zip and the filled worksheet (Moodle sources)
     .work/                          the workers' private extraction folders (removed at the end)
     .batch.lock                     held while a batch writes OUT: two at once would mix rows
 
@@ -73,9 +85,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from grader import PROJECT, UsageError, api, expected, manual, names, near_duplicates, plots, similarity, summary
-from grader import similarity_report
+from grader import PROJECT, UsageError, api, expected, intake, lateness, manual, moodle_export, names, \
+    near_duplicates, plots, similarity, similarity_report, summary
 from grader.archive import ArchiveError, claimed_format, detect_format, extract, scratch_parent
+from grader.intake import worksheet as moodle_worksheet
 from grader.locate import PackageError, find_package
 from grader.render import neutralise as N
 from grader.render import render_markdown, to_gradescope
@@ -93,8 +106,6 @@ HANG_HOOK = "LAB2_BATCH_HANG_WORKER"
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 JOIN_SECONDS = 5.0
 MAX_KEY = 80   # bytes of a student folder's name, suffixes included
-# What operating systems and editors leave beside the files of a folder: never an archive.
-_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini", ".directory"}
 
 
 @dataclass
@@ -110,6 +121,15 @@ class Row:
     notes: list[str] = field(default_factory=list)    # this run's warnings: duplicates, hand-given points
     up_to_date: bool = False   # rebuilt from an earlier run's report.json, not regraded
     similar_to: list[str] = field(default_factory=list)   # set at the end by grader.similarity_report
+    source: str = "folder"     # where it arrived: folder | mail | moodle (grader.intake)
+    group: str = ""            # the group whose deadline applies ("" when none was found)
+    received: str = ""         # ISO 8601, "" when unknown
+    participant: str = ""      # Moodle's participant id
+    moodle_folder: str = ""    # the participant's folder in Moodle's download
+
+    @property
+    def late_days(self) -> int | None:
+        return self.report.late_days
 
     @property
     def status(self) -> str:
@@ -142,19 +162,34 @@ class BatchResult:
 
 @dataclass
 class _Archive:
-    """One file of FOLDER, as planned."""
-    path: Path
+    """One archive (or message without one) of SOURCE, as planned."""
+    path: Path | None
     file: str
     sha256: str
     name: names.StudentName | None
     key: str = ""
     notes: list[str] = field(default_factory=list)
-    refused: str = ""          # why it cannot even be read (not a regular file, ...)
+    refused: str = ""          # why it cannot even be read (not a regular file, no archive, ...)
     failed: str = ""           # the grader's own failure while planning it (internal-error)
+    record: intake.Submission | None = None   # what the intake found
+    status: str = "bad-archive"   # the row's status when refused
 
     @property
     def student(self) -> str:
-        return str(self.name) if self.name else self.file
+        return self.record.display if self.record else (str(self.name) if self.name else self.file)
+
+    @property
+    def misnamed(self) -> bool:
+        """The archive's own file name does not read as a student's name (the naming penalty)."""
+        return self.path is not None and names.parse_name(self.file) is None
+
+    def origin(self) -> dict:
+        """Row fields that say where the archive came from."""
+        r = self.record
+        if r is None:
+            return {}
+        return {"source": r.source, "group": r.group, "received": lateness.iso(r.received) if r.received else "",
+                "participant": r.participant, "moodle_folder": r.moodle_folder}
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -211,17 +246,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _is_junk(name: str) -> bool:
-    return name in _JUNK or name.startswith("._") or (name.startswith(".~lock.") and name.endswith("#"))
-
-
-def _archive(path: Path) -> _Archive:
-    a = _Archive(path, path.name, "", None)
-    try:
-        a.name = names.parse_name(path.name)
-    except Exception as err:  # noqa: BLE001 - an unreadable name is graded under its fallback key
-        a.notes.append(f"the file name could not be read as a student's name ({type(err).__name__}: {err})")
-    shown = N.line(path.name)
+def _archive(record: intake.Submission) -> _Archive:
+    path = record.path
+    a = _Archive(path, record.file, "", record.name, notes=list(record.warnings), record=record)
+    if path is None:           # a message without an archive, or one that could not be read
+        a.refused, a.status = record.reason, record.status
+        return a
+    shown = N.line(record.file)
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             a.refused = f"{shown} is not a regular file"  # a FIFO would block the hashing
@@ -234,16 +265,14 @@ def _archive(path: Path) -> _Archive:
 
 def _base_key(a: _Archive) -> str:
     try:
-        return a.name.key if a.name else names.fallback_key(a.file)
+        return a.record.key
     except Exception:  # noqa: BLE001 - a key is always found: the hash of the name's bytes
         return "archive-" + hashlib.sha1(os.fsencode(a.file)).hexdigest()[:8]
 
 
-def _plan(folder: Path) -> list[_Archive]:
-    """Every archive of ``folder`` with its unique folder key, sorted by file name."""
-    entries = sorted((p for p in folder.iterdir() if not _is_junk(p.name) and not p.is_dir()),
-                     key=lambda p: os.fsencode(p.name))
-    archives = [_archive(p) for p in entries]
+def _plan(records: list[intake.Submission]) -> list[_Archive]:
+    """Every archive the intake found, with its unique folder key, in the intake's order."""
+    archives = [_archive(r) for r in records]
     base = {id(a): names.bounded(_base_key(a)) for a in archives}
     counts = Counter(base.values())
     used = set()
@@ -274,8 +303,17 @@ def _previous(folder: Path, a: _Archive, rubric) -> Row | None:
     if (not a.sha256 or meta.get("sha256") != a.sha256 or meta.get("file") != N.text(a.file)
             or report.rubric_sha256 != rubric.sha256 or report.status == "internal-error"):
         return None
+    _late(report, a, rubric)
     return Row(a.file, a.sha256, a.key, meta.get("last_name", ""), meta.get("first_name", ""), report,
-               meta.get("fingerprint") or {}, list(a.notes), up_to_date=True)
+               meta.get("fingerprint") or {}, list(a.notes), up_to_date=True, **a.origin())
+
+
+def _late(report: Report, a: _Archive, rubric) -> None:
+    """The rubric's lateness, applied again at every run (a new deadline needs no regrading)."""
+    r = a.record
+    received = r.received if r else None
+    found = lateness.assess(rubric.lateness, r.group if r else "", received)
+    report.lateness, report.late_days, report.late_penalty = found.line(received), found.late_days, found.penalty
 
 
 # --- grading one archive (in a worker) ------------------------------------------------------------
@@ -594,7 +632,8 @@ class _Batch:
             report = _not_graded(N.line(a.file), N.line(a.file), "internal-error",
                                  f"{type(err).__name__}: {err}", self.rubric)
             row = Row(a.file, a.sha256, a.key, "", "", report, {}, list(a.notes))
-        self.graded += 1
+        if not a.refused:      # a refused file or a mail without an archive: nothing was graded
+            self.graded += 1
         self.add(row)
         return row
 
@@ -605,24 +644,28 @@ class _Batch:
         elif result is None:
             report = _not_graded(a.student, a.file, "internal-error", death or a.refused, self.rubric)
             if a.refused:
-                report.status, report.sandbox = "bad-archive", "student code was not run: the archive was refused"
+                report.status = a.status
+                report.sandbox = ("student code was not run: the archive was refused" if a.path is not None
+                                  else "student code was not run: no archive")
             fingerprint = {}
         else:
             report, fingerprint = Report.from_dict(result["report"]), result["fingerprint"]
+        report.student = a.student
         report.warnings[:0] = self._archive_warnings(a)
-        if a.name is None:
+        if a.misnamed:
             report.penalty = self.rubric.naming_penalty
+        _late(report, a, self.rubric)
         return Row(a.file, a.sha256, a.key, a.name.last if a.name else "", a.name.first if a.name else "",
-                   report, fingerprint, list(a.notes))
+                   report, fingerprint, list(a.notes), **a.origin())
 
     def _archive_warnings(self, a: _Archive) -> list[str]:
         """Warnings about the archive itself, kept in its report (the student sees them too)."""
         out = []
-        if a.name is None:
+        if a.misnamed:
             penalty = self.rubric.naming_penalty
             out.append("the file name does not read as 'LASTNAME firstname Lab2 DLCV.tar.bz2': graded as "
                        f"{a.key}" + (f", naming penalty -{pts(penalty)}" if penalty else ""))
-        if not a.refused and not a.failed:
+        if not a.refused and not a.failed and a.path is not None:
             try:
                 claimed, found = claimed_format(a.file), detect_format(a.path)
             except OSError:
@@ -651,31 +694,37 @@ def _progress_bar(total: int, up_to_date: int, progress):
 
 
 def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None, progress=True,
-        compare_with=None) -> BatchResult:
-    """Grade every archive of ``folder`` into ``out``; see the module docstring.
+        compare_with=None, worksheet=None) -> BatchResult:
+    """Grade every archive of ``folder`` (any SOURCE ``grader.intake`` reads: a folder of archives,
+    a mailbox, a Moodle download) into ``out``; see the module docstring.
 
-    ``progress``: True shows a progress bar on stderr when it is a terminal, ``"force"`` always,
-    False never; the final one-line summary is always printed. ``compare_with``: a folder of
-    earlier years' submissions for the near-duplicate report. Raises ``UsageError`` for a
-    wrong folder or manual file, and ``KeyboardInterrupt`` after writing what was done.
+    ``worksheet``: Moodle's grading worksheet, filled into ``out/moodle/``. ``compare_with``: a
+    folder of earlier years' submissions for the near-duplicate report. ``progress``: True shows
+    a progress bar on stderr when it is a terminal, ``"force"`` always, False never; the final
+    one-line summary is always printed. Raises ``UsageError`` for a wrong source, worksheet or
+    manual file (before any grading), and ``KeyboardInterrupt`` after writing what was done.
     """
     folder, out = Path(folder), Path(out)
-    if not folder.is_dir():
-        raise UsageError(f"no such folder of submissions: {folder}")
-    if out.resolve() == folder.resolve():
+    kind = intake.detect(folder)
+    if folder.is_dir() and out.resolve() == folder.resolve():
         # Its grades.csv and summary.md would be taken for archives on the next run.
         raise UsageError(f"--out {out} is the submissions folder itself: choose another output folder")
+    sheet = moodle_worksheet.read(worksheet) if worksheet else None
+    if sheet is not None and kind != "moodle":
+        raise UsageError(f"--moodle-worksheet needs a Moodle download as SOURCE, and {folder} is a {kind} "
+                         "(students are matched by Moodle's participant id, never by name)")
     entries = _load_manual(manual_csv, rubric) if manual_csv else None
     compare_with = similarity_report.check_compare_with(compare_with)
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
-        return _run(folder, out, rubric, max(1, int(jobs)), force, entries, progress, compare_with)
+        found = intake.collect(folder, out / "incoming", rubric, sheet)
+        return _run(found, folder, out, rubric, max(1, int(jobs)), force, entries, progress, compare_with)
 
 
-def _run(folder, out, rubric, jobs, force, entries, progress, compare_with=None) -> BatchResult:
+def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_with=None) -> BatchResult:
     started = time.monotonic()
     batch = _Batch(folder, out, rubric, entries)
-    archives = _plan(folder)
+    archives = _plan(found.records)
     todo = []
     for a in archives:
         try:
@@ -724,7 +773,11 @@ def _run(folder, out, rubric, jobs, force, entries, progress, compare_with=None)
             bar.close()
             shutil.rmtree(work, ignore_errors=True)
     rows = sorted(batch.rows.values(), key=summary.sort_key)
-    notes = _subfolders(folder) + batch.unmatched_manual() + _stale_folders(out, archives)
+    notes = (_subfolders(folder) if found.kind == "folder" else []) + found.notes + batch.unmatched_manual() \
+        + _stale_folders(out, archives)
+    if found.source == "moodle":
+        notes += _write_moodle(rows, found.worksheet, rubric, out)
+        batch.write_csv()      # with the rows' notes about the worksheet
     if interrupted:
         notes.insert(0, f"interrupted: {len(archives) - len(rows)} of {len(archives)} archives not graded yet; "
                         "run the same command again to finish")
@@ -773,6 +826,15 @@ def _similarity(rows, out: Path, folder: Path, rubric, compare_with, notes: list
         return None
     notes += similar.notes
     return similar
+
+
+def _write_moodle(rows, sheet, rubric, out: Path) -> list[str]:
+    """``OUT/moodle/``: feedback-files.zip, and the filled worksheet under its own file name."""
+    files, notes = moodle_export.export(rows, sheet, rubric)
+    (out / "moodle").mkdir(exist_ok=True)
+    for name, data in files.items():
+        write_atomic(out / "moodle" / name, data)
+    return notes
 
 
 def _write_summary(rows, rubric, out: Path, title: str, notes: list[str], similar=None) -> None:

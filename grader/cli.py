@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader grade PATH`` and ``python -m grader batch FOLDER``.
+"""Command line: ``python -m grader grade PATH`` and ``python -m grader batch SOURCE``.
 
 A thin layer over ``grader.api`` (and ``grader.batch``). Exit status: 0 when graded, whatever
 the score; 2 for a usage error (one clear line on stderr); 3 when the grader itself failed.
@@ -24,8 +24,10 @@ def _parser():
     g.add_argument("--report", metavar="FILE", help="write the whole grade as JSON (hidden details included)")
     g.add_argument("--manual", metavar="CSV", help="hand-given points: question, points, comment")
     g.add_argument("--jobs", type=int, default=2, help="children run side by side for one submission (1 or 2)")
-    b = sub.add_parser("batch", help="grade a folder of submission archives")
-    b.add_argument("folder")
+    b = sub.add_parser("batch", help="grade every submission of a folder, a mailbox or a Moodle download")
+    b.add_argument("folder", metavar="SOURCE",
+                   help="a folder of archives, an mbox file, a Maildir, a folder of .eml files, or Moodle's "
+                        "'Download all submissions' zip (or its unpacked folder)")
     b.add_argument("--out", default="out", help="output folder (default: out)")
     b.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: the cores)")
     b.add_argument("--rubric")
@@ -33,6 +35,8 @@ def _parser():
     b.add_argument("--force", action="store_true", help="regrade archives that already have results")
     b.add_argument("--compare-with", metavar="FOLDER", help="earlier years' submissions (archives or folders "
                    "holding lab2/) also compared in similarity.html; never graded")
+    b.add_argument("--moodle-worksheet", metavar="FILE",
+                   help="Moodle's grading worksheet (CSV): written back filled into OUT/moodle/")
     return p
 
 
@@ -67,7 +71,8 @@ def _batch(args) -> int:
     from grader import api, batch
     rubric = api.load_rubric(args.rubric)
     result = batch.run(args.folder, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
-                       force=args.force, manual_csv=args.manual, compare_with=args.compare_with)
+                       force=args.force, manual_csv=args.manual, compare_with=args.compare_with,
+                       worksheet=args.moodle_worksheet)
     return 3 if result.internal_errors else 0
 
 

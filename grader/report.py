@@ -85,6 +85,10 @@ class Report:
     seconds: float = 0.0
     rubric_sha256: str = ""
     error: str = ""            # for internal-error and archive problems: one line
+    # Lateness (grader.lateness), set by the batch at every run from the submission's received time.
+    lateness: str = ""         # one sentence for the student ("" when no deadline applies)
+    late_days: int | None = None
+    late_penalty: float = 0.0
 
     def question(self, qid: str) -> QuestionResult:
         return next(q for q in self.questions if q.id == qid)
@@ -108,7 +112,7 @@ class Report:
     @property
     def total(self) -> float:
         """Out of ``total_max``, bonus excluded; hand-graded points count once given."""
-        return round(max(0.0, self.auto_total + self.manual_total - self.penalty), 6)
+        return round(max(0.0, self.auto_total + self.manual_total - self.penalty - self.late_penalty), 6)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,11 +5,12 @@ points, tolerances, thresholds, learning rates, subset sizes or limits. A bad ru
 ``UsageError`` with one line naming the offending key.
 """
 import hashlib
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grader import RUBRIC, UsageError
 
@@ -96,6 +97,42 @@ class Similarity(_Strict):
     top_pairs: int = Field(20, ge=0, le=1000)   # unflagged pairs shown too, highest first
 
 
+class LatePolicy(_Strict):
+    per_started_day: float = Field(0.0, ge=0)   # points taken per started 24 h after the deadline
+    max_days: int | None = Field(None, ge=1)    # the penalty stops growing after this many days
+    grace_minutes: float = Field(0.0, ge=0)     # mail servers and clocks: this late still counts as on time
+
+
+class Lateness(_Strict):
+    """Deadlines per group (the word after ``DLCV-`` in a mail's subject, Moodle's group name),
+    lower-cased; ``default`` for every other group and for submissions without one. No
+    deadline at all (the default): nothing is late."""
+    deadlines: dict[str, AwareDatetime] = Field(default_factory=dict)
+    default: AwareDatetime | None = None
+    policy: LatePolicy = LatePolicy()
+    # Moodle writes times without a zone (the worksheet's dates, the zip's file times): they
+    # are read in this IANA zone.
+    timezone: str = "UTC"
+
+    @field_validator("deadlines")
+    @classmethod
+    def _lower_groups(cls, value: dict[str, datetime]) -> dict[str, datetime]:
+        lowered = {k.strip().lower(): v for k, v in value.items()}
+        if len(lowered) != len(value):
+            raise ValueError("two groups differ only in case")
+        return lowered
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)") from None
+        return value
+
+
 class Question(_Strict):
     auto: float = Field(0.0, ge=0)
     manual: float = Field(0.0, ge=0)
@@ -115,6 +152,7 @@ class Rubric(_Strict):
     archive: Archive = Archive()
     naming_penalty: float = Field(0.0, ge=0)
     similarity: Similarity = Similarity()
+    lateness: Lateness = Lateness()
     questions: dict[str, Question]
     # Filled by load(): the sha256 of the file's bytes, part of every cache key.
     sha256: str = ""

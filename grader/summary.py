@@ -12,12 +12,16 @@ at any ``--jobs`` gives the same bytes.
 - comma-separated, ``.`` decimals, CRLF line ends, quoted where needed (RFC 4180, ``csv``).
 - one header row, then one row per archive: ``last_name, first_name, file, sha256, status``,
   one column per question id of the rubric (its points: automatic + hand-given), ``total``
-  (out of the rubric's total: automatic + hand-given - penalty), ``bonus``, ``warnings``
-  (``; ``-joined, one line each), ``similar_to`` (the keys of the students, ``reference`` or
-  ``earlier:<name>`` whose code is flagged as near-identical, ``;``-joined: a flag, not a grade;
-  filled in at the end of the batch, see ``grader.similarity_report``).
+  (out of the rubric's total: automatic + hand-given - penalties, the late one included),
+  ``bonus``, ``source`` (folder, mail, moodle), ``group``, ``received`` (ISO 8601, empty when
+  unknown), ``late_days`` (started days after the group's deadline, empty without a deadline),
+  ``warnings`` (``; ``-joined, one line each), ``similar_to`` (the keys of the students,
+  ``reference`` or ``earlier:<name>`` whose code is flagged as near-identical, ``;``-joined: a
+  flag, not a grade; filled in at the end of the batch, see ``grader.similarity_report``).
 - an internal error (the grader's failure) has empty points, never a zero; a refused archive
-  (``bad-archive``, ``no-package``) has empty question cells and a total of 0.
+  (``bad-archive``, ``no-package``) has empty question cells and a total of 0; a message with
+  nothing to grade (``no-archive``, ``bad-message``) has an empty total too: there was no work
+  to mark, and a zero would read as one.
 - every text cell goes through ``neutralise.csv_cell``: one line, no control character, and a
   leading ``'`` when it starts with ``=``, ``+``, ``-`` or ``@`` (a file name like
   ``=HYPERLINK(...)`` is shown, never run, by a spreadsheet); the number cells are written by
@@ -37,7 +41,9 @@ from grader.render import neutralise as N
 from grader.render.common import pts
 from lab2check.mistakes import ADVICE
 
-STATUSES = ("graded", "bad-archive", "no-package", "import-error", "timeout", "internal-error")
+STATUSES = ("graded", "bad-archive", "no-package", "import-error", "timeout", "no-archive", "bad-message",
+            "internal-error")
+NOTHING = ("internal-error", "no-archive", "bad-message")     # no total at all
 REFUSED = ("bad-archive", "no-package")
 HISTOGRAM = "histogram.png"
 TOP_MISTAKES = 10
@@ -62,23 +68,26 @@ def _number(x) -> str:
 
 
 def csv_header(rubric) -> list[str]:
-    return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus", "warnings",
-            "similar_to"]
+    return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus",
+            "source", "group", "received", "late_days", "warnings", "similar_to"]
 
 
 def csv_row(row, rubric) -> list[str]:
     report = row.report
     by_id = {q.id: q for q in report.questions}
     points = [_number(by_id[qid].points) if qid in by_id else "" for qid in rubric.questions]
-    if row.status == "internal-error":
-        total = bonus = ""          # the grader failed: no grade at all, never a zero
+    if row.status in NOTHING:
+        total = bonus = ""          # the grader failed, or nothing was sent: no grade at all, never a zero
     else:
         total, bonus = _number(report.total), _number(report.bonus)
     warnings = "; ".join(one_line(w) for w in row.warnings if str(w).strip())
     similar = ";".join(getattr(row, "similar_to", []))
+    late = getattr(report, "late_days", None)
+    origin = [getattr(row, "source", "folder"), getattr(row, "group", ""), getattr(row, "received", ""),
+              "" if late is None else str(late)]
     text = N.csv_cell   # the cells a student's names, files and messages reach
     return [text(row.last), text(row.first), text(row.file), row.sha256, text(row.status), *points, total, bonus,
-            text(warnings), text(similar)]
+            *map(text, origin), text(warnings), text(similar)]
 
 
 def grades_csv(rows, rubric) -> bytes:
@@ -101,6 +110,8 @@ def _cell(text) -> str:
 def _label(row, table: bool = False) -> str:
     """'DOE John (`file`)' as Markdown; ``table``: for a table cell (``|`` escaped in the code span)."""
     name = f"{row.last} {row.first}".strip()
+    if not row.file:        # a message without an archive
+        return _cell(name or row.key)
     file = N.md_code(row.file, table=table) or "(no name)"
     return f"{_cell(name)} ({file})" if name else file
 
@@ -163,6 +174,22 @@ def _points_section(rows, rubric, histogram: str | None) -> list[str]:
     if histogram:
         lines += [f"![Histogram of the totals of the graded archives]({histogram})", ""]
     return lines
+
+
+def _groups_section(rows) -> list[str]:
+    """Statistics per group, when some row has one (mail subjects, Moodle's groups)."""
+    groups = sorted({getattr(r, "group", "") for r in rows})
+    if groups == [""]:
+        return []
+    lines = ["## Per group", "", "| group | archives | graded | late | mean | median | min | max |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for g in groups:
+        mine = [r for r in rows if getattr(r, "group", "") == g]
+        graded = [r for r in mine if r.status == "graded"]
+        late = sum(1 for r in mine if getattr(r.report, "late_days", None))
+        lines.append(f"| {_cell(g or '(none)')} | {len(mine)} | {len(graded)} | {late} | "
+                     + " | ".join(_stats([r.report.total for r in graded])) + " |")
+    return lines + [""]
 
 
 def mistake_counts(rows) -> list[tuple[str, int, list[str]]]:
@@ -244,6 +271,7 @@ def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = H
     lines += [f"- {_cell(n)}" for n in notes] + ([""] if notes else [])
     lines += _status_section(rows)
     lines += _points_section(rows, rubric, histogram)
+    lines += _groups_section(rows)
     lines += _mistakes_section(rows)
     lines += _identical_section(rows, known)
     if similar is not None:

@@ -55,8 +55,8 @@ def test_csv_is_utf8_with_bom_crlf_and_the_documented_header():
     assert data.count(b"\r\n") == 2 and b"\n" not in data.replace(b"\r\n", b"")
     header = data.decode("utf-8-sig").splitlines()[0].split(",")
     assert header == ["last_name", "first_name", "file", "sha256", "status", "q1_1", "q1_2", "q1_3", "q1_4", "q1_5",
-                      "q2_1", "q2_2", "q2_3", "q3_1", "q3_2", "q3_3", "report", "total", "bonus", "warnings",
-                      "similar_to"]
+                      "q2_1", "q2_2", "q2_3", "q3_1", "q3_2", "q3_3", "report", "total", "bonus",
+                      "source", "group", "received", "late_days", "warnings", "similar_to"]
 
 
 def test_csv_points_total_and_bonus_of_a_graded_row():

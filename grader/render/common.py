@@ -121,6 +121,8 @@ def total_line(report: Report) -> str:
     parts = [f"automatic {pts(report.auto_total)} / {pts(max_auto(report))}", hand_state(report)]
     if report.penalty:
         parts.append(f"penalty -{pts(report.penalty)}")
+    if report.late_penalty:
+        parts.append(f"late penalty -{pts(report.late_penalty)}")
     return f"Total: {pts(report.total)} / {pts(report.total_max)} ({', '.join(parts)})"
 
 

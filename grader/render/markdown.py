@@ -92,6 +92,8 @@ def render(report: Report) -> str:
         if status:
             lines += [f"**{_cell(status)}**", ""]
         lines += [f"**{c.total_line(report)}**", "", c.bonus_line(report), ""]
+        if report.lateness:
+            lines += [_cell(report.lateness), ""]
         pending = c.pending_written_line(report)
         if pending:
             lines += [_cell(pending), ""]

@@ -1,0 +1,169 @@
+"""Builders of what a teacher hands the batch, made at test time with the standard library:
+mail (``email.message.EmailMessage`` into an mbox, a Maildir, ``.eml`` files), Moodle's
+"Download all submissions" zip in its three layouts (or unpacked), and Moodle's grading
+worksheet in English and French, quoted as Moodle (PHP's ``fputcsv``) writes it.
+"""
+import mailbox
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+
+# --- mail -------------------------------------------------------------------------------------
+
+@dataclass
+class Mail:
+    subject: str
+    sender: str
+    date: datetime | None
+    attachments: list[tuple[str, bytes]] = field(default_factory=list)
+    raw_subject: str | None = None      # a pre-encoded (RFC 2047) Subject header, as written
+
+
+def message(mail: Mail) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = mail.sender
+    msg["To"] = "teacher@univ.example"
+    if mail.raw_subject is None:
+        msg["Subject"] = mail.subject
+    if mail.date is not None:
+        msg["Date"] = format_datetime(mail.date)
+    msg["Message-ID"] = f"<{abs(hash((mail.subject, mail.sender, str(mail.date))))}@test>"
+    msg.set_content("Hello, here is my lab.\n")
+    for name, data in mail.attachments:
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    data = msg.as_bytes()
+    if mail.raw_subject is not None:
+        # The header as a mail client encodes it, kept verbatim (RFC 2047 encoded word).
+        data = f"Subject: {mail.raw_subject}\n".encode() + data
+        from email import message_from_bytes, policy
+        return message_from_bytes(data, policy=policy.default)
+    return msg
+
+
+def write_mbox(path: Path, mails: list[Mail]) -> Path:
+    box = mailbox.mbox(path)
+    for mail in mails:
+        box.add(message(mail))
+    box.flush()
+    box.close()
+    return path
+
+
+def write_maildir(path: Path, mails: list[Mail]) -> Path:
+    box = mailbox.Maildir(path, create=True)
+    for mail in mails:
+        box.add(message(mail))
+    box.close()
+    return path
+
+
+def write_eml_folder(path: Path, mails: list[Mail]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for n, mail in enumerate(mails):
+        (path / f"message {n:02d}.eml").write_bytes(message(mail).as_bytes())
+    return path
+
+
+# --- Moodle -----------------------------------------------------------------------------------
+
+@dataclass
+class Participant:
+    pid: int
+    fullname: str
+    files: dict[str, bytes]                 # original file name -> bytes
+    submitted: str = "-"                    # the worksheet's "Last modified (submission)"
+    email: str = ""
+    group: str = ""
+    online_text: str = ""
+
+
+LAYOUTS = ("folder_", "folder", "flat")    # Moodle 3.1-4.0, 4.1+, before 3.1 / unticked
+ZIP_TIME = (2026, 12, 10, 18, 30, 0)
+
+
+def entry_prefix(p: Participant) -> str:
+    return f"{p.fullname}_{p.pid}"
+
+
+def moodle_entries(participants: list[Participant], layout: str) -> dict[str, bytes]:
+    entries = {}
+    for p in participants:
+        prefix = entry_prefix(p)
+        for name, data in p.files.items():
+            if layout == "folder_":
+                entries[f"{prefix}_assignsubmission_file_/{name}"] = data
+            elif layout == "folder":
+                entries[f"{prefix}_assignsubmission_file/{name}"] = data
+            else:
+                entries[f"{prefix}_assignsubmission_file_{name}"] = data
+        if p.online_text:
+            sep = "_" if layout == "flat" else "/"
+            entries[f"{prefix}_assignsubmission_onlinetext{sep}onlinetext.html"] = p.online_text.encode()
+    return entries
+
+
+def write_moodle_zip(path: Path, participants: list[Participant], layout: str = "folder") -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in moodle_entries(participants, layout).items():
+            zf.writestr(zipfile.ZipInfo(name, ZIP_TIME), data)
+    return path
+
+
+def write_moodle_folder(path: Path, participants: list[Participant], layout: str = "folder") -> Path:
+    for name, data in moodle_entries(participants, layout).items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return path
+
+
+EN = ("Identifier", "Full name", "Email address", "Status", "Grade", "Maximum grade", "Grade can be changed",
+      "Last modified (submission)", "Online text", "Last modified (grade)", "Feedback comments")
+FR = ("Identifiant", "Nom complet", "Adresse de courriel", "Statut", "Note", "Note maximale",
+      "La note peut être modifiée", "Dernière modification (travail remis)", "Texte en ligne",
+      "Dernière modification (note)", "Feedback par commentaires")
+
+
+def php_cell(value: str) -> str:
+    """A cell as PHP's fputcsv writes it: quoted when it holds a space, comma, quote or line end."""
+    if any(c in value for c in ' ,"\r\n\t'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def worksheet_lines(participants: list[Participant], lang: str = "en", max_grade: str = "20.00",
+                    group: bool = False, feedback: bool = True, extra_rows: list[tuple] = ()) -> list[list[str]]:
+    """The worksheet as rows of *raw* cells (already quoted), header first; ``Grade`` is column 4
+    and the feedback the last column. Tests assemble them with ``assemble``."""
+    header = list(EN if lang == "en" else FR)
+    if group:
+        header.insert(4, "Group" if lang == "en" else "Groupe")
+    if not feedback:
+        header.pop()
+    rows = [[php_cell(h) for h in header]]
+    word = "Participant " if lang == "en" else "Participant"
+    for p in participants:
+        status = "Submitted for grading" if lang == "en" else "Remis pour évaluation"
+        cells = [f"{word}{p.pid}", p.fullname, p.email or f"{p.pid}@univ.example", status, "", max_grade,
+                 "Yes" if lang == "en" else "Oui", p.submitted, "my notes,\nsecond line", "-", ""]
+        if group:
+            cells.insert(4, p.group)
+        if not feedback:
+            cells.pop()
+        rows.append([php_cell(c) for c in cells])
+    rows += [[php_cell(c) for c in r] for r in extra_rows]
+    return rows
+
+
+def assemble(rows: list[list[str]], bom: bool = True, newline: str = "\n") -> bytes:
+    return (("\ufeff" if bom else "") + "".join(",".join(r) + newline for r in rows)).encode("utf-8")
+
+
+def write_worksheet(path: Path, participants: list[Participant], **kw) -> Path:
+    bom, newline = kw.pop("bom", True), kw.pop("newline", "\n")
+    path.write_bytes(assemble(worksheet_lines(participants, **kw), bom, newline))
+    return path
