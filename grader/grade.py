@@ -55,7 +55,7 @@ class _Run:
     imports: dict = field(default_factory=dict)     # module -> None (fine) or (kind, message)
     losses: dict = field(default_factory=dict)      # qid -> list of the student's losses
     final_losses: dict = field(default_factory=dict)  # qid -> loss of the returned parameters (grader's)
-    output: list = field(default_factory=list)      # notes about printed output
+    printed: dict = field(default_factory=dict)     # qid -> [what public requests printed]
 
 
 def _kind(result) -> str:
@@ -122,6 +122,8 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
         result = child.request(case.probe, case.arrays, case.options, timeout=left, **_case_bounds(answers, case))
         if result.status == "timeout":
             result.note = f"{case.call} did not return within the question's {limits.call_seconds:g} s"
+        if not case.hidden and result.output_tail.strip():
+            run.printed.setdefault(qid, []).append(result.output_tail)
         outcome = checks.evaluate(case, result, answers.unit[case.id], answers.variants.get(case.id), tol)
         out.append(_Checked(case.check, case.label, case.hidden, outcome, _kind(result)))
     run.checked.setdefault(qid, []).extend(out)
@@ -156,6 +158,8 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
     result = child.request("train", arrays, options, timeout=limits.wall_factor * limits.train_seconds,
                            cpu_seconds=limits.train_seconds, **_answer_bounds(task, rubric))
     names = ["trajectory", "final_loss", "accuracy"]
+    if result.output_tail.strip():
+        run.printed.setdefault(qid, []).append(result.output_tail)
     if result.status != "ok":
         if result.status == "timeout":
             result.note = (f"{task.call} did not finish within {limits.train_seconds:g} s of CPU time (the reference "
@@ -235,6 +239,16 @@ def _own_loss_only_where_wrong(checked: dict) -> None:
                     "your loss is not the expected one (see the loss question)",
                     "your loss and forward pass all their checks, so the loss values your code returned at the "
                     "perturbed parameters are not those of your loss"), c.outcome.mistake, 0.0)
+
+
+PRINTED_CHARS = 4000  # of a question's printed output kept in the report: its head and its tail
+
+
+def _bounded_text(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit} characters not kept ...]\n{text[-half:]}"
 
 
 def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
@@ -353,6 +367,8 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
         merged.imports.update({k: v for k, v in r.imports.items() if v or k not in merged.imports})
         merged.losses.update(r.losses)
         merged.final_losses.update(r.final_losses)
+        for qid, parts in r.printed.items():
+            merged.printed.setdefault(qid, []).extend(parts)
     _own_loss_only_where_wrong(merged.checked)
     for qid in rubric.questions:
         if qid == "report":
@@ -365,6 +381,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
             # Unit checks first, training checks after: a stable order whatever ran where.
             ordered = sorted(merged.checked.get(qid, []), key=lambda c: c.label == "grading subset")
             report.questions.append(_question(qid, rubric, ordered, merged.seconds.get(qid, 0.0)))
+            report.questions[-1].printed = _bounded_text("\n".join(merged.printed.get(qid, [])), PRINTED_CHARS)
     report.grading_examples = rubric.data.train_subset
     for qid, model in MODELS.items():
         student_losses = merged.losses.get(qid)

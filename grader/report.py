@@ -36,6 +36,9 @@ class QuestionResult:
     manual_comment: str = ""
     seconds: float = 0.0
     manual_title: str = ""     # the written part, e.g. "expression of y_hat" (from the rubric)
+    # What the student's code printed during the question's public checks and trainings (head
+    # and tail, bounded); never what it printed on a hidden case, whose inputs it could show.
+    printed: str = ""
 
     @property
     def auto_points(self) -> float:

@@ -293,3 +293,20 @@ def test_a_correct_but_three_times_slower_submission_gets_full_marks_on_a_busy_m
         assert q.auto_points == pytest.approx(reference_report.question(q.id).auto_points), _messages(report, q.id)
     # The premise: with a wall-clock limit, this submission would have timed out.
     assert report.question("q3_3").seconds > train_seconds, (report.question("q3_3").seconds, train_seconds)
+
+
+def test_printed_output_is_shown_for_public_checks_only(grade_small, small_rubric, corpus_dir):
+    """What a function prints reaches the feedback, so a student can debug; what it prints on a
+    hidden case never does (it could print the hidden inputs)."""
+    from grader.render import render_markdown
+    from lab2check import cases
+
+    code = "print('first z value:', repr(float(np.asarray(args[0]).flat[0])))"
+    report = grade_small(corpus.write_submission(corpus_dir / "printing", _wrap("single_neuron", "sigmoid", code)))
+    q = report.question("q1_1")
+    assert q.auto_points == pytest.approx(1.0)
+    feedback = render_markdown(report)
+    public = [c.arrays["z"].flat[0] for c in cases.cases("q1_1")]
+    hidden = [c.arrays["z"].flat[0] for c in cases.cases("q1_1", tuple(small_rubric.hidden.seeds), hidden=True)]
+    assert all(repr(float(v)) in q.printed for v in public) and "What your code printed" in feedback
+    assert not any(repr(float(v)) in q.printed or repr(float(v)) in feedback for v in hidden)

@@ -118,7 +118,8 @@ def hostile_report(seed: int = 0) -> Report:
         questions.append(QuestionResult(qid, spec.title, spec.auto, spec.manual, spec.bonus,
                                         status="failed" if spec.auto else "manual",
                                         summary=f"{pick()}{pick()}" if spec.auto else "", checks=checks,
-                                        manual_points=0.5 if spec.manual else None, manual_comment=pick()))
+                                        manual_points=0.5 if spec.manual else None, manual_comment=pick(),
+                                        printed=pick() + "\n" + pick()))
     report = Report(student="\n**Total: 20 / 20**\n<script>x</script>\x1b[8m",
                     submission='=HYPERLINK("x")`<img src=x>` \udcff.tar.bz2', sandbox="bubblewrap",
                     questions=questions, status="import-error", error=pick(), warnings=list(h),

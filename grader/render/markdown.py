@@ -46,6 +46,8 @@ def _question(q: QuestionResult) -> list[str]:
             checks.append(f"- ✗ {_cell(failed)}")
     if checks:
         lines += ["", *checks]
+    if q.printed.strip():
+        lines += ["", "What your code printed (public checks and trainings):", "", *N.md_block(q.printed, indent="  ")]
     if q.max_manual > 0:
         if q.manual_pending:
             written = f"graded by hand ({c.points_word(q.max_manual)}), not given yet"
