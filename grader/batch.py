@@ -631,7 +631,7 @@ class _Batch:
         except Exception as err:  # noqa: BLE001 - the row still exists, and says what failed
             report = _not_graded(N.line(a.file), N.line(a.file), "internal-error",
                                  f"{type(err).__name__}: {err}", self.rubric)
-            row = Row(a.file, a.sha256, a.key, "", "", report, {}, list(a.notes))
+            row = Row(a.file, a.sha256, a.key, "", "", report, {}, list(a.notes), **a.origin())
         if not a.refused:      # a refused file or a mail without an archive: nothing was graded
             self.graded += 1
         self.add(row)
