@@ -80,6 +80,9 @@ class Report:
     seconds: float = 0.0
     rubric_sha256: str = ""
     error: str = ""            # for internal-error and archive problems: one line
+    # What each sandboxed child used, in the order of its task list (grader.sandbox.Child.usage):
+    # {"processes", "peak_memory_mb", "cpu_seconds", "memory_limit_kills"}; measures, like seconds.
+    usage: list[dict] = field(default_factory=list)
 
     def question(self, qid: str) -> QuestionResult:
         return next(q for q in self.questions if q.id == qid)
