@@ -58,11 +58,11 @@ class _Layout:
     folders: dict  # v1: controller -> the grader's own cgroup folder in its hierarchy; v2: {"unified": folder}
 
 
-def _mounts() -> list[tuple[str, str, str, set]]:
+def _mounts(mountinfo: str) -> list[tuple[str, str, str, set]]:
     """``(fstype, mount root, mount point, super options)`` of every cgroup file system."""
     found = []
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
             for line in f:
                 left, _, right = line.partition(" - ")
                 fields, tail = left.split(), right.split()
@@ -77,11 +77,11 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def _own_paths() -> dict:
+def _own_paths(cgroup_file: str) -> dict:
     """``{controller or "": path}`` from /proc/self/cgroup ("" is the v2 hierarchy)."""
     paths = {}
     try:
-        with open("/proc/self/cgroup", encoding="utf-8", errors="surrogateescape") as f:
+        with open(cgroup_file, encoding="utf-8", errors="surrogateescape") as f:
             for line in f:
                 parts = line.rstrip("\n").split(":", 2)
                 if len(parts) == 3:
@@ -103,8 +103,9 @@ def _folder(mount_root: str, mount_point: str, path: str) -> str | None:
 
 
 @functools.cache
-def _layout() -> tuple[_Layout | None, str]:
-    mounts, own = _mounts(), _own_paths()
+def _layout(mountinfo="/proc/self/mountinfo", cgroup_file="/proc/self/cgroup") -> tuple[_Layout | None, str]:
+    """Where this process's cgroups are, from the two files (other ones in tests)."""
+    mounts, own = _mounts(mountinfo), _own_paths(cgroup_file)
     v1 = {}
     for fstype, root, point, options in mounts:
         if fstype == "cgroup":

@@ -387,3 +387,39 @@ def test_the_sandbox_line_says_when_seccomp_is_missing(monkeypatch, sandbox):
     response = child.request("call", Z, HOSTILE, QUICK)
     assert response.status == "ok" and int(response.outputs["out"]) == 0, response
     assert child.request("call", Z, GOOD, QUICK).status == "ok"
+
+
+def test_cgroup_v2_is_found_and_used_where_memory_and_pids_are_delegated(tmp_path, monkeypatch):
+    # This project's machines have cgroup v1; v2 is checked on a stand-in tree of plain files.
+    mount, own = tmp_path / "unified", tmp_path / "unified" / "grader.slice"
+    own.mkdir(parents=True)
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("")
+    (tmp_path / "mountinfo").write_text(f"30 25 0:26 / {mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+                                        f"31 25 0:27 / {tmp_path}/v1 rw - cgroup cgroup rw,cpuset\n")
+    (tmp_path / "cgroup").write_text("1:cpuset:/\n0::/grader.slice\n")
+    layout = cgroup._layout.__wrapped__(str(tmp_path / "mountinfo"), str(tmp_path / "cgroup"))
+    assert layout == (cgroup._Layout(2, {"unified": str(own)}), "")
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids"
+    monkeypatch.setattr(cgroup, "_layout", lambda: layout)
+    group = cgroup.Cgroup(512 * MB, 34)
+    folder = own / group.name
+    assert {f: (folder / f).read_text() for f in ("memory.max", "memory.swap.max", "pids.max")} == {
+        "memory.max": str(512 * MB), "memory.swap.max": "0", "pids.max": "34"}
+    assert group.procs_files == [str(folder / "cgroup.procs")]
+    (folder / "memory.peak").write_text("123456789\n")
+    (folder / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\n")
+    assert group.oom_kills() == 1
+    assert group.finish() == cgroup.Usage(123456789, 2_500_000_000, 1)
+    assert (folder / "cgroup.kill").read_text() == "1"
+
+
+def test_no_cgroup_where_v2_controllers_cannot_be_delegated(tmp_path):
+    own = tmp_path / "unified"
+    own.mkdir()
+    (own / "cgroup.controllers").write_text("cpu io\n")
+    (tmp_path / "mountinfo").write_text(f"30 25 0:26 / {own} rw - cgroup2 cgroup2 rw\n")
+    (tmp_path / "cgroup").write_text("0::/\n")
+    assert cgroup._layout.__wrapped__(str(tmp_path / "mountinfo"), str(tmp_path / "cgroup")) == (
+        None, "cgroup v2 without the memory and pids controllers")
