@@ -1,5 +1,6 @@
 # Every target installs what it needs: a virtual environment from the pinned requirements,
-# and bubblewrap (the grader's sandbox) through apt-get when it is missing and we may install it.
+# and bubblewrap (the grader's sandbox) and libseccomp (its system-call filter, used through the
+# pinned pyseccomp) through apt-get when they are missing and we may install them.
 PY ?= python3
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -30,14 +31,16 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP) sysdeps
 
-# bubblewrap is optional (the grader falls back to resource limits and says so), so a failed
-# install is a warning, never an error.
+# Both are optional (the grader falls back to resource limits, or runs without the filter, and
+# the report's sandbox line says so), so a failed install is a warning, never an error.
+SYSDEPS_MISSING = $(strip $(if $(shell command -v bwrap),,bubblewrap) \
+                  $(if $(shell /sbin/ldconfig -p 2>/dev/null | grep -F libseccomp.so.2),,libseccomp2))
 sysdeps:
-	@command -v bwrap >/dev/null 2>&1 || { \
+	@missing="$(SYSDEPS_MISSING)"; [ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
-	      || echo "warning: could not install bubblewrap; grading falls back to resource limits only"; \
-	  else echo "warning: bubblewrap (bwrap) is not installed; grading falls back to resource limits only"; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null 2>&1 \
+	      || echo "warning: could not install $$missing; the report's sandbox line says what grading runs without"; \
+	  else echo "warning: $$missing not installed; the report's sandbox line says what grading runs without"; fi; }
 
 grade: setup
 	$(PYTHON) -m grader grade "$(STUDENT)" --md $(OUT)/feedback.md --json $(OUT)/results.json

@@ -442,6 +442,27 @@ def section_sandbox(ctx) -> dict:
         out[f"start_{kind}_cpu_s"] = rnd(median(cpus))
         out[f"close_{kind}_s"] = rnd(median(closes), 4)
         out[f"start_{kind}_samples"] = [rnd(s) for s in starts]
+    say(f"sandbox: the host's confinement (cgroup + seccomp filter) x{reps}: start-up and round trip, with / without")
+    confined = {"start": [], "request": []}
+    bare = {"start": [], "request": []}
+    for _ in range(reps):
+        for into in (confined, bare):  # alternated: the machine's load affects both alike
+            child = Child(sub, rubric.limits, binds=binds)
+            if into is bare:
+                child.cgroups, child.seccomp = False, None
+            t = time.perf_counter()
+            child.start()
+            into["start"].append(time.perf_counter() - t)
+            trips = []
+            for _ in range(50):
+                t = time.perf_counter()
+                child.request("import", {}, {"modules": []}, timeout=20)
+                trips.append(time.perf_counter() - t)
+            into["request"].append(median(trips))
+            child.close()
+    out["confinement"] = {"start_with_s": rnd(median(confined["start"])), "start_without_s": rnd(median(bare["start"])),
+                          "request_with_ms": rnd(median(confined["request"]) * 1e3),
+                          "request_without_ms": rnd(median(bare["request"]) * 1e3)}
     say("sandbox: python and numpy start-up outside any sandbox")
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     env.update({v: "1" for v in THREAD_VARS}, PYTHONPATH=str(PROJECT))
@@ -957,6 +978,11 @@ def table(result: dict) -> str:
     if s:
         add("  child start-up, bubblewrap / rlimits only (s)", pair(s.get("start_bubblewrap_s"), s.get("start_rlimits_s")))
         add("  of which CPU in the child, bubblewrap (s)", _fmt(s.get("start_bubblewrap_cpu_s")))
+        if s.get("confinement"):
+            h = s["confinement"]
+            add("  start-up with / without cgroup + seccomp (s)", pair(h["start_with_s"], h["start_without_s"]))
+            add("  round trip with / without cgroup + seccomp (ms)",
+                pair(h["request_with_ms"], h["request_without_ms"]))
         add("  python / + numpy / + lab2check, no sandbox (s)",
             f"{_fmt(s['start_python_s'])} / {_fmt(s['start_python_numpy_s'])} / {_fmt(s['start_python_numpy_lab2check_s'])}")
         add("  request round trip: empty / sigmoid call (ms)", pair(s["request_empty_ms"], s["request_call_ms"]))

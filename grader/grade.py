@@ -56,6 +56,7 @@ class _Run:
     losses: dict = field(default_factory=dict)      # qid -> list of the student's losses
     final_losses: dict = field(default_factory=dict)  # qid -> loss of the returned parameters (grader's)
     printed: dict = field(default_factory=dict)     # qid -> [what public requests printed]
+    usage: dict | None = None                       # the child's Child.usage once it is closed
 
 
 def _kind(result) -> str:
@@ -200,6 +201,7 @@ def _worker(folder, binds, rubric, answers, slot, tasks, run: _Run, errors: list
                     _run_unit(child, qid, cases, answers, tol, rubric.limits, run)
                 else:
                     _run_training(child, qid, rubric, answers, rubric.limits, run)
+        run.usage = child.usage
     except Exception as err:  # noqa: BLE001 - reported as the grader's own failure, never the student's
         errors.append(f"{type(err).__name__}: {err}")
 
@@ -358,6 +360,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
         report.status, report.error = "internal-error", errors[0]
         report.seconds = round(time.monotonic() - start, 3)
         return report
+    report.usage = [r.usage for r in runs if r.usage]
     merged = _Run()
     for r in runs:
         for qid, c in r.checked.items():

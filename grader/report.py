@@ -92,6 +92,9 @@ class Report:
     lateness: str = ""         # one sentence for the student ("" when no deadline applies)
     late_days: int | None = None
     late_penalty: float = 0.0
+    # What each sandboxed child used, in the order of its task list (grader.sandbox.Child.usage):
+    # {"processes", "peak_memory_mb", "cpu_seconds", "memory_limit_kills"}; measures, like seconds.
+    usage: list[dict] = field(default_factory=list)
 
     def question(self, qid: str) -> QuestionResult:
         return next(q for q in self.questions if q.id == qid)

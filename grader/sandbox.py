@@ -21,7 +21,22 @@ Two sandboxes, chosen once by ``sandbox_status()``:
   files (whatever the dedicated uid may read) and the network. ``LAB2_SANDBOX=rlimits`` forces it.
 Both: stdin is /dev/null, a cleared environment (one BLAS thread, MPLBACKEND=Agg), RLIMIT_AS =
 ``limits.memory_mb`` (numpy with one OpenBLAS thread starts from about 130 MB), RLIMIT_FSIZE,
-RLIMIT_NOFILE, RLIMIT_CORE = 0 and an RLIMIT_CPU backstop behind the wall-clock timeout.
+RLIMIT_NOFILE, RLIMIT_CORE = 0 and an RLIMIT_CPU backstop behind the wall-clock timeout. And,
+where the machine allows it (the report's sandbox line says when it does not):
+- a cgroup per process (``grader/cgroup.py``) with ``limits.memory_mb`` of memory and
+  ``limits.processes`` (+2 for the sandbox's own) tasks, so that memfd, tmpfs and shared memory
+  count as well; the process is started inside it (through ``sh``, which joins it and then
+  executes the sandbox), the cgroup's out-of-memory kills are reported as the memory limit, and
+  its peak memory and CPU time are summed in ``Child.usage`` before it is removed;
+- a seccomp filter (``grader/seccomp_filter.py``, built with libseccomp): the keyring, new user
+  namespaces, ptrace, bpf, perf, the mount family, modules, kexec and odd personalities fail
+  with EPERM. bubblewrap loads it (``--seccomp``); without bubblewrap the child loads it itself;
+- an empty capability bounding set: the child drops every capability from it while still root
+  (bubblewrap keeps CAP_SETPCAP for this), before it becomes the dedicated uid.
+Nothing on a command line names a host path of the submission, the data or the cache:
+bubblewrap reads its options from a pipe (``--args``) and the child its configuration (so
+``ps`` on the host and ``/proc/1/cmdline`` in the sandbox show only ``bwrap --args N`` and
+``python -s /sandbox/lab2check/child.py N``).
 
 The student's output is read in the same poll loop as the answers, not by a thread: the child
 flushes it before it answers, so what a request printed is exactly what its ``Response`` shows,
@@ -57,6 +72,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader import cgroup as cgroups
+from grader import seccomp_filter
 from lab2check import child as child_module
 from lab2check.child import FRAME
 from lab2check.plain import NUMERIC_KINDS
@@ -75,9 +92,14 @@ TMPFS_MIN_MB = 64
 MAX_HEADER_BYTES = 1 << 20
 MAX_ARRAYS = 4096
 KILL_WAIT = 5.0
+PIDS_SLACK = 2  # the sandbox's own processes in a child's cgroup: bubblewrap's two, or the reaper
 
 BUBBLEWRAP_LINE = "student code ran in bubblewrap: no network, read-only view of the submission and the data"
 RLIMITS_LINE = "student code ran with resource limits only"
+CGROUP_LINE = "memory and processes counted in a cgroup"
+NO_CGROUP_LINE = "no cgroup ({}): memory counted by RLIMIT_AS only"
+SECCOMP_LINE = "system calls filtered by seccomp"
+NO_SECCOMP_LINE = "no seccomp filter ({})"
 
 
 class SandboxError(Exception):
@@ -119,6 +141,14 @@ def sandbox_status() -> tuple[str, str]:
     ``LAB2_SANDBOX=rlimits`` turns bubblewrap off; ``LAB2_SANDBOX=bubblewrap`` makes its absence
     an error instead of a fallback.
     """
+    kind, line = _sandbox_kind()
+    cgroup_ok, why = cgroups.status()
+    line += "; " + (CGROUP_LINE if cgroup_ok else NO_CGROUP_LINE.format(why))
+    seccomp_ok, why = seccomp_filter.status()
+    return kind, line + "; " + (SECCOMP_LINE if seccomp_ok else NO_SECCOMP_LINE.format(why))
+
+
+def _sandbox_kind() -> tuple[str, str]:
     forced = os.environ.get("LAB2_SANDBOX", "").strip().lower()
     if forced not in ("", "rlimits", "bubblewrap"):
         raise SandboxError(f"LAB2_SANDBOX={forced!r}: expected rlimits or bubblewrap")
@@ -134,19 +164,65 @@ def sandbox_status() -> tuple[str, str]:
 
 @functools.cache
 def _bubblewrap_works() -> tuple[bool, str]:
-    """Try once a trivial run in the sandbox the children get (same namespaces and binds)."""
+    """Try once a trivial run in the sandbox the children get (same namespaces, binds, filter)."""
     if shutil.which("bwrap") is None:
         return False, "bwrap is not installed"
-    argv = _bwrap_argv(_python_binds(), {"PATH": "/usr/bin:/bin"}, "/", None, TMPFS_MIN_MB)
-    argv += [sys.executable, "-s", "-c", "pass"]
+    options = _bwrap_argv(_python_binds(), {"PATH": "/usr/bin:/bin"}, "/", None, TMPFS_MIN_MB)
+    argv, fds = _by_descriptor(options, [sys.executable, "-s", "-c", "pass"], _seccomp_program())
     try:
-        run = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        run = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30, pass_fds=fds)
     except (OSError, subprocess.TimeoutExpired) as err:
         return False, f"bwrap could not run: {err}"
+    finally:
+        for fd in fds:
+            os.close(fd)
     if run.returncode != 0:
         lines = run.stderr.decode(errors="replace").strip().splitlines() or [f"exit code {run.returncode}"]
         return False, lines[-1][:200]
     return True, ""
+
+
+def _seccomp_program() -> bytes | None:
+    """The compiled seccomp filter, or None when libseccomp is missing (the report says so)."""
+    return seccomp_filter.program() if seccomp_filter.status()[0] else None
+
+
+def _by_descriptor(bwrap_argv: list[str], command: list[str], seccomp: bytes | None) -> tuple[list, list]:
+    """``(argv, fds to pass)``: bwrap with its options read from a pipe (``--args``).
+
+    On the command line they would show the host paths of the submission, the data and the
+    cache to ``ps`` on the host and, through ``/proc/1/cmdline``, to student code. The seccomp
+    filter goes in a pipe too (``--seccomp``); bubblewrap reads both and closes them.
+    """
+    options = bwrap_argv[1:-1]  # without "bwrap" and "--"
+    fds = []
+    try:
+        if seccomp is not None:
+            fds.append(_filled_pipe(seccomp))
+            options = options + ["--seccomp", str(fds[-1])]
+        fds.append(_filled_pipe(b"".join(os.fsencode(o) + b"\0" for o in options)))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return ["bwrap", "--args", str(fds[-1]), "--", *command], fds
+
+
+def _filled_pipe(data: bytes) -> int:
+    """The read end of a pipe that holds ``data`` and whose write end is closed."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        if len(data) > 65536:
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, len(data))  # EPERM past /proc/sys/fs/pipe-max-size
+        view = memoryview(data)
+        while view:
+            view = view[os.write(w, view):]
+    except OSError:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    return r
 
 
 def _python_binds() -> list[tuple[str, str]]:
@@ -171,10 +247,11 @@ def _bwrap_argv(binds, env: dict, chdir: str, info_fd, tmpfs_mb: int) -> list[st
     argv = ["bwrap", "--die-with-parent", "--new-session"]
     if as_root:
         # No user namespace: the child must really be uid 61000+slot for RLIMIT_NPROC to count
-        # its processes. It keeps only the capabilities it needs to drop root, and loses them
-        # when it does; bubblewrap sets no_new_privs, so no setuid program gives them back.
+        # its processes. It keeps only the capabilities it needs to empty its bounding set
+        # (CAP_SETPCAP) and to drop root, and loses them when it does; bubblewrap sets
+        # no_new_privs, so no setuid program gives them back.
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                 "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+                 "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     else:
         argv += ["--unshare-all"]
     argv += ["--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
@@ -218,7 +295,9 @@ class Child:
     read-only paths the child sees them at (with ``rlimits``, at their host paths: ask
     ``sandbox_path``); ``slot`` picks the uid 61000+slot (None: the first free slot; a slot is
     held, through a lock file, by one Child at a time across processes); ``sandbox`` forces
-    ``"bubblewrap"`` or ``"rlimits"`` (None: ``sandbox_status()``).
+    ``"bubblewrap"`` or ``"rlimits"`` (None: ``sandbox_status()``). Each process runs in a cgroup
+    of its own when ``grader.cgroup.status()`` allows it, under the seccomp filter when libseccomp
+    is there; ``usage`` sums what this Child's processes used.
     """
 
     def __init__(self, folder, limits, binds: dict | None = None, slot: int | None = None,
@@ -232,6 +311,9 @@ class Child:
         if self.kind not in ("bubblewrap", "rlimits"):
             raise ValueError(f"unknown sandbox {self.kind!r}")
         self.start_timeout = start_timeout
+        self.cgroups = cgroups.status()[0]
+        self.seccomp = _seccomp_program()
+        self._used = []  # cgroups.Usage of every ended process
         self.slot, lock = _take_slot(slot)
         self.uid = BASE_UID + self.slot if os.geteuid() == 0 else None
         self._release_slot = weakref.finalize(self, os.close, lock)
@@ -310,6 +392,21 @@ class Child:
         self._stop(output)
         return Response(status, seconds=seconds, output_tail=output.text(), note=_join(notes))
 
+    @property
+    def usage(self) -> dict:
+        """What this Child's processes used, for report.json: how many there were, the largest
+        peak memory (MB) and the CPU time (s) they used in all, how many the kernel's
+        out-of-memory killer ended. The two measures are None without a cgroup."""
+        used = list(self._used)
+        if self._proc is not None and self._proc.cgroup is not None:
+            with contextlib.suppress(OSError, KeyError):
+                used.append(self._proc.cgroup.usage())
+        peaks = [u.peak_bytes for u in used if u.peak_bytes is not None]
+        cpus = [u.cpu_ns for u in used if u.cpu_ns is not None]
+        return {"processes": self.starts, "peak_memory_mb": round(max(peaks) / 2**20, 1) if peaks else None,
+                "cpu_seconds": round(sum(cpus) / 1e9, 3) if cpus else None,
+                "memory_limit_kills": sum(u.oom_kills for u in used)}
+
     def close(self) -> None:
         """Kill the process (and everything it started) and free the slot."""
         self._stop(None)
@@ -359,7 +456,8 @@ class Child:
         proc.read_output_to_end(output)
         if code is None:
             return "the child process closed its answer channel", None
-        return _describe_exit(code, self.kind, self.limits, output.text()), _signal_of(code, self.kind)
+        oom = proc.cgroup is not None and proc.cgroup.oom_kills() > 0
+        return _describe_exit(code, self.kind, self.limits, output.text(), oom), _signal_of(code, self.kind)
 
     def _stop(self, output) -> None:
         proc, self._proc = self._proc, None
@@ -371,6 +469,8 @@ class Child:
         proc.release()
         if self.uid is not None:
             _kill_uid(self.uid)
+        if proc.killer.usage is not None:
+            self._used.append(proc.killer.usage)
 
     def _spawn(self, output) -> "_Process":
         if self.uid is not None and not self.starts:
@@ -382,24 +482,29 @@ class Child:
         for fd in (req_w, resp_r, out_r):
             _widen_pipe(fd)
         config = {"request_fd": req_r, "response_fd": resp_w, "rlimits": self._rlimits(), "uid": self.uid,
-                  "gid": self.uid, "max_elements": (self.limits.max_array_mb << 20) // 8, "site": [_numpy_site()]}
+                  "gid": self.uid, "max_elements": (self.limits.max_array_mb << 20) // 8, "site": [_numpy_site()],
+                  "seccomp": self.seccomp is not None}
         info_r, info_w = os.pipe2(os.O_CLOEXEC) if self.kind == "bubblewrap" else (None, None)
-        argv, env, home = self._command(config, info_w)
-        passed = [fd for fd in (req_r, resp_w, info_w) if fd is not None]
+        passed, home, cgroup = [fd for fd in (req_r, resp_w, info_w) if fd is not None], None, None
         try:
-            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, env=env,
-                                     cwd="/", pass_fds=passed, start_new_session=True)
+            if self.cgroups:
+                cgroup = cgroups.Cgroup(self.limits.memory_mb << 20, self.limits.processes + PIDS_SLACK)
+            argv, env, home = self._command(config, info_w, passed)
+            popen = subprocess.Popen(_joining(cgroup, argv), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                                     env=env, cwd="/", pass_fds=passed, start_new_session=True)
         except OSError as err:
             for fd in (req_w, resp_r, out_r, info_r):
                 if fd is not None:
                     os.close(fd)
             if home:
                 shutil.rmtree(home, ignore_errors=True)
+            if cgroup is not None:
+                cgroup.finish()
             raise SandboxError(f"cannot start the child process: {err}") from None
         finally:
             for fd in (*passed, out_w):  # the child's ends: its copies are the only ones now
                 os.close(fd)
-        proc = _Process(popen, self.kind, req_w, resp_r, out_r, home)
+        proc = _Process(popen, self.kind, req_w, resp_r, out_r, home, cgroup)
         deadline = started + self.start_timeout
         try:
             if info_r is not None:
@@ -425,21 +530,32 @@ class Child:
         self.start_seconds = time.monotonic() - started
         return proc
 
-    def _command(self, config: dict, info_w) -> tuple[list, dict, str | None]:
-        """``(argv, env, private home or None)``: bwrap around the child, or the child as its reaper."""
+    def _command(self, config: dict, info_w, passed: list) -> tuple[list, dict, str | None]:
+        """``(argv, env, private home or None)``: bwrap around the child, or the child as its reaper.
+
+        The descriptors the child needs are added to ``passed``: its configuration (a pipe, not
+        the command line), and bwrap's options and the seccomp filter (pipes too).
+        """
         if self.kind == "bubblewrap":
             config |= {"submission": SANDBOX_SUBMISSION, "code_root": SANDBOX_CODE_ROOT, "reaper": False}
             binds = [*_python_binds(), (str(CODE_ROOT / "lab2check"), f"{SANDBOX_CODE_ROOT}/lab2check"),
                      (str(self.folder), SANDBOX_SUBMISSION), *self.binds.items()]
             tmpfs_mb = max(TMPFS_MIN_MB, 4 * self.limits.file_size_mb)
-            argv = _bwrap_argv(binds, _child_env("/tmp"), SANDBOX_SUBMISSION, info_w, tmpfs_mb)
-            argv += [sys.executable, "-s", f"{SANDBOX_CODE_ROOT}/lab2check/child.py", json.dumps(config)]
+            options = _bwrap_argv(binds, _child_env("/tmp"), SANDBOX_SUBMISSION, info_w, tmpfs_mb)
+            passed.append(_filled_pipe(json.dumps(config).encode()))
+            command = [sys.executable, "-s", f"{SANDBOX_CODE_ROOT}/lab2check/child.py", str(passed[-1])]
+            argv, fds = _by_descriptor(options, command, self.seccomp)
+            passed += fds
             return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None
+        if self.seccomp is not None:
+            passed.append(_filled_pipe(self.seccomp))
+            config["seccomp_fd"] = passed[-1]
         home = tempfile.mkdtemp(prefix="lab2-child-")  # the host's /tmp is shared: a private home in it
         if self.uid is not None:
             os.chown(home, self.uid, self.uid)
         config |= {"submission": str(self.folder), "code_root": str(CODE_ROOT), "reaper": True}
-        return [sys.executable, "-s", str(CHILD_SCRIPT), json.dumps(config)], _child_env(home), home
+        passed.append(_filled_pipe(json.dumps(config).encode()))
+        return [sys.executable, "-s", str(CHILD_SCRIPT), str(passed[-1])], _child_env(home), home
 
     def _rlimits(self) -> dict:
         limits = {"CORE": 0, "NOFILE": NOFILE, "FSIZE": self.limits.file_size_mb << 20,
@@ -450,6 +566,18 @@ class Child:
             # No dedicated uid: RLIMIT_NPROC counts all of this user's tasks.
             limits["NPROC"] = _tasks_of(os.getuid()) + self.limits.processes
         return limits
+
+
+# Joins the cgroups named by its arguments up to "--", then becomes the command after it: so
+# that the sandbox's first process, and everything it starts, runs inside them (a pid written
+# after the start would race with bubblewrap's first fork).
+_JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+
+
+def _joining(cgroup, argv: list) -> list:
+    if cgroup is None:
+        return argv
+    return ["/bin/sh", "-c", _JOIN_SCRIPT, "lab2-sandbox", *cgroup.procs_files, "--", *argv]
 
 
 def _child_env(home: str) -> dict:
@@ -510,14 +638,14 @@ def _widen_pipe(fd: int) -> None:
 # --- one process ------------------------------------------------------------------------------
 
 class _Process:
-    """One started child: its pipes and how to kill it without leaving anything behind."""
+    """One started child: its pipes, its cgroup, and how to kill it without leaving anything behind."""
 
-    def __init__(self, popen, kind, req_w, resp_r, out_r, home):
-        self.popen, self.home = popen, home
+    def __init__(self, popen, kind, req_w, resp_r, out_r, home, cgroup=None):
+        self.popen, self.home, self.cgroup = popen, home, cgroup
         self.req_w, self.resp_r, self.out_r = req_w, resp_r, out_r
         for fd in (req_w, resp_r, out_r):
             os.set_blocking(fd, False)
-        self.killer = _Killer(popen, kind)
+        self.killer = _Killer(popen, kind, cgroup)
         self._finalizer = weakref.finalize(self, self.killer)  # a forgotten Child dies with its owner
 
     def exchange(self, chunks, reader, deadline, output) -> str:
@@ -620,11 +748,13 @@ class _Killer:
     With bubblewrap, SIGKILL to its PID 1 (held as a pidfd, so never a reused pid) empties the
     whole PID namespace, and bubblewrap's outer process, our child, reaps it. Killing the outer
     process instead would leave PID 1 to the host's init. Without bubblewrap, SIGTERM asks the
-    reaper to kill and reap its tree.
+    reaper to kill and reap its tree. Then the child's cgroup, if it has one, is emptied (what
+    is left is killed), read (``usage``) and removed.
     """
 
-    def __init__(self, popen, kind):
-        self.popen, self.kind, self.pidfd = popen, kind, None
+    def __init__(self, popen, kind, cgroup=None):
+        self.popen, self.kind, self.pidfd, self.cgroup = popen, kind, None, cgroup
+        self.usage = None
 
     def __call__(self) -> None:
         popen = self.popen
@@ -644,6 +774,8 @@ class _Killer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(popen.pid, signal.SIGKILL)  # last resort: may leave orphans behind
             popen.wait()
+        if self.cgroup is not None:
+            self.usage = self.cgroup.finish()
 
     def forget(self) -> None:
         if self.pidfd is not None:
@@ -836,9 +968,13 @@ def _signal_of(code: int, kind: str) -> int | None:
     return -code if code < 0 else code - 128 if kind == "bubblewrap" and 128 < code < 128 + 65 else None
 
 
-def _describe_exit(code: int, kind: str, limits, output: str) -> str:
-    """What ended a child, from its exit status."""
+def _describe_exit(code: int, kind: str, limits, output: str, oom: bool = False) -> str:
+    """What ended a child, from its exit status and, with ``oom``, the out-of-memory kills its
+    cgroup counted."""
     sig = _signal_of(code, kind)
+    if sig == signal.SIGKILL and oom:
+        return (f"killed: memory limit of {limits.memory_mb} MB reached (memory written to files in /tmp, "
+                "memfd or shared memory counts too)")
     if sig:
         try:
             name = signal.Signals(sig).name

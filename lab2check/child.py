@@ -1,8 +1,11 @@
 """The process that runs student code: a request loop over two pipes, inside the sandbox.
 
-Started by ``grader.sandbox`` as ``python -s child.py CONFIG_JSON`` (inside bubblewrap, or with
-resource limits only). It confines itself before any student code is imported (resource
-limits, then an unprivileged uid when started as root), imports numpy once, says hello, and
+Started by ``grader.sandbox`` as ``python -s child.py FD`` (inside bubblewrap, or with resource
+limits only), where FD is a pipe holding its JSON configuration: on the command line the
+configuration's host paths would show in ``ps`` and ``/proc/*/cmdline``. It confines itself before
+any student code is imported (resource limits, an empty capability bounding set, then an
+unprivileged uid when started as root, then the seccomp filter when bubblewrap did not load
+it: see ``grader/seccomp_filter.py``), imports numpy once, says hello, and
 then answers requests until its request pipe closes. Student modules stay imported between
 requests. It deliberately knows nothing about the grader (which is not visible in the sandbox):
 it runs ``lab2check.probes.run`` and turns the values into plain arrays with
@@ -37,12 +40,18 @@ import sys
 FRAME = struct.Struct(">Q")  # the length prefix of every frame
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_SECCOMP = 22
+_PR_CAPBSET_READ = 23
+_PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
+_SECCOMP_MODE_FILTER = 2
 
 
 def main(argv=None) -> None:
-    config = json.loads((argv or sys.argv)[1])
+    config = json.loads(_read_all(int((argv or sys.argv)[1])))
+    if config.get("seccomp_fd") is not None:
+        config["seccomp_filter"] = _read_all(config.pop("seccomp_fd"))
     if config.get("reaper"):
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)
         parent = os.getpid()
@@ -88,6 +97,7 @@ def _confine(config):
     handles = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) for p in needed}
     # No setuid program (su, mount...) can give privileges back (bubblewrap sets it too).
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    _empty_bounding_set()
     uid, gid = config.get("uid"), config.get("gid")
     if os.geteuid() == 0 and uid is not None:
         os.setgroups([])
@@ -98,6 +108,10 @@ def _confine(config):
         if config.get("reaper"):
             # A change of uid clears the parent-death signal: set it again.
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if config.get("seccomp_filter") is not None:
+        _load_seccomp(config.pop("seccomp_filter"))
+    if config.get("seccomp") and _status_field("Seccomp") != "2":
+        _fail(73, "the seccomp filter is not loaded")  # never run student code without the filter asked for
 
     aliases = _reach_through_descriptors(handles)
     os.environ["MPLBACKEND"] = "Agg"
@@ -140,6 +154,70 @@ def _reach_through_descriptors(handles: dict) -> dict:
             search[:] = [respell(p) for p in search]
     sys.path_importer_cache.clear()
     return aliases
+
+
+def _empty_bounding_set() -> None:
+    """Drop every capability from the bounding set: no later exec can ever regain one.
+
+    Needs CAP_SETPCAP, which a root child has (bubblewrap keeps it for this, with CAP_SETUID and
+    CAP_SETGID); the setresuid that follows clears the capabilities it still holds. An
+    unprivileged child (a grader not run as root) has nothing to drop and may not: skipped.
+    """
+    if os.geteuid() != 0:
+        return
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = 40  # CAP_CHECKPOINT_RESTORE, the last one in Linux 6.x
+    for cap in range(last + 1):
+        _prctl(_PR_CAPBSET_DROP, cap)
+    if _status_field("CapBnd").strip("0"):
+        _fail(72, "the capability bounding set could not be emptied")
+
+
+def _load_seccomp(program: bytes) -> None:
+    """Load the grader's compiled seccomp filter (the sandbox without bubblewrap).
+
+    With PR_SET_SECCOMP the filter covers the calling thread only: the child has no other
+    thread yet (one BLAS thread), and every thread or process it starts later inherits it.
+    """
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    if _status_field("Threads") != "1":
+        _fail(73, "a thread was started before the seccomp filter could be loaded")
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "the seccomp filter could not be loaded")
+
+
+def _fail(code: int, why: str) -> None:
+    """End the child before any student code runs; the grader shows ``why`` in its error."""
+    os.write(2, f"lab2check child: {why}\n".encode())
+    os._exit(code)
+
+
+def _status_field(name: str) -> str:
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key == name:
+                return value.strip()
+    return ""
+
+
+def _read_all(fd: int) -> bytes:
+    """What a pipe the grader filled holds, then close it."""
+    parts = []
+    while chunk := os.read(fd, 1 << 16):
+        parts.append(chunk)
+    os.close(fd)
+    return b"".join(parts)
 
 
 def _can_become_root() -> bool:
