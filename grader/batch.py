@@ -181,7 +181,12 @@ class _Archive:
     @property
     def misnamed(self) -> bool:
         """The archive's own file name does not read as a student's name (the naming penalty)."""
-        return self.path is not None and names.parse_name(self.file) is None
+        if self.path is None:
+            return False
+        try:
+            return names.parse_name(self.file) is None
+        except Exception:  # noqa: BLE001 - a name that cannot even be parsed does not read as one
+            return True
 
     def origin(self) -> dict:
         """Row fields that say where the archive came from."""

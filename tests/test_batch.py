@@ -563,7 +563,8 @@ def test_hostile_content_reaches_the_report_and_no_file_renders_it(hostile_class
         safety.assert_safe_markdown(path.read_text(encoding="utf-8"), ("Lab 2 feedback:", "q1_", "q2_", "q3_",
                                                                        "report", "Losses", "Warnings"))
     safety.assert_safe_markdown((out / "summary.md").read_text(encoding="utf-8"),
-                                ("Lab 2: class summary", "Status", "Points", "Most frequent", "Identical"))
+                                ("Lab 2: class summary", "Status", "Points", "Most frequent", "Identical",
+                                 "Similar code", "Per group"))
     for row in hostile_class["result"].rows:
         assert problems(json.loads((out / "students" / row.key / "results.json").read_text())) == []
 

@@ -94,7 +94,7 @@ def test_grades_csv_says_where_and_when_each_came(sources):
     moodle = {line["last_name"]: line for line in csv_rows(root / "out-moodle")}
     assert moodle["BROKEN"]["group"] == "friday" and moodle["DOE"]["received"] == "2026-12-10T22:00:00+00:00"
     header = list(csv_rows(root / "out-folder")[0])
-    assert header[-5:] == ["source", "group", "received", "late_days", "warnings"]
+    assert header[-6:] == ["source", "group", "received", "late_days", "warnings", "similar_to"]
     summary = (root / "out-mail" / "summary.md").read_text()
     assert "| no-archive | 1 |" in summary and "## Per group" in summary
     assert "| friday | 2 | 0 | 0 |" in summary and "| thursday | 2 | 1 | 0 | 15.00 | 15 | 15 | 15 |" in summary

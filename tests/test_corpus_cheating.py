@@ -23,6 +23,7 @@ import pytest
 import corpus
 from conftest import SMALL_RUBRIC
 from grader import PROJECT, mutations
+from grader.render import neutralise
 from grader.report import Report
 
 pytestmark = pytest.mark.timeout(600)
@@ -31,13 +32,17 @@ MAX_GRADER_RSS_MB = 200
 # The share of one check in q1_5 / q2_2 (four checks of 1.5 points) and in q2_3 (three of 1).
 FOURTH, THIRD = 1.5 / 4, 1.0 / 3
 
+# VmHWM, not ru_maxrss: Linux carries the forking process's RSS (pytest's, hundreds of MB late in
+# a session) into ru_maxrss across exec; VmHWM belongs to the grader's own address space.
 _GRADE = """
-import json, resource, sys
+import sys
 from grader import api
+from grader.render import neutralise
 report = api.grade(sys.argv[1], api.load_rubric(sys.argv[2]))
 with open(sys.argv[3], "w") as f:
-    json.dump(report.to_dict(), f)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    f.write(neutralise.json_dumps(report.to_dict()))
+with open("/proc/self/status") as f:
+    print(next(line.split()[1] for line in f if line.startswith("VmHWM:")))
 """
 
 
@@ -49,7 +54,7 @@ def _grade_in_process(folder: Path, out: Path) -> tuple[Report, float, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert run.returncode == 0, run.stderr[-3000:]
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return Report.from_dict(json.loads(out.read_text())), int(run.stdout.split()[-1]) / 1024, cpu
+    return Report.from_dict(neutralise.json_loads(out.read_text())), int(run.stdout.split()[-1]) / 1024, cpu
 
 
 @dataclass(frozen=True)
