@@ -300,6 +300,15 @@ def _blocked_question(qid, rubric, reason) -> QuestionResult:
     return q
 
 
+def _figure_question(rubric, sub) -> QuestionResult:
+    """Q3.1 is graded by hand; its summary tells the teacher where the figure seems to be."""
+    q = _question("q3_1", rubric, [], 0.0)
+    text = sub.report.read_text(encoding="utf-8", errors="replace") if sub.report else ""
+    found = student_report.find_figure(sub.root, text)
+    q.summary = f"figure for the teacher: {found}" if found else "no figure found: look in REPORT.md"
+    return q
+
+
 def _report_question(rubric, sub, report: Report) -> QuestionResult:
     """The ``report`` point, shared among the three models: each value of REPORT.md's loss_500
     block that is there, not the template's 0.0 and not negative earns its third. A ``nan`` or
@@ -377,7 +386,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
         if qid == "report":
             report.questions.append(_report_question(rubric, sub, report))
         elif qid == "q3_1":
-            report.questions.append(_question(qid, rubric, [], 0.0))
+            report.questions.append(_figure_question(rubric, sub))
         elif _blocked(qid, merged):
             report.questions.append(_blocked_question(qid, rubric, _blocked(qid, merged)))
         else:

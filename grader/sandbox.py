@@ -128,10 +128,6 @@ class Response:
     note: str = ""
     texts: dict = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
 
 # --- which sandbox ------------------------------------------------------------------------------
 

@@ -131,3 +131,19 @@ def test_the_report_point_is_shared_among_the_three_models(tmp_path):
     assert abs(q.auto_points - rubric.questions["report"].auto / 3) < 1e-6  # nan: a diverged run, said so
     q = grade._report_question(rubric, SimpleNamespace(report=None), Report("x", "x"))
     assert q.auto_points == 0 and len(q.checks) == 3
+
+
+def test_the_teacher_grading_q3_1_is_told_where_the_figure_is(tmp_path):
+    from grader import api, grade, locate
+
+    root = tmp_path / "sub"
+    (root / "lab2").mkdir(parents=True)
+    (root / "lab2" / "__init__.py").write_text("")
+    (root / "REPORT.md").write_text("# report\n")
+    rubric = api.load_rubric()
+    q = grade._figure_question(rubric, locate.find_package(root))
+    assert q.summary == "no figure found: look in REPORT.md" and q.max_manual == 2.0
+    (root / "figures").mkdir()
+    (root / "figures" / "architecture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    q = grade._figure_question(rubric, locate.find_package(root))
+    assert q.summary == "figure for the teacher: image file figures/architecture.png"
