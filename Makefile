@@ -13,12 +13,14 @@ COMPARE_WITH ?=
 WORKSHEET ?=
 Q ?=
 
-.PHONY: help setup sysdeps grade batch test reference skeleton fixtures kit bench clean
+.PHONY: help setup sysdeps grade batch test test-fast lint reference skeleton fixtures kit bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
 	@echo "make batch SUBMISSIONS=source  grade a folder, mailbox or Moodle zip into OUT=$(OUT) [WORKSHEET=csv]"
 	@echo "make test                      the whole test suite"
+	@echo "make test-fast                 the pure checks (no sandbox, no training), under 30 s"
+	@echo "make lint                      ruff, as CI runs it"
 	@echo "make reference                 the answer key: train the three reference models"
 	@echo "make skeleton | fixtures       regenerate the student kit | its expected values"
 	@echo "make kit                       pack the kit with MNIST into build/lab2-kit.tar.gz for students"
@@ -51,6 +53,13 @@ batch: setup
 
 test: setup
 	$(PYTHON) -m pytest tests
+
+# The pure checks only (no sandbox, no training): under 30 s.
+test-fast: setup
+	$(PYTHON) -m pytest tests -m "not slow and not sandbox"
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 reference: setup
 	$(PYTHON) -m grader.answer_key $(if $(SUBSET),--subset $(SUBSET))

@@ -16,6 +16,23 @@ from grader import api, expected
 
 SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 
+# Markers by test file (``make test-fast`` runs what has neither): ``sandbox`` for files that
+# start sandboxed children (whole gradings, batches), ``slow`` for the others that train, load
+# all of MNIST or run subprocesses. Unlisted files are fast: pure functions on small inputs.
+SANDBOX = {"test_batch", "test_batch_sources", "test_cluster", "test_corpus_cheating", "test_corpus_correct",
+           "test_corpus_hostile", "test_corpus_mutants", "test_corpus_realistic", "test_example", "test_grade",
+           "test_host_confinement", "test_sandbox", "test_similarity", "test_gradescope_bundle"}
+SLOW = {"test_answer_key", "test_data", "test_fresh_clone", "test_kit", "test_plots", "test_reference", "test_skeleton"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        name = item.module.__name__.rsplit(".", 1)[-1]
+        if name in SANDBOX:
+            item.add_marker(pytest.mark.sandbox)
+        if name in SLOW:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def small_rubric():
