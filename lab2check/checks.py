@@ -94,12 +94,12 @@ def failure(result: Result, limit_note: str = "", case=None) -> Outcome:
 
 
 def _hard_coded_size(case, err):
-    """``hidden-size-hardcoded`` when code failed on a case without 64 hidden units and its error
+    """``hard-coded-size`` when code failed on a case without 64 hidden units and its error
     names 64 (a reshape to (64, 1), a zeros((64, m)) that does not broadcast)."""
     if case is None or "params.W1" not in case.arrays or case.arrays["params.W1"].shape[0] == 64:
         return None
     text = f"{err.get('message', '')}\n{err.get('traceback', '')}"
-    return "hidden-size-hardcoded" if re.search(r"\b64\b", text) else None
+    return "hard-coded-size" if re.search(r"\b64\b", text) else None
 
 
 def not_implemented(result: Result) -> bool:

@@ -50,10 +50,10 @@ ADVICE = {
                                 "of the sigmoid cancels, so don't multiply by it again.",
     "bias-update-no-lr": "the bias moves by lr times its gradient too: b = b - lr * db.",
     "lr-ignored": "the update must use the lr train was given (p - lr * dp), not a constant or a global.",
-    "tanh-hidden": "the hidden layer of this lab uses the sigmoid, A1 = sigmoid(W1 @ X + b1), not np.tanh.",
+    "tanh-activation": "the hidden layer of this lab uses the sigmoid, A1 = sigmoid(W1 @ X + b1), not np.tanh.",
     "init-wrong-shape": "W1 is (n_hidden, n_in) and W2 is (n_out, n_hidden) (so that W1 @ X works with X of shape "
                         "(n_in, m)): the shape is transposed.",
-    "hidden-size-hardcoded": "backward must work for any number of hidden units: take the sizes from the arrays "
+    "hard-coded-size": "backward must work for any number of hidden units: take the sizes from the arrays "
                              "(W1.shape, A1.shape), not a hard-coded 64.",
     "predict-wrong-axis": "the classes are the rows: np.argmax(Y_hat, axis=0) gives one label per example "
                           "(column), shape (m,).",

@@ -327,7 +327,7 @@ STUDENTS = (
        ["bias-gradient-shape"]),
 
     # tanh hidden units with their own derivative: a consistent network, not this lab's. q2_1:
-    # forward and backward fail (named tanh-hidden), the gradient check passes (the gradient is
+    # forward and backward fail (named tanh-activation), the gradient check passes (the gradient is
     # right for the student's own forward pass, which is charged in forward), init and update
     # pass: 1.25. q2_2 and q2_3 judge the trained parameters in the lab's network (sigmoid hidden
     # units), and these were trained for another network: their trajectory differs from epoch 0,
@@ -336,9 +336,9 @@ STUDENTS = (
     # q2_2 = q2_3 = 0. The deliverable of these questions is the lab's trained network, which
     # the student does not have; the gradient check, the one check that differentiates the
     # student's own functions, keeps its points.
-    _s("tanh-hidden", [("hidden_layer", "    A1 = sigmoid(Z1)\n", "    A1 = np.tanh(Z1)\n"),
+    _s("tanh-activation", [("hidden_layer", "    A1 = sigmoid(Z1)\n", "    A1 = np.tanh(Z1)\n"),
                        ("hidden_layer", "    dZ1 = dA1 * A1 * (1 - A1)\n", "    dZ1 = dA1 * (1 - A1 ** 2)\n")],
-       {"q2_1": 2.5 - 2.5 * 3 / 6, "q2_2": 0.0, "q2_3": 0.0}, ["tanh-hidden"]),
+       {"q2_1": 2.5 - 2.5 * 3 / 6, "q2_2": 0.0, "q2_3": 0.0}, ["tanh-activation"]),
 
     # Mini-batches of 64 (the full-data loss recorded at the start of each epoch). Every function
     # is right; train is not full-batch gradient descent: the trajectories of q2_2 and q2_3 only.
