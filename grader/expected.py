@@ -24,7 +24,7 @@ import threadpoolctl
 from grader import DATA, PROJECT, REFERENCE, mutations
 from grader.training import predictions as rule_predictions
 from lab2check import cases as cases_mod
-from lab2check import checks, local
+from lab2check import checks, local, mistakes
 
 CACHE = Path(os.environ.get("LAB2_CACHE", PROJECT / ".cache"))
 PRUNE_DAYS = 14  # answers not used for this long are removed after the next build
@@ -74,7 +74,8 @@ class Answers:
     key: str
     unit: dict                       # case id -> {output key -> array}
     variants: dict                   # case id -> {mistake id -> {output key -> array}}
-    training: dict                   # question -> {"losses": list, "accuracy": float, "init": {name: array}}
+    training: dict                   # question -> {"losses": list, "accuracy": float, "init": {name: array},
+    #                                   "variants": {mistake key: the first epochs' losses that mistake records}}
     data: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)   # question -> test labels (the parent's only)
     seconds: float = 0.0
@@ -178,7 +179,13 @@ def variant_outputs(outputs: dict, reference: dict) -> dict:
         if key.startswith(("first.", "again.", "other.", "mutated.")):
             continue
         ref = reference.get(key)
-        if ref is None or ref.shape != value.shape or not np.array_equal(ref, value, equal_nan=True):
+        if ref is not None and ref.size == value.size == 1:
+            ref, value_ = ref.reshape(()), value.reshape(())  # (1, 1) for (): an accepted shape
+        else:
+            value_ = value
+        # Equal up to round-off (1e-6, far below the checks' tolerance and every mistake's 1e-2):
+        # a whole-matrix softmax on one column gives the right answer, computed another way.
+        if ref is None or not mistakes.same(value_, ref, rtol=1e-6, atol=1e-12):
             out[key] = value
     return out
 
@@ -199,6 +206,31 @@ def catalogue_variants(cases, reference: dict) -> dict:
                     if differs:
                         variants[cid][key] = differs
     return variants
+
+
+def training_variants(requests: dict, reference: dict, rtol: float) -> dict:
+    """``{question: {mistake key: losses}}``: the losses each catalogue mistake records over the
+    epochs of ``requests`` (question -> (arrays, options) of the train probe), kept where they
+    differ from ``reference`` (question -> losses) by more than ``rtol``. A mistake that makes
+    the training fail, diverge or record no list of floats has no variant (other checks say so)."""
+    out = {qid: {} for qid in requests}
+    with tempfile.TemporaryDirectory(prefix="lab2-train-variants-") as tmp:
+        seen = {}
+        for mutation in mutations.CATALOGUE:
+            folder = mutations.build(mutation, Path(tmp) / mutation.name)
+            n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
+            key = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
+            for qid, (arrays, options) in requests.items():
+                with local.use(folder), np.errstate(all="ignore"):
+                    result = checks.run_local("train", arrays, options)
+                losses = result.outputs.get("losses")
+                ref = np.asarray(reference[qid], np.float64)
+                if result.status != "ok" or "diverged" in result.outputs or losses is None \
+                        or losses.size != ref.size or not np.all(np.isfinite(losses)):
+                    continue
+                if np.any(np.abs(losses - ref) > rtol * np.abs(ref)):
+                    out[qid][key] = losses.astype(np.float64)
+    return out
 
 
 def build(rubric, progress=None) -> Answers:
@@ -225,6 +257,18 @@ def build(rubric, progress=None) -> Answers:
         params = {k.split(".")[-1]: v for k, v in result.outputs.items() if k.startswith("trained.")}
         accuracy = float(np.mean(rule_predictions(part_of(qid), data["X_test"], params) == labels[qid]))
         training[qid] = {"losses": result.outputs["losses"].tolist(), "accuracy": accuracy, "init": init}
+    # What each catalogue mistake records over the compared epochs, from the same start.
+    k = rubric.training.trajectory_epochs
+    requests = {}
+    for qid in TRAINING:
+        arrays, options = train_request(qid, rubric, data, training[qid]["init"])
+        requests[qid] = (arrays, {**options, "epochs": k})
+    if progress:
+        progress("  the catalogue's mistakes over the first epochs of each training")
+    per = training_variants(requests, {q: training[q]["losses"][:k] for q in TRAINING},
+                            rubric.training.trajectory_rtol)
+    for qid in TRAINING:
+        training[qid]["variants"] = per[qid]
     return Answers(cache_key(rubric), unit, variants, training, data, labels, time.perf_counter() - start)
 
 
@@ -241,6 +285,8 @@ def _flatten(answers: Answers) -> dict:
         arrays[f"train|{qid}|losses"] = np.asarray(t["losses"])
         for k, v in t["init"].items():
             arrays[f"init|{qid}|{k}"] = v
+        for k, v in t.get("variants", {}).items():
+            arrays[f"trainvar|{qid}|{k}"] = np.asarray(v)
     return arrays
 
 
@@ -277,9 +323,11 @@ def _unflatten(key, arrays, meta, data, labels) -> Answers:
         elif parts[0] == "var":
             variants.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = v
         elif parts[0] == "train":
-            training.setdefault(parts[1], {"init": {}})["losses"] = v.tolist()
+            training.setdefault(parts[1], {"init": {}, "variants": {}})["losses"] = v.tolist()
         elif parts[0] == "init":
-            training.setdefault(parts[1], {"init": {}})["init"][parts[2]] = v
+            training.setdefault(parts[1], {"init": {}, "variants": {}})["init"][parts[2]] = v
+        elif parts[0] == "trainvar":
+            training.setdefault(parts[1], {"init": {}, "variants": {}})["variants"][parts[2]] = v
     for qid, acc in meta["accuracy"].items():
         training[qid]["accuracy"] = acc
     return Answers(key, unit, variants, training, data, labels, meta.get("seconds", 0.0))

@@ -10,6 +10,7 @@ import argparse
 import io
 import json
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def compute(rubric) -> tuple[dict, dict]:
         for name, outputs in per_mistake.items():
             for key, value in outputs.items():
                 arrays[f"var|{cid}|{name}|{key}"] = value
-    smoke = {}
+    smoke, requests = {}, {}
     with local.use(REFERENCE):
         from lab2.data import binary_targets, load_mnist
         X, labels = load_mnist("train", n=SMOKE["n"], path=DATA)
@@ -62,14 +63,30 @@ def compute(rubric) -> tuple[dict, dict]:
                 _, losses = mod.train(X, y, {k.split(".")[1]: v.copy() for k, v in init.items()},
                                       epochs=SMOKE["epochs"], lr=lr)
             arrays[f"smoke|{qid}|losses"] = np.asarray(losses, np.float64)
+            requests[qid] = (X, y, init, {"part": part, "epochs": SMOKE["epochs"], "lr": lr,
+                                          "diverge_factor": rubric.training.diverge_factor})
             smoke[qid] = {"part": part, "target": target, "digit": rubric.data.digit, "lr": lr,
                           "n": SMOKE["n"], "epochs": SMOKE["epochs"], "rtol": SMOKE["rtol"],
                           "diverge_factor": rubric.training.diverge_factor}
+    # What each catalogue mistake records on the same smoke run: the kit names them too.
+    reference_losses = {qid: arrays[f"smoke|{qid}|losses"] for qid in SMOKE_QUESTIONS}
+    with tempfile.TemporaryDirectory(prefix="lab2-smoke-") as tmp:
+        for qid, (X_, y_, init_, opts) in requests.items():
+            paths = {}
+            for name, value in (("X", X_), ("y", y_), ("X_test", X_[:, :50])):
+                paths[name] = str(Path(tmp) / f"{qid}-{name}.npy")
+                np.save(paths[name], value)
+            requests[qid] = (init_, {**opts, "data": paths})
+        per = expected.training_variants(requests, reference_losses, SMOKE["rtol"])
+    for qid, variants in per.items():
+        for key, losses in variants.items():
+            arrays[f"smokevar|{qid}|{key}"] = losses
     tol = rubric.tolerances
     meta = {"about": "Expected values of the public checks, computed from the reference by the grader "
                      "(make fixtures). Do not edit.",
             "tolerances": {"rtol": tol.rtol, "atol": tol.atol, "float32_rtol": tol.float32_rtol,
-                           "gradcheck_rel_error": tol.gradcheck_rel_error, "own_loss_credit": tol.own_loss_credit},
+                           "gradcheck_rel_error": tol.gradcheck_rel_error, "own_loss_credit": tol.own_loss_credit,
+                           "purity_share": tol.purity_share},
             "cases": [c.id for c in cases], "smoke": smoke}
     return meta, arrays
 

@@ -109,24 +109,46 @@ def _case_bounds(answers, case) -> dict:
     return {"max_elements": 16 * max(sizes + [256]), "max_bytes": 8 * 48 * sum(sizes) + (1 << 20)}
 
 
+def _sources_right(qid, run: _Run, done: dict) -> bool:
+    """Whether the loss and forward pass that ``qid``'s gradient check differentiates passed every
+    one of their checks (``done``: this question's cases judged so far)."""
+    sources = _DIFFERENTIATED.get(qid, [])
+    for q, check in sources:
+        judged = [c for c in (done.values() if q == qid else run.checked.get(q, [])) if c.check == check]
+        if not judged or not all(c.outcome.passed for c in judged):
+            return False
+    return bool(sources)
+
+
 def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
     start = time.monotonic()
     deadline = start + limits.call_seconds
-    out = []
-    for case in cases:
+    done = {}
+    # Gradient checks last: by then the question's own forward cases are judged, and where the
+    # loss and forward are right the child is not asked for loss values at all (charged once).
+    for i in sorted(range(len(cases)), key=lambda j: cases[j].probe == "numgrad"):
+        case = cases[i]
         left = deadline - time.monotonic()
         if left <= 0:
-            out.append(_Checked(case.check, case.label, case.hidden,
-                                checks.Outcome(False, f"{case.call}: not run: the question's time limit of "
-                                                      f"{limits.call_seconds:g} s was used up", None, 0.0), "timeout"))
+            done[i] = _Checked(case.check, case.label, case.hidden,
+                               checks.Outcome(False, f"{case.call}: not run: the question's time limit of "
+                                                     f"{limits.call_seconds:g} s was used up", None, 0.0), "timeout")
             continue
-        result = child.request(case.probe, case.arrays, case.options, timeout=left, **_case_bounds(answers, case))
+        options = case.options
+        if case.probe == "numgrad" and _sources_right(qid, run, done):
+            options = {**options, "losses": False}
+        result = child.request(case.probe, case.arrays, options, timeout=left, **_case_bounds(answers, case))
         if result.status == "timeout":
             result.note = f"{case.call} did not return within the question's {limits.call_seconds:g} s"
         if not case.hidden and result.output_tail.strip():
             run.printed.setdefault(qid, []).append(result.output_tail)
         outcome = checks.evaluate(case, result, answers.unit[case.id], answers.variants.get(case.id), tol)
-        out.append(_Checked(case.check, case.label, case.hidden, outcome, _kind(result)))
+        done[i] = _Checked(case.check, case.label, case.hidden, outcome, _kind(result))
+    out = [done[i] for i in range(len(cases))]
+    # A pass on a case that cannot tell the mistake named on the others earns nothing.
+    settled = checks.without_blind_passes(cases, [c.outcome for c in out], answers.variants)
+    for c, outcome in zip(out, settled):
+        c.outcome = outcome
     run.checked.setdefault(qid, []).extend(out)
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
@@ -139,7 +161,8 @@ def _training_task(qid, rubric, answers) -> training.Task:
     return training.Task(qid, part, ref["init"], options["data"], answers.labels[qid], ref["losses"],
                          ref["accuracy"], rubric.training.epochs, rubric.training.trajectory_epochs,
                          rubric.training.trajectory_rtol, spec.max_loss, spec.min_test_accuracy,
-                         f"{part}.train(X, y, ..., epochs={rubric.training.epochs}, lr={spec.lr:g})")
+                         f"{part}.train(X, y, ..., epochs={rubric.training.epochs}, lr={spec.lr:g})",
+                         variants=ref.get("variants", {}))
 
 
 def _answer_bounds(task: training.Task, rubric) -> dict:

@@ -35,14 +35,18 @@ def forward(part: str, X, params: dict):
     return softmax(Z2) if part == "multiclass" else sigmoid(Z2)
 
 
+def per_example_loss(part: str, Y, Y_hat):
+    """``(m,)``: the binary or categorical cross-entropy of each example (column)."""
+    Y = np.asarray(Y, np.float64)
+    if part == "multiclass":
+        return -np.sum(Y * np.log(np.clip(Y_hat, EPS, 1.0)), axis=0)
+    Y_hat = np.clip(Y_hat, EPS, 1 - EPS)
+    return -np.sum(Y * np.log(Y_hat) + (1 - Y) * np.log(1 - Y_hat), axis=0)
+
+
 def loss(part: str, Y, Y_hat) -> float:
     """Mean binary cross-entropy (binary models) or mean categorical cross-entropy over the m examples."""
-    Y = np.asarray(Y, np.float64)
-    m = Y.shape[1]
-    if part == "multiclass":
-        return float(-np.sum(Y * np.log(np.clip(Y_hat, EPS, 1.0))) / m)
-    Y_hat = np.clip(Y_hat, EPS, 1 - EPS)
-    return float(-np.sum(Y * np.log(Y_hat) + (1 - Y) * np.log(1 - Y_hat)) / m)
+    return float(np.mean(per_example_loss(part, Y, Y_hat)))
 
 
 def predict(part: str, X, params: dict):

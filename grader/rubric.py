@@ -62,6 +62,7 @@ class Tolerances(_Strict):
     float32_rtol: float = Field(1e-4, gt=0)
     gradcheck_rel_error: float = Field(1e-5, gt=0)
     own_loss_credit: float = Field(1.0, ge=0, le=1)
+    purity_share: float = Field(0.25, ge=0, le=1)  # lost by a right answer that modifies an argument in place
 
 
 class Hidden(_Strict):

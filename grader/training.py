@@ -13,7 +13,7 @@ on the test inputs; every number that decides a point is computed here, in the g
   to say so (its bugs cost the ``predict`` unit check): training credit never depends on it.
 """
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class Task:
     max_loss: float
     min_accuracy: float
     call: str                  # how the train call reads in a message
+    variants: dict = field(default_factory=dict)  # mistake key -> the losses it records (first epochs)
 
     @property
     def shapes(self) -> dict:
@@ -73,6 +74,16 @@ def _params(task: Task, outputs: dict, types: dict):
     return params, None
 
 
+def _context(task: Task, m: int) -> checks.Trajectory:
+    """What the recorded losses are compared with besides the reference's: the catalogue's
+    variants, the number of classes, and the initial loss on the first n examples for every n."""
+    X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
+    init = {k.split(".")[-1]: v for k, v in task.init.items()}
+    per_example = model.per_example_loss(task.part, Y, model.forward(task.part, X, init))
+    prefixes = np.cumsum(per_example) / np.arange(1, per_example.size + 1)
+    return checks.Trajectory(m, task.variants, 10 if task.part == "multiclass" else None, prefixes)
+
+
 def _true_loss(task: Task, params: dict) -> float:
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     return model.loss(task.part, Y, model.forward(task.part, X, params))
@@ -95,15 +106,16 @@ def _recorded(outputs: dict, types: dict, epochs: int):
     return losses[:epochs + 1], int(count.reshape(-1)[0]) if count is not None and count.size == 1 else losses.size
 
 
-def _consistency(task: Task, recorded, true_loss: float) -> str:
-    """A sentence when the recorded last loss is not the loss of the returned model, else ""."""
+def _consistency(task: Task, recorded, true_loss: float, explained: bool = False) -> str:
+    """A sentence when the recorded last loss is not the loss of the returned model, else "".
+    ``explained``: the trajectory already names the cause (no guess about m is added then)."""
     last = float(recorded[task.epochs - 1])
     if np.isfinite(last) and abs(last - true_loss) <= RECORDED_RTOL * max(abs(true_loss), 1e-12):
         return ""
     sentence = (f"the loss train recorded at epoch {task.epochs - 1} is {fmt(last)}, but the loss of the parameters "
                 f"it returned is {fmt(true_loss)} (computed by the grader on the same data): the recorded losses "
                 "are not the loss of the model.")
-    ratio = true_loss / last if last and np.isfinite(last) else None
+    ratio = true_loss / last if last and np.isfinite(last) and not explained else None
     if ratio and ratio > 1.5:
         sentence += (f" They are about {_about(ratio)} times too small: is the loss divided by the right m, "
                      "exactly once?")
@@ -137,7 +149,8 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list,
     if "diverged" in outputs and bool(outputs["diverged"].any()):
         seen = outputs.get("losses")
         checked = checks.evaluate_training(seen, True, ref, task.epochs, task.trajectory_epochs,
-                                           task.trajectory_rtol, task.max_loss, task.call, m=m)
+                                           task.trajectory_rtol, task.max_loss, task.call, m=m,
+                                           context=_context(task, m))
         no = Outcome(False, f"{task.call}: no accuracy: the training diverged", None, 0.0)
         return checked + [("accuracy", no)], (np.asarray(seen, np.float64).ravel().tolist() if seen is not None
                                               else None), None
@@ -146,15 +159,16 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list,
     true_loss = _true_loss(task, params) if params is not None else None
 
     if recorded is None:
-        trajectory = Outcome(False, f"{task.call}: losses is {types.get('losses', 'missing')}, expected a list of "
-                                    f"{task.epochs} floats", None, 0.0)
+        trajectory = checks.not_floats(task.call, types.get("losses", "missing"), outputs.get("losses_item"), m,
+                                       task.epochs)
     else:
-        trajectory = checks.trajectory_outcome(recorded[:k], ref[:k], task.trajectory_rtol, task.call, m)
+        trajectory = checks.trajectory_outcome(recorded[:k], ref[:k], task.trajectory_rtol, task.call, m,
+                                               _context(task, m))
         if trajectory.passed and count != task.epochs:
             trajectory = Outcome(False, f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
                                         "epoch, before the update)", None, 0.0)
         if count == task.epochs and true_loss is not None:
-            inconsistent = _consistency(task, recorded, true_loss)
+            inconsistent = _consistency(task, recorded, true_loss, explained=trajectory.mistake is not None)
             if inconsistent:
                 mistake = trajectory.mistake
                 trajectory = Outcome(False, (trajectory.message + " " if not trajectory.passed else f"{task.call}: ")

@@ -121,8 +121,12 @@ def _gradcheck1(seed, label, hidden, m=5):
     X, y = _binary_data(rng, 6, m)
     W, b = rng.normal(0, 0.5, (1, 6)), rng.normal(0, 0.5, (1, 1))
     perturbed = _flat("perturbed", gradcheck.perturb({"W": W, "b": b}))
+    # The analytic gradient is taken at this y_hat (the neuron's output, 0.5 * (1 + tanh(z / 2))
+    # = sigmoid(z)), not at the student's forward: a wrong sigmoid or forward is charged in its
+    # own question, never again in the gradient's.
+    y_hat = 0.5 * (1.0 + np.tanh(0.5 * (W @ X + b)))
     return [Case("q1_4", "gradcheck", label, hidden, "numgrad", {"part": "single_neuron"},
-                 {"X": X, "y": y, "W": W, "b": b, **perturbed}, ("grad.W", "grad.b"),
+                 {"X": X, "y": y, "W": W, "b": b, "y_hat": y_hat, **perturbed}, ("grad.W", "grad.b"),
                  f"gradients(X, y, forward(X, W, b)) against centred differences of your loss, X {_shape(X)}")]
 
 
@@ -257,27 +261,31 @@ def cases(qid: str, seeds=PUBLIC_SEEDS, hidden=False) -> list:
     out = []
     for i, seed in enumerate(seeds, 1):
         label = f"{kind}-{i}"
+        # One example (m = 1) in the second public case only: it catches shape slips, but cannot
+        # tell a sum from a mean or a whole-matrix softmax from a column-wise one, so the hidden
+        # cases, which carry most of the points, all have several columns.
+        one = 1 if i == 2 and not hidden else None
         part2 = ("hidden_layer", "q2_1") if qid == "q2_1" else ("multiclass", "q3_3")
         if qid == "q1_1":
             out += _sigmoid(seed, label, hidden)
         elif qid == "q1_2":
-            out += _forward1(seed, label, hidden, m=1 if i == 2 else 6)
+            out += _forward1(seed, label, hidden, m=one or 6)
         elif qid == "q1_3":
-            out += _loss1(seed, label, hidden, m=1 if i == 2 else 8)
+            out += _loss1(seed, label, hidden, m=one or 8)
         elif qid == "q1_4":
-            out += _gradients1(seed, label, hidden, m=1 if i == 2 else 6) + _gradcheck1(seed, label, hidden)
+            out += _gradients1(seed, label, hidden, m=one or 6) + _gradcheck1(seed, label, hidden)
         elif qid == "q1_5":
             out += _predict1(seed, label, hidden)
         elif qid in ("q2_1", "q3_3"):
             part, q = part2
-            out += (_init(part, q, seed, label, hidden) + _forward2(part, q, seed, label, hidden, m=1 if i == 2 else 5)
+            out += (_init(part, q, seed, label, hidden) + _forward2(part, q, seed, label, hidden, m=one or 5)
                     + _backward2(part, q, seed, label, hidden) + _update2(part, q, seed, label, hidden))
             if qid == "q3_3":
                 out += _predict2(part, q, seed, label, hidden)
         elif qid == "q2_2":
             out += _predict2("hidden_layer", "q2_2", seed, label, hidden)
         elif qid == "q3_2":
-            out += _one_hot(seed, label, hidden) + _softmax(seed, label, hidden, m=1 if i == 2 else 4) \
+            out += _one_hot(seed, label, hidden) + _softmax(seed, label, hidden, m=4) \
                 + _loss3(seed, label, hidden)
     if not hidden:
         out += {"q1_1": _sigmoid_edges, "q1_3": _loss1_edges, "q3_2": lambda: _softmax_edges() + _loss3_edges()}.get(

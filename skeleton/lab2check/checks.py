@@ -4,6 +4,7 @@
 question's points are split between its check groups by ``WEIGHTS``. The grader and the kit's
 pytest suite both call this, so a student sees the grader's own messages.
 """
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ class Tolerances:
     float32_rtol: float = 1e-4
     gradcheck_rel_error: float = 1e-5
     own_loss_credit: float = 1.0
+    purity_share: float = 0.25     # what a right value computed by modifying an argument in place loses
 
 
 @dataclass
@@ -72,19 +74,32 @@ def run_local(case_or_probe, arrays=None, options=None) -> Result:
     return Result("ok", outputs, types)
 
 
-def failure(result: Result, limit_note: str = "") -> Outcome:
+def failure(result: Result, limit_note: str = "", case=None) -> Outcome:
     """The outcome of a probe that did not return (an exception, a timeout, a crash)."""
     if result.status == "error":
         err = result.error or {}
         message = err.get("message") or f"{err.get('where', 'student code')} failed"
         if result.note:  # the sandbox's hint, e.g. "stdin is empty: input() cannot be answered"
             message += f" ({result.note})"
+        mistake = _hard_coded_size(case, err)
+        if mistake:
+            message += f" (this case has {case.arrays['params.W1'].shape[0]} hidden units, not 64) " \
+                       + mistakes.tag(mistake)
         if not err.get("not_implemented") and err.get("traceback"):
             message += "\n" + err["traceback"].rstrip()
-        return Outcome(False, message, None, 0.0)
+        return Outcome(False, message, mistake, 0.0)
     if result.status == "timeout":
         return Outcome(False, f"timed out{limit_note}: {result.note}".rstrip(": "), None, 0.0)
     return Outcome(False, f"{result.status}: {result.note}".rstrip(": "), None, 0.0)
+
+
+def _hard_coded_size(case, err):
+    """``hard-coded-size`` when code failed on a case without 64 hidden units and its error
+    names 64 (a reshape to (64, 1), a zeros((64, m)) that does not broadcast)."""
+    if case is None or "params.W1" not in case.arrays or case.arrays["params.W1"].shape[0] == 64:
+        return None
+    text = f"{err.get('message', '')}\n{err.get('traceback', '')}"
+    return "hard-coded-size" if re.search(r"\b64\b", text) else None
 
 
 def not_implemented(result: Result) -> bool:
@@ -131,6 +146,8 @@ def compare_key(case, key, result, expected, variants, tol, rtol=None, short=Fal
     exp = expected.get(key)
     if exp is None:  # the reference returned nothing here: nothing to compare
         return Outcome(True)
+    if quantity == "gradient" and np.shape(exp) == (1, 1):
+        shapes = SCALAR_SHAPES  # one bias, one output unit: a plain float db2 updates b2 just as well
     return compare(label, result.outputs.get(key), result.types.get(key, "nothing"), exp,
                    rtol=rtol or _rtol(case, tol), atol=tol.atol, shapes=shapes,
                    variants={k: v.get(key) for k, v in (variants or {}).items()}, m=_m(case),
@@ -138,22 +155,26 @@ def compare_key(case, key, result, expected, variants, tol, rtol=None, short=Fal
                    finite_only=bool(case.options.get("finite_only")))
 
 
-def _mutated(case, result):
+def _mutated(case, result, tol):
+    """A right answer that modified an argument in place: only the rubric's purity share is lost
+    (the values are right; the caller's array is not), never the value check."""
     if case.options.get("function") in ("update", "train"):
         return None  # the contract does not rely on whether update mutates its argument
     changed = [k.split(".", 1)[1] for k, v in result.outputs.items() if k.startswith("mutated.") and v.any()]
     if changed:
         fn = f"{case.options.get('module')}.{case.options.get('function')}"
-        return Outcome(False, f"{fn} modified its argument{'s' if len(changed) > 1 else ''} "
-                              f"{', '.join(changed)} in place: work on new arrays (e.g. z = z - 1, not z -= 1)",
-                       None, 0.0)
+        share = tol.purity_share
+        return Outcome(share <= 0, f"{fn} returned the right values but modified its argument"
+                                   f"{'s' if len(changed) > 1 else ''} {', '.join(changed)} in place: work on new "
+                                   f"arrays (e.g. z = z - 1, not z -= 1); this costs {share:.0%} of this check",
+                       None, 1.0 - share)
     return None
 
 
 def evaluate(case, result: Result, expected: dict, variants: dict | None, tol: Tolerances) -> Outcome:
     """The outcome of one case: the first thing that is wrong, diagnosed, or a pass."""
     if result.status != "ok":
-        return failure(result)
+        return failure(result, case=case)
     if case.probe == "init":
         return _evaluate_init(case, result, expected)
     if case.probe == "numgrad":
@@ -163,21 +184,56 @@ def evaluate(case, result: Result, expected: dict, variants: dict | None, tol: T
     scored = [(k, o) for k, o in outcomes if k != "loss"]  # the loss in a chain is another question's
     failed = [(k, o) for k, o in scored if not o.passed]
     if not failed:
-        mutated = _mutated(case, result)
+        mutated = _mutated(case, result, tol)
         if mutated:
             return mutated
         loss_note = next((o for k, o in outcomes if k == "loss" and not o.passed), None)
         return Outcome(True, "(the loss differs from the reference's: see the loss question)" if loss_note else "")
-    key, first = failed[0]
+    # Lead with the quantity that carries a known mistake, if one does: the others may differ
+    # as its consequence, or harmlessly.
+    in_order = failed[0][0]
+    key, first = next(((k, o) for k, o in failed if o.mistake), failed[0])
+    failed = [(key, first)] + [(k, o) for k, o in failed if k != key]
     if chain:
         order = ", ".join(case.keys)
         also = [k for k, _ in failed[1:]]
-        msg = (f"{case.call}: {key} is the first quantity that differs, in the order of the computation "
+        which = "differs" if key == in_order else f"differs with a known mistake ({in_order} differs before it)"
+        msg = (f"{case.call}: {key} is the first quantity that {which}, in the order of the computation "
                f"({order}). {first.message}")
         if also:
             msg += f" ({', '.join(also)} differ{'s' if len(also) == 1 else ''} too, maybe as a consequence.)"
         return Outcome(False, msg, first.mistake, 0.0)
     return first
+
+
+def without_blind_passes(cases, outcomes, variants) -> list:
+    """``outcomes`` (one per case of one question) with the passes that prove nothing taken back.
+
+    When a check group names a mistake on some case, a case of that group where the mistake
+    gives the right answer (its variant equals the reference's output there, or it is a factor
+    of m and the case has m = 1) passed only because it cannot tell the two apart: a summed loss
+    on one example, a whole-matrix softmax on one column. Such a pass earns nothing.
+    ``variants`` maps a case id to its variants (only those that differ from the reference).
+    """
+    named, backed = {}, {}
+    for case, outcome in zip(cases, outcomes):
+        if not outcome.passed and outcome.mistake:
+            named.setdefault(case.check, set()).add(outcome.mistake)
+        backed.setdefault(case.check, set()).update(mistakes.mistake_of(k) for k in (variants.get(case.id) or {}))
+    out = []
+    for case, outcome in zip(cases, outcomes):
+        if outcome.passed and case.check in named:
+            shown = {mistakes.mistake_of(k) for k in (variants.get(case.id) or {})}
+            blind = sorted(x for x in named[case.check]
+                           if not mistakes.visible(x, _m(case)) or (x in backed[case.check] and x not in shown))
+            if blind:
+                why = "has one example" if not mistakes.visible(blind[0], _m(case)) else "gives the same answer"
+                # No id on this case: it cannot show the mistake; the cases that do name it.
+                outcome = Outcome(False, f"{case.call}: right here, but this case cannot tell {blind[0]} (named "
+                                         f"on the other cases of this check) from the right answer (it {why}), "
+                                         "so it earns nothing", None, 0.0)
+        out.append(outcome)
+    return out
 
 
 def _evaluate_init(case, result, expected):
@@ -191,7 +247,9 @@ def _evaluate_init(case, result, expected):
             return Outcome(False, f"{case.call}: {k} is {types.get(f'first.{k}', 'missing')}, expected an ndarray "
                                   f"of shape {exp.shape}", None, 0.0)
         if got.shape != exp.shape:
-            return Outcome(False, f"{case.call}: {k} has shape {got.shape}, expected {exp.shape}", None, 0.0)
+            mistake = "init-wrong-shape" if got.shape == exp.shape[::-1] else None
+            message = f"{case.call}: {k} has shape {got.shape}, expected {exp.shape}"
+            return Outcome(False, f"{message} {mistakes.tag(mistake)}" if mistake else message, mistake, 0.0)
         bad = int(np.sum(~np.isfinite(got.astype(np.float64))))
         if bad:  # before the std and seed checks, which NaN would fool or make misleading
             return Outcome(False, f"{case.call}: {k} has {bad} value{'s' if bad > 1 else ''} that "
@@ -269,12 +327,28 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
 
 
 # ---------------------------------------------------------------- training
+@dataclass
+class Trajectory:
+    """What a trajectory is compared with, besides the reference's losses: ``variants`` maps a
+    catalogue key to the losses that mistake records from the same start (``grader/expected.py``,
+    the kit's fixtures); ``classes`` is the number of output classes (10 for Part 3, else None);
+    ``prefixes[n - 1]`` is the loss of the initial parameters on the first n examples (the
+    grader's own, from ``grader/model.py``; None in the kit)."""
+    m: int | None = None
+    variants: dict = field(default_factory=dict)
+    classes: int | None = None
+    prefixes: np.ndarray | None = None
+
+
 def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epochs, trajectory_rtol,
-                      max_loss, call, m=None):
+                      max_loss, call, m=None, context: Trajectory | None = None, kind="", item=None):
     """``[(check, Outcome)]`` for a training run: trajectory and 500-epoch loss threshold.
 
-    ``m`` is the number of training examples (to recognise a loss that sums instead of averaging).
+    ``m`` is the number of training examples (to recognise a loss that sums instead of averaging);
+    ``kind`` and ``item`` describe losses that were not a list of floats (their type, their first
+    element when it is an array).
     """
+    context = context or Trajectory(m)
     ref = np.asarray(reference_losses, np.float64)
     k = min(trajectory_epochs, len(ref))
     if diverged:
@@ -283,16 +357,16 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
         msg = (f"{call}: training diverged and was stopped at epoch {max(seen.size - 1, 0)} (loss {last}, "
                f"first loss {fmt(seen[0]) if seen.size else '?'})")
         n = min(seen.size, k)
-        trajectory = (trajectory_outcome(seen[:n], ref[:n], trajectory_rtol, call, m) if n
+        trajectory = (trajectory_outcome(seen[:n], ref[:n], trajectory_rtol, call, m, context) if n
                       else Outcome(False, msg, None, 0.0))
         if trajectory.passed:  # the epochs it ran agree: what went wrong is the divergence
             trajectory = Outcome(False, msg, None, 0.0)
         return [("trajectory", trajectory), ("final_loss", Outcome(False, msg, None, 0.0))]
     if losses is None:
-        bad = Outcome(False, f"{call}: losses is not a list of floats", None, 0.0)
+        bad = not_floats(call, kind or "not a list of floats", item, m, epochs)
         return [("trajectory", bad), ("final_loss", bad)]
     losses = np.asarray(losses, np.float64).ravel()
-    out = [("trajectory", trajectory_outcome(losses[:k], ref[:k], trajectory_rtol, call, m))]
+    out = [("trajectory", trajectory_outcome(losses[:k], ref[:k], trajectory_rtol, call, m, context))]
     if losses.size != epochs:
         out.append(("final_loss", Outcome(False, f"{call}: returned {losses.size} losses, expected {epochs} "
                                                  "(one per epoch, before the update)", None, 0.0)))
@@ -307,25 +381,101 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
     return out
 
 
-def trajectory_outcome(got, ref, rtol, call, m=None):
+def not_floats(call, kind, item, m, epochs) -> Outcome:
+    """The trajectory outcome when train's losses are not a list of floats; a list of arrays of
+    m values each is a loss returning the per-example vector."""
+    msg = f"{call}: losses is {kind}, expected a list of {epochs} floats"
+    if item is not None:
+        msg += f" (its first element is an ndarray of shape {tuple(np.shape(item))})"
+        if m and np.size(item) == m:
+            return Outcome(False, f"{msg} {mistakes.tag('loss-per-example')}", "loss-per-example", 0.0)
+    return Outcome(False, msg, None, 0.0)
+
+
+def _close(a, b, rtol) -> bool:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return False
+    return bool(np.all(np.abs(a - b) <= rtol * np.maximum(np.abs(b), 1e-12)))
+
+
+def _variant_match(got, ref, rtol, variants):
+    """The catalogue id whose recorded losses ``got`` follows (and the reference does not)."""
+    for key, losses in (variants or {}).items():
+        v = np.asarray(losses, np.float64).ravel()[:got.size]
+        if v.size == got.size and not _close(v, ref, rtol) and _close(got, v, rtol):
+            return mistakes.mistake_of(key)
+    return None
+
+
+# Scale factors of a first loss that name a mistake: (factor of the reference's loss, id, why).
+def _scaled(c, m, classes):
+    if not np.isfinite(c) or c <= 0:
+        return None
+    near = (lambda x: abs(c - x) <= 1e-3 * x)
+    if m and m > 1 and near(m):
+        return "missing-mean", "it is m times the loss: a sum over the examples, not a mean"
+    if m and m > 1 and near(1 / m):
+        return "wrong-normalisation", "it is the loss divided by m once more"
+    if m and m > 1 and near(m / 60000):
+        return "fixed-m", f"it is the loss times {m}/60000: divided by 60000 instead of the m = {m} examples"
+    if classes and near(1 / classes):
+        return "loss-over-classes", f"it is the loss divided by {classes}: a mean over the classes as well"
+    return None
+
+
+def trajectory_outcome(got, ref, rtol, call, m=None, context: Trajectory | None = None):
+    """The recorded losses against the reference's, epoch by epoch; when they differ, the likely
+    cause from the shape of the trajectory: a known mistake's own losses (variants), every loss one
+    epoch late (recorded after the update), a first loss scaled by m, 1/m, m/60000 or 1/classes,
+    or equal to the loss of the first n < m examples (part of the data, or a mini-batch)."""
+    context = context or Trajectory(m)
+    m = m or context.m
     if got.size < ref.size:
         return Outcome(False, f"{call}: only {got.size} losses to compare with the reference's first {ref.size}",
                        None, 0.0)
     with np.errstate(all="ignore"):
         rel = np.abs(got - ref) / np.maximum(np.abs(ref), 1e-12)
     bad = np.flatnonzero(~(rel <= rtol))
-    if bad.size:
-        i = int(bad[0])
-        factor = got[i] / ref[i] if ref[i] else np.nan
-        hint = ""
-        if i == 0:
-            hint = " The very first loss differs: check the loss, or that train starts from the given parameters."
-        elif np.all(rel[:i] <= rtol):
-            hint = " The first epochs agree: check the update (p - lr * dp) and the gradients."
-        mistake = None
-        if i == 0 and np.isfinite(factor):
-            mistake = mistakes.diagnose(np.array([got[0]]), np.array([ref[0]]), m=m, quantity="loss")
-        msg = (f"{call}: the loss of epoch {i} is {fmt(got[i])}, the reference's is {fmt(ref[i])} "
-               f"(rel error {fmt(rel[i])} > {rtol:g}), from the same initial parameters and data.{hint}")
-        return Outcome(False, msg + (f" {mistakes.tag(mistake)}" if mistake else ""), mistake, 0.0)
-    return Outcome(True)
+    if not bad.size:
+        return Outcome(True)
+    i = int(bad[0])
+    mistake, hint = _variant_match(got, ref, rtol, context.variants), ""
+    if mistake:
+        hint = " They are the losses of a known mistake, from the same start:"
+    elif got.size >= 2 and _close(got[:-1], ref[1:], rtol):
+        mistake, hint = "loss-after-update", " Each recorded loss is the reference's of the next epoch:"
+    elif i == 0:
+        c = got[0] / ref[0] if ref[0] else np.nan
+        scaled = _scaled(c, m, context.classes)
+        n = _prefix(got[0], context.prefixes, rtol)
+        if scaled:
+            mistake, hint = scaled[0], f" The very first loss is off: {scaled[1]}."
+        elif n is not None:
+            mistake = "train-subset" if n >= 0.5 * len(context.prefixes) else "mini-batches"
+            hint = (f" The very first loss is the loss of the first {n} of the {len(context.prefixes)} examples "
+                    "only: train does not use all of X and y at each epoch.")
+        else:
+            hint = (" The very first loss differs from the loss of the given parameters on all of X and y: check "
+                    "the loss (see its question); if it passes its checks, train records the loss somewhere "
+                    "else: after an update, on part of the data or on a mini-batch, or not from the given "
+                    "parameters.")
+    elif np.all(rel[:i] <= rtol):
+        hint = (" The first epochs agree: check the update (p - lr * dp with the lr train was given), the "
+                "gradients, and that each epoch makes one full-batch step (no mini-batches).")
+    msg = (f"{call}: the loss of epoch {i} is {fmt(got[i])}, the reference's is {fmt(ref[i])} "
+           f"(rel error {fmt(rel[i])} > {rtol:g}), from the same initial parameters and data.{hint}")
+    return Outcome(False, msg + (f" {mistakes.tag(mistake)}" if mistake else ""), mistake, 0.0)
+
+
+def _prefix(first, prefixes, rtol):
+    """The n < m (at least a tenth of m) whose first n examples give the recorded first loss
+    (the closest when several do), or None."""
+    if prefixes is None or not np.isfinite(first):
+        return None
+    p = np.asarray(prefixes, np.float64)
+    m = p.size
+    n = np.arange(1, m + 1)
+    error = np.abs(p - first)
+    close = np.flatnonzero((error <= 0.01 * rtol * max(abs(first), 1e-12)) & (n >= max(1, m // 10)) & (n < m))
+    return int(close[np.argmin(error[close])]) + 1 if close.size else None

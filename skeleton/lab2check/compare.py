@@ -63,8 +63,9 @@ def compare(label, got, got_type, expected, *, rtol, atol, shapes=(), variants=N
         wrong = np.argwhere(got.astype(np.float64) != expected.astype(np.float64)) if got.size else []
         if len(wrong):
             i = tuple(wrong[0])
-            return Outcome(False, f"{label}: {len(wrong)} of {got.size} values differ; first at {_index(i)}: "
-                                  f"got {got[i]}, expected {expected[i]}", None, 0.0)
+            mistake = mistakes.diagnose(got, expected, variants, m=m, quantity="labels")
+            return _with_diagnosis(f"{label}: {len(wrong)} of {got.size} values differ; first at {_index(i)}: "
+                                   f"got {got[i]}, expected {expected[i]}", mistake)
         return Outcome(True)
     with np.errstate(all="ignore"):
         g, e = got.astype(np.float64), expected.astype(np.float64)

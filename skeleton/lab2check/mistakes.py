@@ -25,11 +25,50 @@ ADVICE = {
     "softmax-unstable": "exp overflows for large inputs: subtract each column's max before np.exp "
                         "(softmax(z) = softmax(z - max z)).",
     "softmax-wrong-axis": "softmax normalises each column (one example per column): use axis=0 with "
-                          "keepdims=True, not axis=1 or the whole matrix.",
+                          "keepdims=True, not axis=1.",
     "sigmoid-output-multiclass": "the 10 outputs go through a softmax, not a sigmoid: the columns of Y_hat must "
                                  "sum to 1.",
     "gradient-sign": "the sign is flipped: dZ = y_hat - y (not y - y_hat), and the update subtracts lr * gradient.",
+    "loss-per-example": "the loss is one number, the mean over the m examples: return a float (np.mean of the "
+                        "per-example losses), not the vector of per-example losses.",
+    "fixed-m": "the result is divided by a fixed m (60000, the size of the whole training set?): use "
+               "m = X.shape[1] (or y.shape[1]), the number of examples of this call, not a global.",
+    "loss-over-classes": "the categorical cross-entropy sums over the 10 classes and averages over the m examples "
+                         "only: -np.sum(Y * log(Y_hat)) / m, not np.mean over the whole (10, m) matrix.",
+    "binary-loss-multiclass": "with a softmax output the loss is the categorical cross-entropy "
+                              "-sum(Y * log(Y_hat)) / m: the (1 - Y) * log(1 - Y_hat) term belongs to the "
+                              "binary (sigmoid) loss only.",
+    "cross-entropy-y1-only": "the binary cross-entropy has two terms: y * log(y_hat) + (1 - y) * log(1 - y_hat); "
+                             "without the second, examples with y = 0 cost nothing.",
+    "loss-on-rounded": "the loss is computed on rounded predictions: use the probabilities y_hat themselves "
+                       "(np.round makes it flat and mostly log(eps)).",
+    "softmax-global-max": "subtract each column's max (np.max(Z, axis=0, keepdims=True)), not the max of the "
+                          "whole matrix: with very different columns every exp of a column underflows to 0.",
+    "softmax-whole-matrix": "softmax normalises each column (one example per column): divide by "
+                            "np.sum(E, axis=0, keepdims=True), not by the sum of the whole matrix.",
+    "extra-sigmoid-derivative": "with the cross-entropy loss, dL/dZ = y_hat - y already: the y_hat * (1 - y_hat) "
+                                "of the sigmoid cancels, so don't multiply by it again.",
+    "bias-update-no-lr": "the bias moves by lr times its gradient too: b = b - lr * db.",
+    "lr-ignored": "the update must use the lr train was given (p - lr * dp), not a constant or a global.",
+    "tanh-activation": "the hidden layer of this lab uses the sigmoid, A1 = sigmoid(W1 @ X + b1), not np.tanh.",
+    "init-wrong-shape": "W1 is (n_hidden, n_in) and W2 is (n_out, n_hidden) (so that W1 @ X works with X of shape "
+                        "(n_in, m)): the shape is transposed.",
+    "hard-coded-size": "backward must work for any number of hidden units: take the sizes from the arrays "
+                             "(W1.shape, A1.shape), not a hard-coded 64.",
+    "predict-wrong-axis": "the classes are the rows: np.argmax(Y_hat, axis=0) gives one label per example "
+                          "(column), shape (m,).",
+    "predict-unit-0": "the 10-class prediction is the most probable class, np.argmax(Y_hat, axis=0), not a "
+                      "threshold on the first output unit (Part 2's rule).",
+    "loss-after-update": "losses[k] is the loss of epoch k's forward pass, before that epoch's update: record it "
+                         "before updating the parameters.",
+    "mini-batches": "this lab trains with full-batch gradient descent: one update per epoch on all m examples, "
+                    "no mini-batches.",
+    "train-subset": "train uses every example of the X and y it is given (no validation split, no slice, no "
+                    "global X_train).",
 }
+
+# Mistakes that are a factor of m: a case with one example (m = 1) cannot show them.
+M_FACTOR = frozenset({"missing-mean", "wrong-normalisation", "fixed-m"})
 
 
 def tag(mistake: str) -> str:
@@ -59,20 +98,36 @@ def _scale(got, expected):
     return c if np.allclose(g, c * e, rtol=1e-5, atol=1e-10 * max(1.0, abs(c))) else None
 
 
+def mistake_of(key: str) -> str:
+    """The catalogue id of a variant key: "fixed-m#2" is the second variant of "fixed-m"."""
+    return key.split("#")[0]
+
+
+def visible(mistake: str, m=None) -> bool:
+    """Whether a call with ``m`` examples can show ``mistake`` at all: never an m-factor on m = 1."""
+    return not (mistake in M_FACTOR and m == 1)
+
+
 def diagnose(got, expected, variants=None, *, m=None, quantity="output"):
     """The catalogue id that explains ``got`` instead of ``expected``, or None.
 
-    ``variants`` maps mistake ids to what that mistake returns on the same inputs; ``m`` is the
-    number of examples of the call; ``quantity`` is "gradient", "loss" or "output" (a sign
-    flip is only a gradient mistake).
+    ``variants`` maps mistake keys to what that mistake returns on the same inputs; ``m`` is the
+    number of examples of the call; ``quantity`` is "gradient", "loss", "output" or "labels"
+    (a sign flip is only a gradient mistake; labels are matched with variants only). A mistake
+    is named only where the case can tell it from the right answer: its variant differs from
+    ``expected``, and an m-factor needs m > 1.
     """
     got = np.asarray(got) if got is not None else None
     expected = np.asarray(expected)
     if got is None:
         return None
-    for mistake, variant in (variants or {}).items():
-        if variant is not None and not same(variant, expected) and same(got, variant):
-            return mistake.split("#")[0]  # "softmax-wrong-axis#2": a second variant of one mistake
+    for key, variant in (variants or {}).items():
+        if variant is None or not visible(mistake_of(key), m):
+            continue
+        if not same(variant, expected) and same(got, variant):
+            return mistake_of(key)
+    if quantity == "labels":
+        return None  # labels are compared exactly: no factor or transpose explains them
     if got.shape != expected.shape:
         if expected.ndim == 2 and got.shape == expected.T.shape and same(got, expected.T):
             return "transposed"
@@ -85,12 +140,12 @@ def diagnose(got, expected, variants=None, *, m=None, quantity="output"):
             and same(got, np.full(expected.shape, expected.sum())):
         return "bias-gradient-shape"  # one value shared by every unit: summed over both axes
     c = _scale(got, expected)
-    if c is None or abs(c - 1) < 1e-6:
-        return None
+    if c is None or abs(c - 1) < 1e-6 or abs(c) < 1e-12:
+        return None  # a result of zeros is no scaled version of anything
     if m and m > 1 and abs(abs(c) - m) < 1e-6 * m:
         return "missing-mean" if c > 0 or quantity != "gradient" else "gradient-sign"
     if quantity == "gradient" and abs(c + 1) < 1e-6:
         return "gradient-sign"
-    if expected.size >= 2 or (m and m > 1 and abs(c * m - 1) < 1e-6):
+    if m and m > 1 and (expected.size >= 2 or abs(c * m - 1) < 1e-6):
         return "wrong-normalisation"
     return None

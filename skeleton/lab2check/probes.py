@@ -188,7 +188,8 @@ def _losses_at(part, X, y, stacks):
 
 def probe_numgrad(arrays, options):
     """The student's analytic gradient, and the student's own loss at the perturbed parameter
-    sets the grader sent (``perturbed.<name>``, see ``lab2check.gradcheck``).
+    sets the grader sent (``perturbed.<name>``, see ``lab2check.gradcheck``), unless
+    ``options['losses']`` is false (the grader then compares with the reference's gradient only).
 
     Only the values cross back: the differences are formed by the grader, so nothing patched
     here can change them.
@@ -198,7 +199,8 @@ def probe_numgrad(arrays, options):
     stacks = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("perturbed.")}
     if part == "single_neuron":
         W, b = arrays["W"].copy(), arrays["b"].copy()
-        y_hat = call(part, "forward", X, W, b)
+        # The case gives the right y_hat: a wrong forward is its own question's, not the gradient's.
+        y_hat = arrays["y_hat"].copy() if "y_hat" in arrays else call(part, "forward", X, W, b)
         analytic = call(part, "gradients", X, y, y_hat)
         if not (isinstance(analytic, tuple) and len(analytic) == 2):
             raise StudentError(f"{part}.gradients", TypeError(f"must return a tuple (dW, db), returned "
@@ -212,6 +214,8 @@ def probe_numgrad(arrays, options):
             raise StudentError(f"{part}.backward", TypeError(f"must return a dict, returned {describe(grads)}"))
         analytic = {k: grads.get("d" + k) for k in PARAM_KEYS}
     out = {f"grad.{k}": v for k, v in analytic.items()}
+    if not options.get("losses", True):
+        return out  # the grader knows the student's loss and forward are right: it needs no loss values
     try:
         out["losses"] = _losses_at(part, X, y, stacks)
     except StudentError:
@@ -231,6 +235,7 @@ def _watch_loss(part, factor, seen):
     original = getattr(module(_loss_module(part)), "loss", None)
     if not callable(original):
         return lambda: None
+    scale = []  # the contract's loss of the same (y, y_hat), when they allow it
 
     def watched(*args, **kwargs):
         value = original(*args, **kwargs)
@@ -239,7 +244,17 @@ def _watch_loss(part, factor, seen):
         except (TypeError, ValueError):
             return value
         seen.append(v)
-        if not np.isfinite(v) or (seen[0] > 0 and v > factor * seen[0]):
+        # Growth is judged on the contract's loss of the same predictions, not on the student's
+        # value: a wrong loss function (only the y = 1 term grows while the model learns) must
+        # not stop a training that is going well. The student's own value stops it only when it
+        # is not finite.
+        ce = _cross_entropy(part, *args[:2]) if len(args) >= 2 else None
+        grows = bool(ce is not None and scale and scale[0] > 0 and ce > factor * scale[0])
+        if ce is not None and not scale:
+            scale.append(ce)
+        if ce is None and seen[0] > 0 and v > factor * seen[0]:
+            grows = True
+        if not np.isfinite(v) or grows:
             raise Diverged()
         return value
 
@@ -254,6 +269,21 @@ def _watch_loss(part, factor, seen):
         for mod in patched:
             mod.loss = original
     return undo
+
+
+def _cross_entropy(part, y, y_hat):
+    """Mean cross-entropy of ``(y, y_hat)``, for the divergence watch only (it decides when a
+    run is stopped, never a point); None when the arguments are not two arrays of one shape."""
+    try:
+        t = np.asarray(y, np.float64)
+        p = np.clip(np.asarray(y_hat, np.float64), 1e-7, 1 - 1e-7)
+        if t.shape != p.shape or t.ndim != 2 or not t.size:
+            return None
+        kept = t * np.log(p) if part == "multiclass" else t * np.log(p) + (1 - t) * np.log1p(-p)
+        out = float(-kept.sum() / t.shape[1])
+        return out if np.isfinite(out) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _bounded_losses(losses, epochs):
@@ -303,6 +333,8 @@ def probe_train(arrays, options):
     out["losses"], count = _bounded_losses(losses, epochs)
     if count is not None:
         out["losses_count"] = count
+        if count and type(losses[0]) is np.ndarray and losses[0].size > 1:
+            out["losses_item"] = losses[0]  # a list of arrays: the first says what they are
     return out
 
 
