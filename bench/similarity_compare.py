@@ -35,6 +35,7 @@ if os.environ.get("COPYDETECT_PATH"):
     sys.path.insert(0, os.environ["COPYDETECT_PATH"])
 
 import classroom  # noqa: E402
+
 from grader import near_duplicates as nd  # noqa: E402
 
 BASES = ("loops", "classes", "helpers", "terse", "reference")

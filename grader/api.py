@@ -11,7 +11,9 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import RUBRIC, UsageError, expected, grade as grade_mod, manual, names, rubric as rubric_mod
+from grader import RUBRIC, UsageError, expected, manual, names
+from grader import grade as grade_mod
+from grader import rubric as rubric_mod
 from grader.archive import ArchiveError, extract, scratch_parent
 from grader.locate import PackageError
 from grader.report import Report

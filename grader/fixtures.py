@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import DATA, PROJECT, REFERENCE, expected, rubric as rubric_mod
+from grader import DATA, PROJECT, REFERENCE, expected
+from grader import rubric as rubric_mod
 from lab2check import cases as cases_mod
-from lab2check import checks, local
+from lab2check import local
 
 FOLDER = PROJECT / "kit" / "tests" / "fixtures"
 SMOKE = {"n": 300, "epochs": 20, "rtol": 1e-6}   # float64: a correct train agrees to ~1e-12

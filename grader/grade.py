@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import UsageError
 from grader import expected as expected_mod
 from grader import locate, student_report, training
 from grader.report import CheckResult, QuestionResult, Report

@@ -131,7 +131,7 @@ def load_manual(path, *, batch: bool = False) -> dict:
     for row in rows:
         line = rows.line_num  # counts physical lines, so a quoted multi-line comment stays right
 
-        def cell(name):
+        def cell(name, row=row):
             i = columns.get(name)
             return row[i].strip() if i is not None and i < len(row) else ""
         if not any(field.strip() for field in row):

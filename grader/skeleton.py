@@ -26,7 +26,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import DATA, PROJECT, REFERENCE, UsageError
+from grader import DATA, PROJECT, UsageError
 from grader.rubric import QUESTION_IDS
 
 SKELETON = PROJECT / "skeleton"

@@ -111,7 +111,7 @@ def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | Non
     # A yaml-tagged block first; an untagged one is accepted too (students forget the tag).
     blocks.sort(key=lambda b: b[0] not in _YAML_INFO)
     errors = []
-    for info, body in blocks:
+    for _info, body in blocks:
         # YAML forbids tabs in indentation; a student's editor does not care.
         found, value = _load(body.replace("\t", "  "))
         if not found:
@@ -177,7 +177,7 @@ def find_figure(submission_root, report_text: str = "") -> str | None:
     link = re.search(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", text) or re.search(r"<img[^>]*src=[\"']([^\"']+)", text, re.I)
     if link:
         return f"image link {link.group(1)} in REPORT.md"
-    for info, body in _blocks(text):
+    for info, _body in _blocks(text):
         if info in _DIAGRAM_INFO:
             return f"{info} diagram in REPORT.md"
     # Drawings are looked for outside the loss_500 block and tables, whose lines look alike.

@@ -72,7 +72,7 @@ def check(qid, folder=FIXTURES, call_seconds=CALL_SECONDS) -> list:
     judged, outcomes, all_variants = [], [], {}
     for case in cases_mod.cases(qid):
         expected, variants = _answers(arrays, case.id)
-        result = _timed(lambda: checks.run_local(case), call_seconds)
+        result = _timed(lambda case=case: checks.run_local(case), call_seconds)
         if checks.not_implemented(result):
             pending.append(result.error["message"])
             continue

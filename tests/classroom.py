@@ -523,7 +523,7 @@ def solution(style: str) -> dict[str, str]:
         parts = STYLES[style][module]
         name = f"lab2/{module}.py"
 
-        def fill(match):
+        def fill(match, parts=parts):
             return _indent(parts[match.group(3)], match.group(1))
         text = _STUB.sub(fill, files[name])
         if "helpers" in parts:

@@ -9,9 +9,9 @@ import their helpers as ``import corpus`` or ``import archives``.
 """
 from pathlib import Path
 
+import corpus
 import pytest
 
-import corpus
 from grader import api, expected
 
 SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
@@ -22,8 +22,8 @@ SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 SANDBOX = {"test_batch", "test_batch_sources", "test_cluster", "test_corpus_cheating", "test_corpus_correct",
            "test_corpus_hostile", "test_corpus_mutants", "test_corpus_realistic", "test_example", "test_grade",
            "test_host_confinement", "test_sandbox", "test_similarity", "test_gradescope_bundle"}
-SLOW = {"test_answer_key", "test_data", "test_diagnosis", "test_fresh_clone", "test_kit", "test_plots", "test_reference",
-        "test_skeleton"}
+SLOW = {"test_answer_key", "test_data", "test_diagnosis", "test_fresh_clone", "test_kit", "test_plots",
+        "test_reference", "test_skeleton"}
 
 
 def pytest_collection_modifyitems(items):

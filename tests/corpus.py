@@ -383,7 +383,8 @@ def _naive_clipped_sigmoid():
     # The textbook formula, kept finite by clipping z (exp(500) still fits a float64; in float32
     # it overflows to inf with a warning, and 1 / inf is the right 0).
     old = reference_source("single_neuron")
-    body = old[old.index("    z = np.asarray(z)\n"):old.index("    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))\n")]
+    end = "    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))\n"
+    body = old[old.index("    z = np.asarray(z)\n"):old.index(end)]
     return edited([("single_neuron", body + "    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))\n",
                     "    return 1 / (1 + np.exp(-np.clip(z, -500, 500)))\n")])
 

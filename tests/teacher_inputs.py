@@ -11,7 +11,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-
 # --- mail -------------------------------------------------------------------------------------
 
 @dataclass

@@ -7,8 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from grader import PROJECT, REFERENCE
-from grader import answer_key
+from grader import PROJECT, REFERENCE, answer_key
 from grader import rubric as rubric_mod
 
 MODELS = ["single_neuron", "hidden_layer", "multiclass"]

@@ -9,10 +9,10 @@ import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 import archives
+import pytest
 from archives import ALL, MiB, file_info, package_files, special_info, write_tar, write_zip
+
 from grader import UsageError
 from grader import archive as archive_mod
 from grader.archive import ArchiveError, claimed_format, detect_format, extract

@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import archives
+import pytest
 import safety
+
 from grader import PROJECT, batch, names
 from grader.render.gradescope import problems
 from grader.rubric import load as load_rubric
@@ -114,7 +114,7 @@ def catalogue(tmp_path_factory):
     canary.mkdir()
     (canary / "keep.txt").write_text("untouched")
     expected = {}
-    for case, (build, exp) in archives.ALL.items():
+    for _case, (build, exp) in archives.ALL.items():
         expected[build(folder).name] = exp
     expected[mistakes(folder).name] = archives.Expected("graded", key="DOE_Jane")
     expected[hostile(folder, canary).name] = archives.Expected("import-error", key="HOSTILE_Hacker")

@@ -14,10 +14,10 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 import archives
+import pytest
 import teacher_inputs as ti
+
 from grader import PROJECT, batch
 from grader.rubric import load as load_rubric
 

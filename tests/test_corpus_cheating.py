@@ -18,10 +18,10 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 import corpus
+import pytest
 from conftest import SMALL_RUBRIC
+
 from grader import PROJECT, mutations
 from grader.render import neutralise
 from grader.report import Report

@@ -6,9 +6,8 @@ einsum, losses as numpy scalars or 0-d arrays, another sigmoid, softmax with a r
 (m,) predictions, a plain-float db, losses as an array. A variant losing any point is a
 grader that punishes a correct student.
 """
-import pytest
-
 import corpus
+import pytest
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import corpus
 import pytest
 import yaml
-
-import corpus
 from conftest import SMALL_RUBRIC
+
 from grader import PROJECT, api
 from grader.sandbox import BASE_UID, MAX_SLOTS, processes_of, sandbox_status
 

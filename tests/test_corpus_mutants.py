@@ -7,9 +7,9 @@ bug, an extra one is a mistake charged twice. A catalogue mistake must be named 
 ``[mistake:<id>]`` in a public check of an affected question, and nothing may be diagnosed as
 a mistake the submission does not make.
 """
+import corpus
 import pytest
 
-import corpus
 from grader import mutations
 
 pytestmark = pytest.mark.timeout(300)

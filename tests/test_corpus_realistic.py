@@ -5,9 +5,8 @@ automatic question must get the reviewed points within 0.05 (the reasoning is wr
 each student), and the feedback must name exactly the student's catalogue ids, each in a
 public check's message.
 """
-import pytest
-
 import corpus
+import pytest
 import realistic
 
 pytestmark = pytest.mark.timeout(300)

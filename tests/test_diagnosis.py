@@ -9,10 +9,10 @@
 - the trajectory names the cause from its shape;
 - a gradient check does not depend on the student's forward pass.
 """
+import corpus
 import numpy as np
 import pytest
 
-import corpus
 from grader import REFERENCE, expected, mutations
 from lab2check import cases as cases_mod
 from lab2check import checks, mistakes, probes

@@ -1,6 +1,5 @@
 """The embedded example that `make grade` shows is the reference with two catalogue mistakes,
 kept in step with the reference (regenerate it with the snippet below when this fails)."""
-from pathlib import Path
 
 from grader import PROJECT, REFERENCE, mutations
 

@@ -10,10 +10,10 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import corpus
+import pytest
 from conftest import SMALL_RUBRIC
+
 from grader import PROJECT, mutations
 from grader.render import render_markdown, render_terminal
 from grader.render.common import GRADER_ERROR

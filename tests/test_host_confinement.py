@@ -5,7 +5,6 @@ holds the hostile code and drives ``grader.sandbox.Child`` directly, with bubble
 System calls are made through ctypes with the numbers libseccomp gives for their names, as a
 student who knows them would; each test checks the grading goes on after the denied call.
 """
-import ctypes
 import errno
 import json
 import os
@@ -15,14 +14,13 @@ import textwrap
 import threading
 import time
 
-import numpy as np
 import pytest
+from test_sandbox import GOOD, HOSTILE, KINDS, LIMITS, QUICK, Z, recovers, write_submission
 
 from grader import PROJECT, cgroup, seccomp_filter
 from grader.report import Report
 from grader.rubric import Limits
 from grader.sandbox import Child, processes_of, sandbox_status
-from test_sandbox import GOOD, HOSTILE, KINDS, LIMITS, QUICK, Z, recovers, write_submission
 
 pytestmark = pytest.mark.timeout(180)
 

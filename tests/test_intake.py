@@ -9,11 +9,11 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import archives
 import pytest
+import teacher_inputs as ti
 import yaml
 
-import archives
-import teacher_inputs as ti
 from grader import UsageError, intake, lateness
 from grader.intake import files, mail, worksheet
 from grader.rubric import load as load_rubric

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import DATA, PROJECT, REFERENCE, fixtures, mutations, rubric as rubric_mod
+from grader import DATA, PROJECT, REFERENCE, fixtures, mutations
+from grader import rubric as rubric_mod
 
 SKELETON = PROJECT / "skeleton"
 QUESTIONS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q3_2", "q3_3")

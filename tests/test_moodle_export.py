@@ -9,14 +9,14 @@ import io
 import zipfile
 
 import pytest
-
 import teacher_inputs as ti
+from test_intake import RUBRIC_PATH
+
 from grader.batch import Row
 from grader.intake import worksheet
 from grader.moodle_export import export, feedback_html, fill_worksheet
 from grader.report import CheckResult, QuestionResult, Report
 from grader.rubric import load as load_rubric
-from test_intake import RUBRIC_PATH
 
 RUBRIC = load_rubric(RUBRIC_PATH)
 CLASS = [ti.Participant(123456, "John Doe", {}, submitted="Thursday, 10 December 2026, 11:00 PM"),

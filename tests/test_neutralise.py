@@ -10,6 +10,7 @@ import math
 
 import pytest
 from markdown_it import MarkdownIt
+from safety import HOSTILE, assert_safe_json, assert_safe_markdown, assert_safe_terminal, csv_cells, strict_json
 
 from grader import summary
 from grader.batch import Row
@@ -19,8 +20,6 @@ from grader.render import render_markdown, render_terminal, to_gradescope
 from grader.render.gradescope import problems
 from grader.report import CheckResult, QuestionResult, Report
 from grader.rubric import load
-from safety import (HOSTILE, assert_safe_json, assert_safe_markdown, assert_safe_terminal, csv_cells,
-                    strict_json)
 
 RUBRIC = load()
 MD = MarkdownIt("commonmark", {"html": True}).enable("table")

@@ -69,7 +69,7 @@ def numerical_gradient(f, array):
     for i in np.ndindex(array.shape):
         old = array[i]
 
-        def at(step):
+        def at(step, i=i, old=old):
             array[i] = old + step
             value = f()
             array[i] = old
@@ -182,7 +182,8 @@ def test_one_hot_and_predict():
 def test_init_params():
     for mod, n_out in ((hl, 1), (mc, 10)):
         a, b = mod.init_params(seed=7), mod.init_params(seed=7)
-        assert {k: v.shape for k, v in a.items()} == {"W1": (64, 784), "b1": (64, 1), "W2": (n_out, 64), "b2": (n_out, 1)}
+        assert {k: v.shape for k, v in a.items()} == {"W1": (64, 784), "b1": (64, 1), "W2": (n_out, 64),
+                                                      "b2": (n_out, 1)}
         assert all(np.array_equal(a[k], b[k]) for k in KEYS)
         assert not np.array_equal(a["W1"], mod.init_params(seed=8)["W1"])
         assert not np.any(a["b1"]) and not np.any(a["b2"])

@@ -15,10 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import archives
 import classroom
+import pytest
+
 from grader import UsageError, similarity, similarity_report
 from grader import near_duplicates as nd
 from grader.render.similarity_html import render

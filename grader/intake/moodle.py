@@ -78,7 +78,7 @@ def collect(path: Path, incoming: Path, late, worksheet=None) -> tuple[list[Subm
         notes += _check_worksheet(worksheet, participants, path)
     records = []
     try:
-        for order, (pid, p) in enumerate(sorted(participants.items(), key=lambda kv: int(kv[0]))):
+        for order, (_pid, p) in enumerate(sorted(participants.items(), key=lambda kv: int(kv[0]))):
             records += _records(p, order, incoming, late, worksheet, time_source)
     finally:
         if not path.is_dir():

@@ -100,7 +100,8 @@ def _loss1_edges():
     # Confidently wrong: the value depends on the student's eps, so only finiteness is checked.
     y_bad, y_hat_bad = np.array([[1.0, 0.0, 1.0]]), np.array([[0.0, 1.0, 0.5]])
     return [Case("q1_3", "loss", "exact-0-1", False, "call", _call("single_neuron", "loss", ["y", "y_hat"], None),
-                 {"y": y, "y_hat": y_hat}, ("out",), "loss(y, y_hat), y = [[1, 0, 1, 0, 1]], y_hat = [[1, 0, 0.7, 0.2, 0.9]]"),
+                 {"y": y, "y_hat": y_hat}, ("out",),
+                 "loss(y, y_hat), y = [[1, 0, 1, 0, 1]], y_hat = [[1, 0, 0.7, 0.2, 0.9]]"),
             Case("q1_3", "loss", "confidently-wrong", False, "call",
                  _call("single_neuron", "loss", ["y", "y_hat"], None, finite_only=True),
                  {"y": y_bad, "y_hat": y_hat_bad}, ("out",), "loss(y, y_hat), y = [[1, 0, 1]], y_hat = [[0, 1, 0.5]]")]

@@ -238,7 +238,6 @@ def without_blind_passes(cases, outcomes, variants) -> list:
 
 def _evaluate_init(case, result, expected):
     out, types = result.outputs, result.types
-    fn = f"{case.options['part']}.init_params"
     problems = []
     for k in ("W1", "b1", "W2", "b2"):
         exp = expected[f"first.{k}"]
@@ -412,7 +411,8 @@ def _variant_match(got, ref, rtol, variants):
 def _scaled(c, m, classes):
     if not np.isfinite(c) or c <= 0:
         return None
-    near = (lambda x: abs(c - x) <= 1e-3 * x)
+    def near(x):
+        return abs(c - x) <= 1e-3 * x
     if m and m > 1 and near(m):
         return "missing-mean", "it is m times the loss: a sum over the examples, not a mean"
     if m and m > 1 and near(1 / m):

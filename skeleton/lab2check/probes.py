@@ -314,7 +314,8 @@ def probe_train(arrays, options):
         if part == "single_neuron":
             result = call(part, "train", X, y, arrays["W"].copy(), arrays["b"].copy(), epochs=epochs, lr=lr)
             if not (isinstance(result, tuple) and len(result) == 3):
-                raise StudentError(f"{part}.train", TypeError(f"must return (W, b, losses), returned {describe(result)}"))
+                raise StudentError(f"{part}.train", TypeError(f"must return (W, b, losses), returned "
+                                                              f"{describe(result)}"))
             W, b, losses = result
             trained = {"W": W, "b": b}
         else:
