@@ -190,16 +190,22 @@ def variant_outputs(outputs: dict, reference: dict) -> dict:
     return out
 
 
+def _catalogue(tmp: Path):
+    """``(mistake key, folder)`` for each catalogue mutation, built below ``tmp``; a second
+    mutation of one mistake is keyed "<id>#2"."""
+    seen = {}
+    for mutation in mutations.CATALOGUE:
+        folder = mutations.build(mutation, tmp / mutation.name)
+        n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
+        yield (mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"), folder
+
+
 def catalogue_variants(cases, reference: dict) -> dict:
     """``{case id: {mistake key: outputs}}``: what each catalogue mistake returns where it differs
     from ``reference`` (case id -> outputs). A second mutation of one mistake is keyed "<id>#2"."""
     variants = {c.id: {} for c in cases}
     with tempfile.TemporaryDirectory(prefix="lab2-variants-") as tmp:
-        seen = {}
-        for mutation in mutations.CATALOGUE:
-            folder = mutations.build(mutation, Path(tmp) / mutation.name)
-            n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
-            key = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
+        for key, folder in _catalogue(Path(tmp)):
             for cid, result in _run_cases(folder, cases).items():
                 if result.status == "ok":
                     differs = variant_outputs(result.outputs, reference[cid])
@@ -215,11 +221,7 @@ def training_variants(requests: dict, reference: dict, rtol: float) -> dict:
     the training fail, diverge or record no list of floats has no variant (other checks say so)."""
     out = {qid: {} for qid in requests}
     with tempfile.TemporaryDirectory(prefix="lab2-train-variants-") as tmp:
-        seen = {}
-        for mutation in mutations.CATALOGUE:
-            folder = mutations.build(mutation, Path(tmp) / mutation.name)
-            n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
-            key = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
+        for key, folder in _catalogue(Path(tmp)):
             for qid, (arrays, options) in requests.items():
                 with local.use(folder), np.errstate(all="ignore"):
                     result = checks.run_local("train", arrays, options)
