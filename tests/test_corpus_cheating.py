@@ -184,7 +184,7 @@ CHEATS = [
     Cheat("loss-scaled-by-global-m", corpus.edited([
         ("single_neuron", "float(-np.mean(", "float(-1 / 60000 * np.sum(")]),
         {"q1_5": 3 * FOURTH, "q2_2": 3 * FOURTH, "q2_3": 2 * THIRD}, lower=("q1_3",),
-        says={"q1_5": "times too small"}),
+        says={"q1_5": "[mistake:fixed-m]", "q2_2": "not the loss of the model"}),
 ]
 CHEAT = {c.name: c for c in CHEATS}
 
