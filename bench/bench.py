@@ -270,8 +270,11 @@ def worker_main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     import numpy as np
-    from grader import expected, rubric as rubric_mod
-    from lab2check import cases as cases_mod, checks, local
+
+    from grader import expected
+    from grader import rubric as rubric_mod
+    from lab2check import cases as cases_mod
+    from lab2check import checks, local
     rubrics, inits = {}, {}
     for line in sys.stdin:
         msg = json.loads(line)
@@ -419,6 +422,7 @@ def best_split(seconds: dict) -> float:
 
 def section_sandbox(ctx) -> dict:
     import numpy as np
+
     from grader import grade
     from grader.sandbox import Child
     from lab2check.checks import Tolerances
@@ -509,7 +513,7 @@ def section_sandbox(ctx) -> dict:
                 run = grade._Run()
                 with ProcWatch() as watch:
                     t, c = time.perf_counter(), time.process_time()
-                    for kind, qid, cases in unit_tasks:
+                    for _kind, qid, cases in unit_tasks:
                         grade._import_all(child, [grade.module_of(qid)] + (["single_neuron"] if qid[:2] == "q2"
                                                                              else []), rubric.limits, run)
                         grade._run_unit(child, qid, cases, answers, tol, rubric.limits, run)
@@ -785,6 +789,7 @@ def section_similarity(ctx) -> dict:
     import types
     sys.path.insert(0, str(PROJECT / "bench"))
     import similarity_compare
+
     from grader import near_duplicates, similarity_report
     n = 100
     say(f"similarity: generating {n} students (5 solutions, random renamings, reorderings, comments)")
@@ -823,7 +828,9 @@ def section_similarity(ctx) -> dict:
 
 def section_growth(ctx) -> dict:
     import yaml
-    from grader import expected, rubric as rubric_mod
+
+    from grader import expected
+    from grader import rubric as rubric_mod
     sizes = {1000: 1, 5000: 1} if ctx["quick"] else {1000: 1, 5000: 1, 10000: 1, 20000: 1}
     base, answers, sub = ctx["rubric_path"], ctx["answers"], ctx["submission"]
     raw = yaml.safe_load(Path(base).read_text())

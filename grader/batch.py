@@ -85,8 +85,22 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from grader import PROJECT, UsageError, api, expected, intake, lateness, manual, moodle_export, names, \
-    near_duplicates, plots, similarity, similarity_report, summary
+from grader import (
+    PROJECT,
+    UsageError,
+    api,
+    expected,
+    intake,
+    lateness,
+    manual,
+    moodle_export,
+    names,
+    near_duplicates,
+    plots,
+    similarity,
+    similarity_report,
+    summary,
+)
 from grader.archive import ArchiveError, claimed_format, detect_format, extract, scratch_parent
 from grader.intake import worksheet as moodle_worksheet
 from grader.locate import PackageError, find_package
