@@ -11,8 +11,9 @@ JOBS ?=
 COMPARE_WITH ?=
 WORKSHEET ?=
 Q ?=
+RUBRIC ?=
 
-.PHONY: help setup sysdeps grade batch test reference skeleton fixtures kit bench clean
+.PHONY: help setup sysdeps grade batch test reference skeleton fixtures kit gradescope bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
@@ -21,6 +22,7 @@ help:
 	@echo "make reference                 the answer key: train the three reference models"
 	@echo "make skeleton | fixtures       regenerate the student kit | its expected values"
 	@echo "make kit                       pack the kit with MNIST into build/lab2-kit.tar.gz for students"
+	@echo "make gradescope                the Gradescope autograder: build/autograder.zip [RUBRIC=file]"
 	@echo "make bench                     the speed benchmark"
 
 $(STAMP): requirements.txt
@@ -61,6 +63,9 @@ fixtures: setup
 
 kit: setup
 	$(PYTHON) -m grader.skeleton --archive build/lab2-kit.tar.gz
+
+gradescope: setup
+	$(PYTHON) -m grader.gradescope_bundle build/autograder.zip $(if $(RUBRIC),--rubric "$(RUBRIC)")
 
 bench: setup
 	$(PYTHON) bench/bench.py
