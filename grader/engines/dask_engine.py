@@ -86,9 +86,12 @@ def open_engine(scheduler: str | None = None, cluster: str | None = None, config
         raise UsageError("--cluster-config is for --cluster slurm")
     if bool(scheduler) == bool(cluster):
         raise UsageError("give either --scheduler ADDRESS or --cluster local:N|slurm")
+    import dask
     from distributed import Client
     started = None
     if scheduler:
+        # Every later call to a scheduler that went away fails this fast too (not in 30 s).
+        dask.config.set({"distributed.comm.timeouts.connect": f"{CONNECT_SECONDS:.0f}s"})
         address, where = _address(scheduler), f"the Dask scheduler at {scheduler}"
     elif (m := re.fullmatch(r"local:(\d+)", cluster)) and int(m.group(1)) >= 1:
         started, where = _local_cluster(int(m.group(1))), f"a local Dask cluster of {m.group(1)} workers"
@@ -117,12 +120,17 @@ def open_engine(scheduler: str | None = None, cluster: str | None = None, config
         except TimeoutError:
             raise UsageError(f"{where} has no worker after {wait:.0f} s: start workers with "
                              f"`dask worker {scheduler or 'ADDRESS'} --nthreads 1`") from None
-        say(f"grading on {where}: {len(client.scheduler_info(n_workers=-1)['workers'])} workers now; "
+        say(f"grading on {where}: {_workers(client)} now; "
             f"dashboard {client.dashboard_link}")
     except BaseException:
         engine.close()
         raise
     return engine
+
+
+def _workers(client) -> str:
+    n = len(client.scheduler_info(n_workers=-1)["workers"])
+    return f"{n} worker{'s' * (n != 1)}"
 
 
 def _first_line(err) -> str:
@@ -281,30 +289,29 @@ class DaskPool:
                     finished, _ = wait(list(self._pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
             except TimeoutError:
                 finished = ()
+            except Exception as err:  # noqa: BLE001 - FuturesCancelledError: the client lost its scheduler
+                raise self._lost(err if not any(f.cancelled() for f in self._pending) else None) from None
             for future in sorted(finished, key=lambda f: f.key):
                 task = self._pending.pop(future)
                 self._finish(future, task, done)
             if self._pending and time.monotonic() - last_look > 5 * POLL_SECONDS:
                 last_look = time.monotonic()
-                self._give_up_overdue(running_since, done)
+                self._give_up_overdue(self._processing(), running_since, done)
 
     def _finish(self, future, task, done) -> None:
         if future.status == "cancelled":
             self._pending[future] = task   # not done: the next run grades it
             raise self._lost(None)
-        if future.status == "finished":
+        if future.status == "error":
+            done(task, None, self._death(future.exception()))
+        else:
             try:
                 result = future.result(timeout=CHECK_SECONDS)
-            except Exception as err:  # noqa: BLE001 - its worker died before handing the result over
-                if self.client.status != "running":
-                    self._pending[future] = task
-                    raise self._lost(err) from None
-                done(task, None, f"the result of this archive was lost with its Dask worker ({type(err).__name__}); "
-                                 "re-run the batch to retry it")
-            else:
-                done(task, result, None)
-        else:
-            done(task, None, self._death(future.exception()))
+            except Exception:  # noqa: BLE001 - its worker died before handing the result over
+                # The scheduler computes a lost result again (or errs it, or is gone): wait for that.
+                self._pending[future] = task
+                return
+            done(task, result, None)
         future.release()
 
     @staticmethod
@@ -316,13 +323,19 @@ class DaskPool:
         return (f"grading this archive failed on the Dask workers {RETRIES + 1} times ({type(err).__name__}: "
                 f"{_first_line(err)}); re-run the batch to retry it")
 
-    def _give_up_overdue(self, running_since: dict, done) -> None:
+    def _processing(self) -> dict:
+        """What each worker is running; also the heartbeat that finds a scheduler gone quiet (a
+        scheduler that closes cleanly leaves the client's futures pending, not cancelled)."""
+        try:
+            if self.client.status != "running":
+                raise ConnectionError(f"the client is {self.client.status}")
+            return self.client.processing()
+        except Exception as err:  # noqa: BLE001 - the scheduler is gone, whatever the error says
+            raise self._lost(err) from None
+
+    def _give_up_overdue(self, processing: dict, running_since: dict, done) -> None:
         """A task running longer than the budget is a grader bug (the sandbox's limits end any
         student run much sooner): its row says so, and its worker is restarted if it can be."""
-        try:
-            processing = self.client.processing()
-        except Exception:  # noqa: BLE001 - the futures say so if the scheduler is gone
-            return
         now = time.monotonic()
         by_key = {f.key: f for f in self._pending}
         for worker, keys in processing.items():
