@@ -761,12 +761,14 @@ def section_cluster(ctx) -> dict:
     from grader.engines import dask_engine
     n, reps, rubric = (4 if ctx["quick"] else 8), ctx["reps"] or (1 if ctx["quick"] else 2), ctx["rubric"]
     runs = {"jobs2": [], "dask2": [], "dask1": [], "dask2_start": [], "dask1_start": []}
+    cpu = {k: [] for k in ("jobs2", "dask2", "dask1")}   # children CPU, their run-queue wait, the workers' CPU
     full, csvs = {}, {}
+    kinds = ("jobs2", "dask2", "dask1")
     with tempfile.TemporaryDirectory(prefix="lab2-bench-cluster-") as tmp:
         folder = Path(tmp) / "submissions"
         make_archives(folder, ctx["submission"], n)
         for rep in range(reps):
-            for kind in ("jobs2", "dask2", "dask1"):
+            for kind in kinds[rep % 3:] + kinds[:rep % 3]:   # each goes first in turn
                 out = Path(tmp) / f"out-{kind}-{rep}"
                 engine, workers = None, 2 if kind != "dask1" else 1
                 say(f"cluster: {n} archives, " + ("--jobs 2" if kind == "jobs2" else f"--cluster local:{workers}")
@@ -775,13 +777,17 @@ def section_cluster(ctx) -> dict:
                     t = time.perf_counter()
                     engine = dask_engine.open_engine(cluster=f"local:{workers}", say=say)
                     runs[f"{kind}_start"].append(time.perf_counter() - t)
+                watch = ProcWatch(interval=0.05).__enter__()
                 try:
                     t = time.perf_counter()
                     result = batch.run(folder, out, rubric, jobs=workers, force=True, progress=False, engine=engine)
                     runs[kind].append(time.perf_counter() - t)
                 finally:
+                    watch.__exit__(None, None, None)
                     if engine is not None:
                         engine.close()
+                m = watch.summary()
+                cpu[kind].append((m["children_cpu_s"], m["children_wait_s"], m["other_descendants_cpu_s"]))
                 full[kind] = f"{sum(full_marks(r.report) for r in result.rows)}/{len(result.rows)}"
                 csvs.setdefault(kind, set()).add((out / "grades.csv").read_bytes())
     med = {k: median(v) for k, v in runs.items()}
@@ -790,7 +796,9 @@ def section_cluster(ctx) -> dict:
             "overhead_ratio": rnd(med["dask2"] / med["jobs2"]),
             "overhead_ratio_with_start": rnd((med["dask2"] + med["dask2_start"]) / med["jobs2"]),
             "speedup_2_over_1": rnd(med["dask1"] / med["dask2"]),
-            "full_marks": full, "same_bytes": len(set().union(*csvs.values())) == 1}
+            "full_marks": full, "same_bytes": len(set().union(*csvs.values())) == 1,
+            **{f"{k}_{what}_s": rnd(median([c[i] for c in v]))
+               for k, v in cpu.items() for i, what in enumerate(("children_cpu", "children_wait", "workers_cpu"))}}
 
 
 # --- section: the near-duplicate report -------------------------------------------------------------------
@@ -1043,6 +1051,12 @@ def table(result: dict) -> str:
             f"{_fmt(cl['overhead_ratio_with_start'])}")
         add("cluster speed-up: 2 workers over 1", _fmt(cl["speedup_2_over_1"]), ">= 1.8", cl["speedup_2_over_1"] >= 1.8)
         add("  local:1 / local:2 (s)", pair(cl["dask1_s"], cl["dask2_s"]))
+        add("  children CPU: jobs 2 / local:2 / local:1 (s)",
+            " / ".join(_fmt(cl[f"{k}_children_cpu_s"]) for k in ("jobs2", "dask2", "dask1")))
+        add("  children run-queue wait: jobs 2 / local:2 / local:1 (s)",
+            " / ".join(_fmt(cl[f"{k}_children_wait_s"]) for k in ("jobs2", "dask2", "dask1")))
+        add("  workers' own CPU (grader side, Dask): jobs 2 / local:2 / local:1 (s)",
+            " / ".join(_fmt(cl[f"{k}_workers_cpu_s"]) for k in ("jobs2", "dask2", "dask1")))
         add("  full marks: jobs 2, local:2, local:1", ", ".join(cl["full_marks"][k] for k in ("jobs2", "dask2", "dask1")))
         add("  grades.csv: the same bytes in every run", "yes" if cl["same_bytes"] else "NO", "same", cl["same_bytes"])
     width = max(len(r[0]) for r in rows) if rows else 10

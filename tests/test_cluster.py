@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -105,8 +106,9 @@ class Cluster:
         self.address = json.loads(self.file.read_text())["address"]
 
     def _start(self, argv, env, name):
-        proc = subprocess.Popen(argv, cwd=self.folder, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=open(self.folder / f"{name}.log", "wb"))
+        with open(self.folder / f"{name}.log", "wb") as log:   # the child keeps its own copy
+            proc = subprocess.Popen(argv, cwd=self.folder, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=log)
         self.procs.append(proc)
         return proc
 
@@ -145,7 +147,8 @@ def cluster(tmp_path):
 
 
 def run_batch(folder: Path, out: Path, *extra, timeout=400) -> subprocess.CompletedProcess:
-    return subprocess.run(cli(folder, out, *extra), cwd=PROJECT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cli(folder, out, *extra), cwd=PROJECT, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 # --- the same bytes as a local batch -----------------------------------------------------------
@@ -229,7 +232,7 @@ def test_a_stopped_scheduler_is_a_clear_error_and_keeps_every_row(classes, clust
             time.sleep(0.3)
         written = {r["file"]: r["status"] for r in csv_rows(out)}
         cluster.scheduler.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
+        _, stderr = proc.communicate(timeout=120)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -316,3 +319,14 @@ def test_a_wrong_slurm_config_is_one_line_naming_the_field(tmp_path, text, where
     assert where in str(err.value) and "\n" not in str(err.value)
     done = run_batch(tmp_path, tmp_path / "out", "--cluster", "slurm", "--cluster-config", str(config), timeout=60)
     assert done.returncode == 2 and done.stderr.splitlines() == [f"error: {err.value}"]
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine submits Slurm jobs")
+def test_slurm_without_sbatch_is_one_line_before_anything(tmp_path):
+    config = tmp_path / "slurm.yaml"
+    config.write_text("queue: short\nmemory: 8GB\n")
+    done = run_batch(tmp_path, tmp_path / "out", "--cluster", "slurm", "--cluster-config", str(config), timeout=60)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "error: --cluster slurm: sbatch is not on this machine's PATH (run the batch on a node that submits Slurm "
+        "jobs, e.g. the cluster's login node)"]
+    assert not (tmp_path / "out").exists()

@@ -15,8 +15,9 @@ A pool (``Pool``) is made per batch run for the archives that need grading; an e
 holds something longer than one run (a Dask client, the cluster it started) makes its pools
 through ``Engine.pool`` and is closed by its opener.
 """
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 Done = Callable[[dict, "dict | None", "str | None"], None]
 

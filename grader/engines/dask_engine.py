@@ -28,6 +28,7 @@ imported only when a cluster is asked for.
 import contextlib
 import pickle
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -69,13 +70,13 @@ def grade_task(task: dict, rubric, workdir: str) -> dict:
 
 # --- opening a cluster --------------------------------------------------------------------------
 
-def _cluster_config(**changes):
+def _cluster_config():
     """Scheduler settings for the clusters started here: a worker with one thread takes one task
     at a time (no archive waits behind another on a busy worker), and a task survives ``RETRIES``
     worker deaths. A scheduler started by someone else has its own (README)."""
     import dask
     return dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
-                            "distributed.scheduler.allowed-failures": RETRIES, **changes})
+                            "distributed.scheduler.allowed-failures": RETRIES})
 
 
 def open_engine(scheduler: str | None = None, cluster: str | None = None, config=None,
@@ -94,12 +95,16 @@ def open_engine(scheduler: str | None = None, cluster: str | None = None, config
         dask.config.set({"distributed.comm.timeouts.connect": f"{CONNECT_SECONDS:.0f}s"})
         address, where = _address(scheduler), f"the Dask scheduler at {scheduler}"
     elif (m := re.fullmatch(r"local:(\d+)", cluster)) and int(m.group(1)) >= 1:
-        started, where = _local_cluster(int(m.group(1))), f"a local Dask cluster of {m.group(1)} workers"
+        n = int(m.group(1))
+        started, where = _local_cluster(n), f"a local Dask cluster of {n} worker{'s' * (n != 1)}"
         address = started
     elif cluster == "slurm":
         if not config:
             raise UsageError("--cluster slurm needs --cluster-config FILE (queue, cores, memory, walltime, jobs)")
         settings = load_slurm_config(config)
+        if shutil.which("sbatch") is None:
+            raise UsageError("--cluster slurm: sbatch is not on this machine's PATH (run the batch on a node that "
+                             "submits Slurm jobs, e.g. the cluster's login node)")
         started, where = slurm_cluster(settings), "a Slurm cluster (dask-jobqueue)"
         started.scale(jobs=settings.jobs)
         address = started
@@ -112,14 +117,22 @@ def open_engine(scheduler: str | None = None, cluster: str | None = None, config
             started.close()
         raise UsageError(f"no Dask scheduler answers at {scheduler or address} within {CONNECT_SECONDS:.0f} s "
                          f"({type(err).__name__}: {_first_line(err)})") from None
-    engine = DaskEngine(client, started, where)
+    try:
+        engine = DaskEngine(client, started, where)
+    except Exception as err:  # noqa: BLE001 - a scheduler that answered once, then went away
+        client.close()
+        if started is not None:
+            started.close()
+        raise UsageError(f"{where} stopped answering while connecting ({type(err).__name__}: "
+                         f"{_first_line(err)})") from None
     try:
         wait = settings.wait_seconds if cluster == "slurm" else WORKER_SECONDS
         try:
             client.wait_for_workers(1, timeout=wait)
         except TimeoutError:
-            raise UsageError(f"{where} has no worker after {wait:.0f} s: start workers with "
-                             f"`dask worker {scheduler or 'ADDRESS'} --nthreads 1`") from None
+            hint = ("its jobs have not started (see squeue; wait_seconds in the config waits longer)"
+                    if cluster == "slurm" else f"start workers with `dask worker {scheduler or 'ADDRESS'} --nthreads 1`")
+            raise UsageError(f"{where} has no worker after {wait:.0f} s: {hint}") from None
         say(f"grading on {where}: {_workers(client)} now; "
             f"dashboard {client.dashboard_link}")
     except BaseException:
@@ -270,6 +283,7 @@ class DaskPool:
         self.engine, self.client, self.rubric = engine, engine.client, rubric
         self.workdir, self.budget = str(workdir), budget
         self._pending: dict = {}   # future -> task
+        self._fetch_failures: dict = {}   # future key -> results that could not be fetched
 
     def run(self, tasks, done) -> None:
         from distributed import wait
@@ -307,11 +321,19 @@ class DaskPool:
         else:
             try:
                 result = future.result(timeout=CHECK_SECONDS)
-            except Exception:  # noqa: BLE001 - its worker died before handing the result over
-                # The scheduler computes a lost result again (or errs it, or is gone): wait for that.
-                self._pending[future] = task
-                return
-            done(task, result, None)
+            except Exception as err:  # noqa: BLE001 - its worker died before handing the result over
+                # The scheduler computes a lost result again (or errs it, or is gone): wait for
+                # that, a few times; a result that can never be fetched is that row's error.
+                failures = self._fetch_failures[future.key] = self._fetch_failures.get(future.key, 0) + 1
+                if failures <= RETRIES:
+                    self._pending[future] = task
+                    time.sleep(POLL_SECONDS)
+                    return
+                result, death = None, (f"the result of this archive could not be fetched from its Dask worker "
+                                       f"({type(err).__name__}: {_first_line(err)}); re-run the batch to retry it")
+            else:
+                death = None
+            done(task, result, death)
         future.release()
 
     @staticmethod

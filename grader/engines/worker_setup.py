@@ -55,8 +55,8 @@ def probe(want: dict) -> list[str]:
         import numpy
         from grader import PROJECT, expected, sandbox
     except Exception as err:  # noqa: BLE001 - a line for the teacher, not a traceback
-        return [f"cannot import the grader from {project} with {sys.executable}: {type(err).__name__}: {err} "
-                "(start the workers with the project's virtual environment)"]
+        return [(f"cannot import the grader from {project} with {sys.executable}: {type(err).__name__}: {err} "
+                 "(start the workers with the project's virtual environment)")]
     if str(PROJECT) != project:
         problems.append(f"imports the grader from {PROJECT}, not from {project}")
     if numpy.__version__ != want["numpy"]:
