@@ -91,10 +91,9 @@ class Cluster:
     def __init__(self, folder: Path):
         self.folder, self.procs, self.workers = folder, [], []
         self.file = folder / "scheduler.json"
-        # As README advises for a scheduler started by hand: one task per one-thread worker, and
-        # a task given up after as many worker deaths as the clusters the grader starts allow.
-        env = os.environ | {"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
-                            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(dask_engine.RETRIES)}
+        # As README advises for a scheduler started by hand: the settings of the grader's own
+        # clusters (one task per one-thread worker, RETRIES worker deaths per task, ...).
+        env = os.environ | dask_engine.environment()
         self.scheduler = self._start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(self.file)],
                                      env, "scheduler")
@@ -117,7 +116,7 @@ class Cluster:
         n = len(self.workers)
         argv = [DASK, "worker", "--scheduler-file", str(self.file), "--nthreads", "1", "--no-dashboard",
                 "--local-directory", str(self.folder / f"w{n}"), *extra] + ([] if nanny else ["--no-nanny"])
-        self.workers.append(self._start(argv, os.environ | (env or {}), f"worker{n}"))
+        self.workers.append(self._start(argv, os.environ | dask_engine.environment() | (env or {}), f"worker{n}"))
         return self.workers[-1]
 
     def wait_for_workers(self, n: int) -> None:
@@ -300,6 +299,8 @@ def test_the_slurm_config_becomes_a_job_script(tmp_path):
     setup = lines.index("module load python/3.11")
     assert lines[setup:setup + 4] == ["module load python/3.11", "export LAB2_CACHE=/scratch/lab2-cache",
                                       f"cd {PROJECT}", f"export PYTHONPATH={PROJECT}"]
+    assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in lines   # the grader's Dask settings
+    assert "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=200ms" in lines
     command = lines[-1]
     assert command.startswith(f"{sys.executable} -m distributed.cli.dask_worker tcp://")
     assert "--nthreads 1" in command and "--nworkers 4" in command and "--nanny" in command

@@ -46,6 +46,27 @@ RETRIES = 2              # task errors retried, and worker deaths tolerated per 
 POLL_SECONDS = 1.0       # how often the driver looks at the scheduler's state between results
 SLURM_WAIT_SECONDS = 600.0
 
+# The Dask settings of the clusters started here (and README's advice for one started by hand).
+# The scheduler: a worker of one thread takes one task at a time (work stealing stays on: it
+# moves an archive from behind a long one to an idle worker), and a task survives RETRIES
+# worker deaths. Every
+# process: Dask's own housekeeping made rarer. A worker's stack sampler (every 10 ms) and event
+# loop tick (every 20 ms) cost an idle two-worker cluster 0.16 CPU-s per second, 8 % of this
+# 2-core machine, taken from the sandboxed children; with these, 0.03 (bench/README.md).
+SETTINGS = {
+    "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.scheduler.allowed-failures": RETRIES,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "200ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def environment() -> dict[str, str]:
+    """``SETTINGS`` as the environment variables Dask reads (for Slurm jobs, and README)."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value) for key, value in SETTINGS.items()}
+
 
 # --- on the worker ------------------------------------------------------------------------------
 
@@ -71,12 +92,10 @@ def grade_task(task: dict, rubric, workdir: str) -> dict:
 # --- opening a cluster --------------------------------------------------------------------------
 
 def _cluster_config():
-    """Scheduler settings for the clusters started here: a worker with one thread takes one task
-    at a time (no archive waits behind another on a busy worker), and a task survives ``RETRIES``
-    worker deaths. A scheduler started by someone else has its own (README)."""
+    """``SETTINGS`` for a cluster started here (its local workers inherit them); a scheduler
+    started by someone else has its own (README)."""
     import dask
-    return dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
-                            "distributed.scheduler.allowed-failures": RETRIES})
+    return dask.config.set(SETTINGS)
 
 
 def open_engine(scheduler: str | None = None, cluster: str | None = None, config=None,
@@ -89,6 +108,7 @@ def open_engine(scheduler: str | None = None, cluster: str | None = None, config
         raise UsageError("give either --scheduler ADDRESS or --cluster local:N|slurm")
     import dask
     from distributed import Client
+    dask.config.set(SETTINGS)   # this process's client (and the scheduler and nannies it may start)
     started = None
     if scheduler:
         # Every later call to a scheduler that went away fails this fast too (not in 30 s).
@@ -201,7 +221,8 @@ def slurm_cluster(settings):
     scaled): each job runs ``cores`` worker processes of one thread each, with the project's
     python (the same venv path on every node) and the checkout on ``PYTHONPATH``."""
     from dask_jobqueue import SLURMCluster
-    prologue = list(settings.setup) + [f"cd {_quote(PROJECT)}", f"export PYTHONPATH={_quote(PROJECT)}"]
+    prologue = list(settings.setup) + [f"cd {_quote(PROJECT)}", f"export PYTHONPATH={_quote(PROJECT)}"] \
+        + [f"export {name}={_quote(value)}" for name, value in environment().items()]
     with _cluster_config():
         return SLURMCluster(queue=settings.queue, account=settings.account, cores=settings.cores,
                             processes=settings.cores, memory=settings.memory, walltime=settings.walltime,
