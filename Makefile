@@ -12,8 +12,9 @@ JOBS ?=
 COMPARE_WITH ?=
 WORKSHEET ?=
 Q ?=
+RUBRIC ?=
 
-.PHONY: help setup sysdeps grade batch test test-fast lint reference skeleton fixtures kit bench clean
+.PHONY: help setup sysdeps grade batch test test-fast lint reference skeleton fixtures kit gradescope bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
@@ -24,6 +25,7 @@ help:
 	@echo "make reference                 the answer key: train the three reference models"
 	@echo "make skeleton | fixtures       regenerate the student kit | its expected values"
 	@echo "make kit                       pack the kit with MNIST into build/lab2-kit.tar.gz for students"
+	@echo "make gradescope                the Gradescope autograder: build/autograder.zip [RUBRIC=file]"
 	@echo "make bench                     the speed benchmark"
 
 $(STAMP): requirements.txt
@@ -73,6 +75,9 @@ fixtures: setup
 
 kit: setup
 	$(PYTHON) -m grader.skeleton --archive build/lab2-kit.tar.gz
+
+gradescope: setup
+	$(PYTHON) -m grader.gradescope_bundle build/autograder.zip $(if $(RUBRIC),--rubric "$(RUBRIC)")
 
 bench: setup
 	$(PYTHON) bench/bench.py

@@ -24,6 +24,10 @@ Sections (``--only`` takes a comma-separated list; the environment is always rec
   (``tests/classroom.py``): reading each student's kept code, fingerprinting, scoring every pair,
   writing similarity.html. It needs no reference cache. Which detector and why:
   ``bench/similarity_compare.py`` and ``bench/README.md``.
+- ``cluster``: the same 8 archives through ``--cluster local:2`` (a Dask LocalCluster of two
+  one-thread worker processes) against the local pool at ``--jobs 2`` (Dask's overhead), and
+  ``local:1`` against ``local:2`` (the speed-up); alternated, ``--reps`` times (default 2). The
+  cluster's start-up is timed apart (paid once per batch), and grades.csv must be the same bytes.
 
 The direct runs happen in worker processes started by this script (``--_worker``) with one
 BLAS thread each; this process itself keeps the caller's environment, as ``make grade`` would.
@@ -50,7 +54,7 @@ RESULTS = BENCH / "results"
 sys.path.insert(0, str(PROJECT))
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-SECTIONS = ("sandbox", "overhead", "one", "batch", "growth", "similarity")
+SECTIONS = ("sandbox", "overhead", "one", "batch", "growth", "similarity", "cluster")
 EXAMPLE_REPORT = PROJECT / "tests" / "files" / "example" / "DOE_Jane_Lab2_DLCV" / "REPORT.md"
 SANDBOX_UIDS = range(61000, 62000)  # grader.sandbox.BASE_UID + slot: the children's own uids
 
@@ -781,6 +785,52 @@ def section_batch(ctx) -> dict:
     return out
 
 
+def section_cluster(ctx) -> dict:
+    """Batch wall time on a Dask LocalCluster against the local worker processes, alternated."""
+    from grader import batch
+    from grader.engines import dask_engine
+    n, reps, rubric = (4 if ctx["quick"] else 8), ctx["reps"] or (1 if ctx["quick"] else 2), ctx["rubric"]
+    runs = {"jobs2": [], "dask2": [], "dask1": [], "dask2_start": [], "dask1_start": []}
+    cpu = {k: [] for k in ("jobs2", "dask2", "dask1")}   # children CPU, their run-queue wait, the workers' CPU
+    full, csvs = {}, {}
+    kinds = ("jobs2", "dask2", "dask1")
+    with tempfile.TemporaryDirectory(prefix="lab2-bench-cluster-") as tmp:
+        folder = Path(tmp) / "submissions"
+        make_archives(folder, ctx["submission"], n)
+        for rep in range(reps):
+            for kind in kinds[rep % 3:] + kinds[:rep % 3]:   # each goes first in turn
+                out = Path(tmp) / f"out-{kind}-{rep}"
+                engine, workers = None, 2 if kind != "dask1" else 1
+                say(f"cluster: {n} archives, " + ("--jobs 2" if kind == "jobs2" else f"--cluster local:{workers}")
+                    + f" (rep {rep + 1}/{reps})")
+                if kind != "jobs2":
+                    t = time.perf_counter()
+                    engine = dask_engine.open_engine(cluster=f"local:{workers}", say=say)
+                    runs[f"{kind}_start"].append(time.perf_counter() - t)
+                watch = ProcWatch(interval=0.05).__enter__()
+                try:
+                    t = time.perf_counter()
+                    result = batch.run(folder, out, rubric, jobs=workers, force=True, progress=False, engine=engine)
+                    runs[kind].append(time.perf_counter() - t)
+                finally:
+                    watch.__exit__(None, None, None)
+                    if engine is not None:
+                        engine.close()
+                m = watch.summary()
+                cpu[kind].append((m["children_cpu_s"], m["children_wait_s"], m["other_descendants_cpu_s"]))
+                full[kind] = f"{sum(full_marks(r.report) for r in result.rows)}/{len(result.rows)}"
+                csvs.setdefault(kind, set()).add((out / "grades.csv").read_bytes())
+    med = {k: median(v) for k, v in runs.items()}
+    return {"archives": n, "reps": reps, **{f"{k}_s": rnd(v) for k, v in med.items()},
+            "runs_s": {k: [rnd(x) for x in v] for k, v in runs.items()},
+            "overhead_ratio": rnd(med["dask2"] / med["jobs2"]),
+            "overhead_ratio_with_start": rnd((med["dask2"] + med["dask2_start"]) / med["jobs2"]),
+            "speedup_2_over_1": rnd(med["dask1"] / med["dask2"]),
+            "full_marks": full, "same_bytes": len(set().union(*csvs.values())) == 1,
+            **{f"{k}_{what}_s": rnd(median([c[i] for c in v]))
+               for k, v in cpu.items() for i, what in enumerate(("children_cpu", "children_wait", "workers_cpu"))}}
+
+
 # --- section: the near-duplicate report -------------------------------------------------------------------
 
 def section_similarity(ctx) -> dict:
@@ -938,7 +988,7 @@ def table(result: dict) -> str:
     def pair(a, b, unit=""):
         return f"{_fmt(a)} / {_fmt(b)}{unit}"
     s, o, one, b, g = (result.get(k) for k in ("sandbox", "overhead", "one", "batch", "growth"))
-    sim = result.get("similarity")
+    sim, cl = result.get("similarity"), result.get("cluster")
     if o:
         add("overhead ratio: grade / direct (2 processes x 1 thread)", _fmt(o["ratio_vs_2proc"]), "<= 1.10",
             o["ratio_vs_2proc"] <= 1.10)
@@ -1031,6 +1081,22 @@ def table(result: dict) -> str:
         add("  copies flagged / copy pairs; independent pairs flagged",
             f"{sim['copies_flagged']}/{sim['copy_pairs']}; {sim['independent_flagged']}")
         add("  lowest copy / highest independent score", pair(sim["lowest_copy"], sim["highest_independent"]))
+    if cl:
+        add(f"cluster: batch of {cl['archives']}, --jobs 2 / --cluster local:2, medians of {cl['reps']} (s)",
+            pair(cl["jobs2_s"], cl["dask2_s"]))
+        add("Dask's overhead: local:2 / --jobs 2", _fmt(cl["overhead_ratio"]), "<= 1.05", cl["overhead_ratio"] <= 1.05)
+        add("  with the cluster's start-up (s); ratio", f"{_fmt(cl['dask2_start_s'])}; "
+            f"{_fmt(cl['overhead_ratio_with_start'])}")
+        add("cluster speed-up: 2 workers over 1", _fmt(cl["speedup_2_over_1"]), ">= 1.8", cl["speedup_2_over_1"] >= 1.8)
+        add("  local:1 / local:2 (s)", pair(cl["dask1_s"], cl["dask2_s"]))
+        add("  children CPU: jobs 2 / local:2 / local:1 (s)",
+            " / ".join(_fmt(cl[f"{k}_children_cpu_s"]) for k in ("jobs2", "dask2", "dask1")))
+        add("  children run-queue wait: jobs 2 / local:2 / local:1 (s)",
+            " / ".join(_fmt(cl[f"{k}_children_wait_s"]) for k in ("jobs2", "dask2", "dask1")))
+        add("  workers' own CPU (grader side, Dask): jobs 2 / local:2 / local:1 (s)",
+            " / ".join(_fmt(cl[f"{k}_workers_cpu_s"]) for k in ("jobs2", "dask2", "dask1")))
+        add("  full marks: jobs 2, local:2, local:1", ", ".join(cl["full_marks"][k] for k in ("jobs2", "dask2", "dask1")))
+        add("  grades.csv: the same bytes in every run", "yes" if cl["same_bytes"] else "NO", "same", cl["same_bytes"])
     width = max(len(r[0]) for r in rows) if rows else 10
     vwidth = max(len(r[1]) for r in rows) if rows else 10
     lines = [f"{'figure':<{width}}  {'value':>{vwidth}}  {'target':<8}  ok", "-" * (width + vwidth + 16)]

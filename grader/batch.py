@@ -19,7 +19,8 @@ A run, stage by stage, and why in this order:
 3. ``jobs`` worker processes grade the others, one archive at a time each, each running one
    sandboxed child with one BLAS thread (``api.grade(..., concurrency=1)``). A worker that
    dies costs its own archive only: that row says so (``internal-error``) and a fresh worker
-   takes its place.
+   takes its place. Or a Dask cluster does, one task per archive with the same function
+   (``grader.engines.dask_engine``); the rows are written here either way.
 4. as soon as an archive is done its outputs are written, each file atomically, and
    ``grades.csv`` is rewritten: an interrupted batch (Ctrl-C, a kill) keeps every finished row,
    and running the same command again finishes the rest.
@@ -102,6 +103,7 @@ from grader import (
     summary,
 )
 from grader.archive import ArchiveError, claimed_format, detect_format, extract, scratch_parent
+from grader.engines import EngineLost
 from grader.intake import worksheet as moodle_worksheet
 from grader.locate import PackageError, find_package
 from grader.render import neutralise as N
@@ -713,15 +715,17 @@ def _progress_bar(total: int, up_to_date: int, progress):
 
 
 def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None, progress=True,
-        compare_with=None, worksheet=None) -> BatchResult:
+        compare_with=None, worksheet=None, engine=None) -> BatchResult:
     """Grade every archive of ``folder`` (any SOURCE ``grader.intake`` reads: a folder of archives,
     a mailbox, a Moodle download) into ``out``; see the module docstring.
 
     ``worksheet``: Moodle's grading worksheet, filled into ``out/moodle/``. ``compare_with``: a
     folder of earlier years' submissions for the near-duplicate report. ``progress``: True shows
     a progress bar on stderr when it is a terminal, ``"force"`` always, False never; the final
-    one-line summary is always printed. Raises ``UsageError`` for a wrong source, worksheet or
-    manual file (before any grading), and ``KeyboardInterrupt`` after writing what was done.
+    one-line summary is always printed. ``engine``: where the archives are graded
+    (``grader.engines``; None: ``jobs`` local worker processes). Raises ``UsageError`` for a wrong
+    source, worksheet or manual file (before any grading), ``KeyboardInterrupt`` and
+    ``EngineLost`` (a cluster gone away) after writing what was done.
     """
     folder, out = Path(folder), Path(out)
     kind = intake.detect(folder)
@@ -736,11 +740,21 @@ def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None,
     compare_with = similarity_report.check_compare_with(compare_with)
     out.mkdir(parents=True, exist_ok=True)
     with _lock(out):
+        if engine is not None:   # workers that cannot grade: one line, before anything is read or written
+            engine.check(rubric, out, folder)
         found = intake.collect(folder, out / "incoming", rubric, sheet)
-        return _run(found, folder, out, rubric, max(1, int(jobs)), force, entries, progress, compare_with)
+        return _run(found, folder, out, rubric, max(1, int(jobs)), force, entries, progress, compare_with, engine)
 
 
-def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_with=None) -> BatchResult:
+def _open_pool(engine, jobs: int, rubric, work: Path):
+    """The ``grader.engines.Pool`` that grades this run's archives: local worker processes, or
+    the engine's (a Dask cluster, whose workers ``run`` checked first)."""
+    if engine is None:
+        return _Pool(jobs, rubric, work, time_budget(rubric))
+    return engine.pool(rubric, work, time_budget(rubric))
+
+
+def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_with=None, engine=None) -> BatchResult:
     started = time.monotonic()
     batch = _Batch(folder, out, rubric, entries)
     archives = _plan(found.records)
@@ -760,7 +774,7 @@ def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_wit
     batch.write_csv()
     work = out / WORK
     shutil.rmtree(work, ignore_errors=True)  # a killed run's extraction folders
-    interrupted = False
+    interrupted, lost = False, None
     if todo:
         # Build the reference cache once, here, before the workers read it.
         expected.load(rubric, (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
@@ -773,8 +787,8 @@ def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_wit
                 todo.remove(a)
                 batch.finish(a, None, None)
         by_path = {str(a.path): a for a in todo}
+        pool = _open_pool(engine, min(jobs, len(todo)), rubric, work)
         bar = _progress_bar(len(todo), skipped, progress)
-        pool = _Pool(min(jobs, len(todo)), rubric, work, time_budget(rubric))
         statuses = Counter()
 
         def done(task, result, death):
@@ -787,6 +801,8 @@ def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_wit
             pool.run([{"path": str(a.path), "folder": str(batch.student_folder(a.key))} for a in todo], done)
         except KeyboardInterrupt:
             interrupted = True
+        except EngineLost as err:   # the rows written stay, as for an interruption
+            lost = err
         finally:
             pool.close(kill=interrupted)
             bar.close()
@@ -797,9 +813,9 @@ def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_wit
     if found.source == "moodle":
         notes += _write_moodle(rows, found.worksheet, rubric, out)
         batch.write_csv()      # with the rows' notes about the worksheet
-    if interrupted:
-        notes.insert(0, f"interrupted: {len(archives) - len(rows)} of {len(archives)} archives not graded yet; "
-                        "run the same command again to finish")
+    if interrupted or lost:
+        notes.insert(0, f"{lost or 'interrupted'}: {len(archives) - len(rows)} of {len(archives)} archives not "
+                        "graded yet; run the same command again to finish")
     similar = _similarity(rows, out, folder, rubric, compare_with, notes)
     batch.write_csv()   # with the similar_to column filled in
     _write_summary(rows, rubric, out, folder.name, notes, similar)
@@ -811,6 +827,9 @@ def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_wit
           f"date, {time.monotonic() - started:.0f} s -> {out / 'grades.csv'}, {out / 'summary.md'}")
     if interrupted:
         raise KeyboardInterrupt
+    if lost:
+        raise EngineLost(f"{lost}: {len(archives) - len(rows)} of {len(archives)} archives not graded yet (every row "
+                         "written is kept); run the same command again to finish")
     return BatchResult(rows, [r.file for r in rows if r.status == "internal-error"], skipped, batch.graded)
 
 

@@ -1,16 +1,20 @@
 """Command line: ``python -m grader grade PATH`` and ``python -m grader batch SOURCE``.
 
 A thin layer over ``grader.api`` (and ``grader.batch``). Exit status: 0 when graded, whatever
-the score; 2 for a usage error (one clear line on stderr); 3 when the grader itself failed.
+the score; 2 for a usage error (one clear line on stderr: also a Dask scheduler that does not
+answer, or workers that cannot grade); 3 when the grader itself failed (or the Dask cluster went
+away in the middle of a batch: the rows written are kept).
 What it prints and writes goes through the renderers and ``grader.render.neutralise``: control
 characters from a student's names or messages are shown escaped, the JSON files are strict.
 """
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 from grader import UsageError
+from grader.engines import EngineLost
 
 
 def _parser():
@@ -30,6 +34,12 @@ def _parser():
                         "'Download all submissions' zip (or its unpacked folder)")
     b.add_argument("--out", default="out", help="output folder (default: out)")
     b.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: the cores)")
+    where = b.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="grade on a running Dask cluster (tcp://HOST:8786)")
+    where.add_argument("--cluster", metavar="local:N|slurm", help="start a Dask cluster: N local worker processes, "
+                       "or Slurm jobs (dask-jobqueue) described by --cluster-config")
+    b.add_argument("--cluster-config", metavar="FILE", help="the Slurm cluster's YAML: queue, cores, memory, "
+                   "walltime, jobs, setup (shell lines run first in each job)")
     b.add_argument("--rubric")
     b.add_argument("--manual", metavar="CSV", help="hand-given points: student, question, points, comment")
     b.add_argument("--force", action="store_true", help="regrade archives that already have results")
@@ -70,9 +80,16 @@ def _grade(args) -> int:
 def _batch(args) -> int:
     from grader import api, batch
     rubric = api.load_rubric(args.rubric)
-    result = batch.run(args.folder, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
-                       force=args.force, manual_csv=args.manual, compare_with=args.compare_with,
-                       worksheet=args.moodle_worksheet)
+    engine = contextlib.nullcontext()
+    if args.scheduler or args.cluster or args.cluster_config:
+        if args.jobs:
+            raise UsageError("--jobs is for local workers: on a cluster, every worker grades one archive at a time")
+        from grader.engines import dask_engine  # imported only here: a local batch does not pay for Dask
+        engine = dask_engine.open_engine(args.scheduler, args.cluster, args.cluster_config)
+    with engine:
+        result = batch.run(args.folder, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
+                           force=args.force, manual_csv=args.manual, compare_with=args.compare_with,
+                           worksheet=args.moodle_worksheet, engine=engine if args.scheduler or args.cluster else None)
     return 3 if result.internal_errors else 0
 
 
@@ -87,6 +104,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except EngineLost as err:   # a cluster gone mid-batch: the rows written are kept
+        from grader.render.neutralise import terminal
+        print(f"error: {terminal(err, newlines=False)}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # `python -m grader grade x | head`: the reader left, nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
