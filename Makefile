@@ -64,7 +64,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 reference: setup
-	$(PYTHON) -m grader.answer_key $(if $(SUBSET),--subset $(SUBSET))
+	$(PYTHON) -m grader.train_reference $(if $(SUBSET),--subset $(SUBSET))
 
 skeleton: setup
 	$(PYTHON) -m grader.skeleton

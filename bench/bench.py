@@ -275,7 +275,7 @@ def worker_main() -> None:
     sys.stdout = sys.stderr
     import numpy as np
 
-    from grader import expected
+    from grader import reference_answers
     from grader import rubric as rubric_mod
     from lab2check import cases as cases_mod
     from lab2check import checks, local
@@ -288,7 +288,7 @@ def worker_main() -> None:
             continue
         if msg["rubric"] not in rubrics:
             rub = rubrics[msg["rubric"]] = rubric_mod.load(Path(msg["rubric"]))
-            inits[msg["rubric"]] = {qid: expected.initial_params(qid, rub) for qid in expected.TRAINING}
+            inits[msg["rubric"]] = {qid: reference_answers.initial_params(qid, rub) for qid in reference_answers.TRAINING}
         if msg["cmd"] == "prepare":
             out.write("{}\n")
             out.flush()
@@ -301,7 +301,7 @@ def worker_main() -> None:
                 tasks.append((kind, qid, cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rub.hidden.seeds),
                                                                                   hidden=True)))
             else:
-                tasks.append((kind, qid, expected.train_request(qid, rub, data, init[qid])))
+                tasks.append((kind, qid, reference_answers.train_request(qid, rub, data, init[qid])))
         results, failed = [], []
         sched0 = _schedstat(os.getpid())
         start = time.perf_counter()
@@ -324,7 +324,7 @@ def worker_main() -> None:
                                    for k, v in result.outputs.items() if k.startswith("trained.")}
                         predict_options = {"part": options["part"], "data": {"X_test": options["data"]["X_test"]}}
                         predicted = checks.run_local("predict", trained, predict_options)
-                        labels = expected.test_labels(qid, rub, data)
+                        labels = reference_answers.test_labels(qid, rub, data)
                         entry["losses"] = result.outputs["losses"].astype(float).tolist()
                         entry["accuracy"] = float(np.mean(predicted.outputs["predictions"].reshape(-1) == labels))
                 entry["seconds"], entry["cpu"] = time.perf_counter() - t, time.process_time() - c
@@ -879,7 +879,7 @@ def section_similarity(ctx) -> dict:
 def section_growth(ctx) -> dict:
     import yaml
 
-    from grader import expected
+    from grader import reference_answers
     from grader import rubric as rubric_mod
     sizes = {1000: 1, 5000: 1} if ctx["quick"] else {1000: 1, 5000: 1, 10000: 1, 20000: 1}
     base, answers, sub = ctx["rubric_path"], ctx["answers"], ctx["submission"]
@@ -887,7 +887,7 @@ def section_growth(ctx) -> dict:
     first, second = grader_split(ctx["rubric"])
     rows = []
     log = ctx["log"]
-    saved_cache = expected.CACHE
+    saved_cache = reference_answers.CACHE
     try:
         with tempfile.TemporaryDirectory(prefix="lab2-bench-growth-") as tmp:
             for n, reps in sizes.items():
@@ -895,11 +895,11 @@ def section_growth(ctx) -> dict:
                 raw["data"]["train_subset"] = n
                 path.write_text(yaml.safe_dump(raw, sort_keys=False))
                 rubric = rubric_mod.load(path)
-                expected.CACHE = Path(tmp) / "cache"  # this size's grading data, out of the project's cache
+                reference_answers.CACHE = Path(tmp) / "cache"  # this size's grading data, out of the project's cache
                 try:
-                    data = expected.grading_data(rubric)
+                    data = reference_answers.grading_data(rubric)
                 finally:
-                    expected.CACHE = saved_cache
+                    reference_answers.CACHE = saved_cache
                 direct, graded, peaks, full, cpu, wait = [], [], [], True, [], []
                 for rep in range(reps):
                     say(f"growth: {n} examples, rep {rep + 1}/{reps}: direct run (2 processes)")
@@ -915,9 +915,9 @@ def section_growth(ctx) -> dict:
                             for task in w["tasks"]:
                                 if task["kind"] == "train":
                                     training[task["qid"]] = {"losses": task["losses"], "accuracy": task["accuracy"],
-                                                             "init": expected.initial_params(task["qid"], rubric)}
-                        labels = {qid: expected.test_labels(qid, rubric, data) for qid in expected.TRAINING}
-                        size_answers = expected.Answers(f"bench-{n}", answers.unit, answers.variants, training, data,
+                                                             "init": reference_answers.initial_params(task["qid"], rubric)}
+                        labels = {qid: reference_answers.test_labels(qid, rubric, data) for qid in reference_answers.TRAINING}
+                        size_answers = reference_answers.Answers(f"bench-{n}", answers.unit, answers.variants, training, data,
                                                         labels)
                     say(f"growth: {n} examples, rep {rep + 1}/{reps}: grading")
                     x = timed_grade(sub, rubric, size_answers)
@@ -941,7 +941,7 @@ def section_growth(ctx) -> dict:
                              "samples": {"grade": [rnd(x) for x in graded], "direct": [rnd(x) for x in direct]}})
                 say(f"growth: {n} examples: grade {g:.2f} s, direct {d:.2f} s")
     finally:
-        expected.CACHE = saved_cache
+        reference_answers.CACHE = saved_cache
     o = ctx.get("overhead")
     if o and ctx["rubric"].data.train_subset not in sizes:  # the overhead section's runs are this size's
         n = ctx["rubric"].data.train_subset
@@ -1123,24 +1123,24 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}: choose among {', '.join(SECTIONS)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    from grader import RUBRIC, api, expected
+    from grader import RUBRIC, api, reference_answers
     rubric = api.load_rubric()
     ctx = {"quick": args.quick, "reps": args.reps, "extra": args.extra, "rubric": rubric, "rubric_path": RUBRIC}
     ctx["env"] = environment()
     say(f"bench: {'quick' if args.quick else 'full'} mode, sections {', '.join(only)}; load average "
         f"{ctx['env']['loadavg_start'][0]:.1f}; BLAS here {ctx['env']['blas_here'].get('kernel')}")
-    key = expected.cache_key(rubric)
+    key = reference_answers.cache_key(rubric)
     needs_cache = any(name != "similarity" for name in only)
-    if needs_cache and not (expected.CACHE / "reference" / key / "meta.json").exists():
+    if needs_cache and not (reference_answers.CACHE / "reference" / key / "meta.json").exists():
         say("setup: the reference cache is cold: building it once, in a subprocess with one BLAS thread")
         env = dict(os.environ, PYTHONPATH=str(PROJECT), **{v: "1" for v in THREAD_VARS})
-        subprocess.run([sys.executable, "-c", "from grader import api, expected; expected.load(api.load_rubric())"],
+        subprocess.run([sys.executable, "-c", "from grader import api, expected; reference_answers.load(api.load_rubric())"],
                        cwd=PROJECT, env=env, check=True)
     if needs_cache:
         t = time.perf_counter()
-        ctx["answers"] = expected.load(rubric)
+        ctx["answers"] = reference_answers.load(rubric)
         ctx["env"]["answers_load_s"] = rnd(time.perf_counter() - t, 4)
-        ctx["data"] = expected.grading_data(rubric)
+        ctx["data"] = reference_answers.grading_data(rubric)
         ctx["data_dir"] = Path(ctx["data"]["X_train"]).parent
     result = {"mode": "quick" if args.quick else "full", "sections": only, "env": ctx["env"]}
     with tempfile.TemporaryDirectory(prefix="lab2-bench-") as tmp, open(RESULTS / "workers.log", "w") as log:

@@ -11,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import RUBRIC, UsageError, expected, manual, names
+from grader import RUBRIC, UsageError, manual, names, reference_answers
 from grader import grade as grade_mod
 from grader import rubric as rubric_mod
 from grader.archive import ArchiveError, extract, scratch_parent
@@ -46,7 +46,7 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     entries = manual.load_manual(manual_csv) if manual_csv else None  # a bad CSV stops us before grading
     started = time.monotonic()
     try:
-        answers = answers or expected.load(rubric, progress)
+        answers = answers or reference_answers.load(rubric, progress)
         if path.is_dir():
             report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)

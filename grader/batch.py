@@ -90,7 +90,6 @@ from grader import (
     PROJECT,
     UsageError,
     api,
-    expected,
     intake,
     lateness,
     manual,
@@ -98,6 +97,7 @@ from grader import (
     names,
     near_duplicates,
     plots,
+    reference_answers,
     similarity,
     similarity_report,
     summary,
@@ -428,7 +428,7 @@ def worker_main(read_fd: int, write_fd: int, parent: int) -> None:
     inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     rubric, workdir = inbox.recv()
     try:
-        answers = expected.load(rubric)  # built by the batch before the workers started: read only
+        answers = reference_answers.load(rubric)  # built by the batch before the workers started: read only
     except Exception:  # noqa: BLE001 - each archive then says so, as an internal error
         answers = None
     while True:
@@ -561,8 +561,8 @@ def time_budget(rubric) -> float:
     """Seconds after which a worker still grading one archive is taken as stuck: twice what every
     time limit of the rubric allows one submission, run one after the other, plus starts."""
     limits = rubric.limits
-    worst = (3 * limits.import_seconds + len(expected.UNIT_QUESTIONS) * limits.call_seconds
-             + len(expected.TRAINING) * limits.train_seconds)
+    worst = (3 * limits.import_seconds + len(reference_answers.UNIT_QUESTIONS) * limits.call_seconds
+             + len(reference_answers.TRAINING) * limits.train_seconds)
     return 2 * worst + 120
 
 
@@ -777,7 +777,7 @@ def _run(found, folder, out, rubric, jobs, force, entries, progress, compare_wit
     interrupted, lost = False, None
     if todo:
         # Build the reference cache once, here, before the workers read it.
-        expected.load(rubric, (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
+        reference_answers.load(rubric, (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
         work.mkdir(mode=0o700)
         for a in list(todo):  # a folder without its marker is never taken as complete, whatever it holds
             try:

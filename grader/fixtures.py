@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import DATA, PROJECT, REFERENCE, expected
+from grader import DATA, PROJECT, REFERENCE, reference_answers
 from grader import rubric as rubric_mod
 from lab2check import cases as cases_mod
 from lab2check import local
@@ -28,18 +28,18 @@ SMOKE_QUESTIONS = {"q1_5": ("single_neuron", "digit"), "q2_2": ("hidden_layer", 
 
 
 def public_cases():
-    return [c for qid in expected.UNIT_QUESTIONS for c in cases_mod.cases(qid)]
+    return [c for qid in reference_answers.UNIT_QUESTIONS for c in cases_mod.cases(qid)]
 
 
 def compute(rubric) -> tuple[dict, dict]:
     """``(meta, arrays)`` of the fixture files."""
     cases = public_cases()
     arrays = {}
-    reference = {cid: r.outputs for cid, r in expected._run_cases(REFERENCE, cases).items()}
+    reference = {cid: r.outputs for cid, r in reference_answers._run_cases(REFERENCE, cases).items()}
     for cid, outputs in reference.items():
-        for key, value in expected._kept(outputs).items():
+        for key, value in reference_answers._kept(outputs).items():
             arrays[f"exp|{cid}|{key}"] = value
-    for cid, per_mistake in expected.catalogue_variants(cases, reference).items():
+    for cid, per_mistake in reference_answers.catalogue_variants(cases, reference).items():
         for name, outputs in per_mistake.items():
             for key, value in outputs.items():
                 arrays[f"var|{cid}|{name}|{key}"] = value
@@ -78,7 +78,7 @@ def compute(rubric) -> tuple[dict, dict]:
                 paths[name] = str(Path(tmp) / f"{qid}-{name}.npy")
                 np.save(paths[name], value)
             requests[qid] = (init_, {**opts, "data": paths})
-        per = expected.training_variants(requests, reference_losses, SMOKE["rtol"])
+        per = reference_answers.training_variants(requests, reference_losses, SMOKE["rtol"])
     for qid, variants in per.items():
         for key, losses in variants.items():
             arrays[f"smokevar|{qid}|{key}"] = losses

@@ -5,7 +5,7 @@ The stages, in order, and why:
    that trains for minutes at import (or hangs in ``input()``) is reported as such and costs
    only the questions that need it.
 2. ``unit`` questions: every public and hidden case of each question, compared with the
-   reference's cached answers (``grader/expected.py``), diagnosed (``lab2check``).
+   reference's cached answers (``grader/reference_answers.py``), diagnosed (``lab2check``).
 3. ``training`` questions: the student's ``train`` from the reference's initial parameters on
    the grading subset, then ``predict`` on the test subset: trajectory, 500-epoch loss, accuracy.
 4. the ``report`` question: REPORT.md's ``loss_500`` block.
@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import expected as expected_mod
-from grader import locate, student_report, training
+from grader import locate, reference_answers, report_md, training
 from grader.report import CheckResult, QuestionResult, Report
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
@@ -153,10 +152,10 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
 
 
 def _training_task(qid, rubric, answers) -> training.Task:
-    model, part, _ = expected_mod.TRAINING[qid]
+    model, part, _ = reference_answers.TRAINING[qid]
     ref = answers.training[qid]
     spec = rubric.model(model)
-    _, options = expected_mod.train_request(qid, rubric, answers.data, ref["init"])
+    _, options = reference_answers.train_request(qid, rubric, answers.data, ref["init"])
     return training.Task(qid, part, ref["init"], options["data"], answers.labels[qid], ref["losses"],
                          ref["accuracy"], rubric.training.epochs, rubric.training.trajectory_epochs,
                          rubric.training.trajectory_rtol, spec.max_loss, spec.min_test_accuracy,
@@ -176,7 +175,7 @@ def _answer_bounds(task: training.Task, rubric) -> dict:
 def _run_training(child, qid, rubric, answers, limits, run: _Run):
     start = time.monotonic()
     task = _training_task(qid, rubric, answers)
-    arrays, options = expected_mod.train_request(qid, rubric, answers.data, task.init)
+    arrays, options = reference_answers.train_request(qid, rubric, answers.data, task.init)
     options["data"] = {k: child.sandbox_path(v) for k, v in options["data"].items()}
     result = child.request("train", arrays, options, timeout=limits.wall_factor * limits.train_seconds,
                            cpu_seconds=limits.train_seconds, **_answer_bounds(task, rubric))
@@ -232,7 +231,7 @@ def _tasks(rubric):
     """Two fixed task lists of about equal length: two trainings in one child, the unit checks
     (a second or so) and the other two trainings in the other."""
     unit = [("unit", qid, cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rubric.hidden.seeds), hidden=True))
-            for qid in expected_mod.UNIT_QUESTIONS]
+            for qid in reference_answers.UNIT_QUESTIONS]
     first = [("train", "q3_3", None), ("train", "q2_3", None)]
     second = unit + [("train", "q2_2", None), ("train", "q1_5", None)]
     return first, second
@@ -326,7 +325,7 @@ def _figure_question(rubric, sub) -> QuestionResult:
     """Q3.1 is graded by hand; its summary tells the teacher where the figure seems to be."""
     q = _question("q3_1", rubric, [], 0.0)
     text = sub.report.read_text(encoding="utf-8", errors="replace") if sub.report else ""
-    found = student_report.find_figure(sub.root, text)
+    found = report_md.find_figure(sub.root, text)
     q.summary = f"figure for the teacher: {found}" if found else "no figure found: look in REPORT.md"
     return q
 
@@ -343,7 +342,7 @@ def _report_question(rubric, sub, report: Report) -> QuestionResult:
         outcomes = dict.fromkeys(MODELS.values(), failed("no REPORT.md in the submission"))
     else:
         text = sub.report.read_text(encoding="utf-8", errors="replace")
-        losses, why = student_report.parse_loss_500(text)
+        losses, why = report_md.parse_loss_500(text)
         if losses is None:
             outcomes = dict.fromkeys(MODELS.values(), failed(f"REPORT.md: the loss_500 block does not parse: {why}"))
         else:
@@ -370,7 +369,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
     start = time.monotonic()
     root = Path(root)
     sub = locate.find_package(root)  # PackageError (a UsageError) when there is no single lab2/
-    answers = answers or expected_mod.load(rubric)
+    answers = answers or reference_answers.load(rubric)
     report = Report(student=student or root.name, submission=submission or str(root),
                     sandbox=sandbox_status()[1], total_max=rubric.total, rubric_sha256=rubric.sha256)
     data_dir = Path(answers.data["X_train"]).parent

@@ -25,7 +25,7 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import api, expected
+from grader import api, reference_answers
 from grader.archive import ArchiveError, detect_format
 from grader.locate import PackageError, find_package
 from grader.render import neutralise as N
@@ -93,8 +93,8 @@ def main(argv=None) -> int:
     rubric = api.load_rubric()
     if args.prepare:
         started = time.monotonic()
-        expected.load(rubric, lambda line: print(line, flush=True))
-        print(f"reference answers ready in {expected.CACHE} ({time.monotonic() - started:.0f} s)")
+        reference_answers.load(rubric, lambda line: print(line, flush=True))
+        print(f"reference answers ready in {reference_answers.CACHE} ({time.monotonic() - started:.0f} s)")
         return 0
     root = Path(args.root)
     report = grade(root, rubric)

@@ -329,7 +329,7 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
 @dataclass
 class Trajectory:
     """What a trajectory is compared with, besides the reference's losses: ``variants`` maps a
-    catalogue key to the losses that mistake records from the same start (``grader/expected.py``,
+    catalogue key to the losses that mistake records from the same start (``grader/reference_answers.py``,
     the kit's fixtures); ``classes`` is the number of output classes (10 for Part 3, else None);
     ``prefixes[n - 1]`` is the loss of the initial parameters on the first n examples (the
     grader's own, from ``grader/model.py``; None in the kit)."""

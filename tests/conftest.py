@@ -12,7 +12,7 @@ from pathlib import Path
 import corpus
 import pytest
 
-from grader import api, expected
+from grader import api, reference_answers
 
 SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 
@@ -22,7 +22,7 @@ SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 SANDBOX = {"test_batch", "test_batch_sources", "test_cluster", "test_corpus_cheating", "test_corpus_correct",
            "test_corpus_hostile", "test_corpus_mutants", "test_corpus_realistic", "test_example", "test_grade",
            "test_host_confinement", "test_sandbox", "test_similarity", "test_gradescope_bundle"}
-SLOW = {"test_answer_key", "test_data", "test_diagnosis", "test_fresh_clone", "test_kit", "test_plots",
+SLOW = {"test_train_reference", "test_data", "test_diagnosis", "test_fresh_clone", "test_kit", "test_plots",
         "test_reference", "test_skeleton"}
 
 
@@ -43,7 +43,7 @@ def small_rubric():
 @pytest.fixture(scope="session")
 def small_answers(small_rubric):
     """The reference's answers for the small rubric (built into ``.cache/`` the first time)."""
-    return expected.load(small_rubric)
+    return reference_answers.load(small_rubric)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ network, so it is not run: the root's ``source/.venv`` is this project's environ
 reference answers come from this project's cache (``LAB2_CACHE``), which hold the same bytes
 ``setup.sh`` would install and build. The bundle packs the small rubric to keep grading short.
 """
+import hashlib
 import json
 import os
 import stat
@@ -19,7 +20,7 @@ import archives
 import corpus
 import pytest
 
-from grader import PROJECT, expected
+from grader import PROJECT, reference_answers
 from grader.gradescope_bundle import build
 from grader.render.gradescope import TEST_KEYS, TOP_KEYS, VISIBILITIES, problems
 
@@ -68,7 +69,7 @@ def autograder_root(bundle: Path, root: Path) -> Path:
 
 
 def run_autograder(root: Path) -> dict:
-    env = os.environ | {"AUTOGRADER_ROOT": str(root), "LAB2_CACHE": str(expected.CACHE)}
+    env = os.environ | {"AUTOGRADER_ROOT": str(root), "LAB2_CACHE": str(reference_answers.CACHE)}
     done = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
                           timeout=240, cwd="/", check=False)
     assert done.returncode == 0, done.stderr
@@ -93,7 +94,7 @@ def test_run_autograder_grades_the_submission_into_gradescopes_documented_result
         assert isinstance(test["output"], str) and test["visibility"] in VISIBILITIES
     assert results["score"] == pytest.approx(sum(t["score"] for t in tests)) == pytest.approx(16)  # 15 + bonus 1
     assert results["extra_data"]["status"] == "graded" and results["extra_data"]["student"] == "Jane Doe"
-    assert results["extra_data"]["rubric_sha256"] == expected.hashlib.sha256(RUBRIC_PATH.read_bytes()).hexdigest()
+    assert results["extra_data"]["rubric_sha256"] == hashlib.sha256(RUBRIC_PATH.read_bytes()).hexdigest()
 
 
 def test_a_broken_archive_or_no_package_is_a_scored_result_not_an_autograder_failure(bundle, tmp_path):

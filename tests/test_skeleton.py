@@ -16,7 +16,7 @@ import pytest
 
 from grader import DATA, PROJECT, REFERENCE
 from grader import skeleton as gen
-from grader.answer_key import load_lab2
+from grader.train_reference import load_lab2
 
 SKELETON = PROJECT / "skeleton"
 

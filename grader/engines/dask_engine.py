@@ -76,11 +76,11 @@ _ANSWERS: dict = {}   # rubric sha256 -> the reference answers, loaded once per 
 def grade_task(task: dict, rubric, workdir: str) -> dict:
     """One Dask task (through ``worker_setup.grade``): ``grade_archive`` on one archive, exactly
     as a local worker runs it."""
-    from grader import batch, expected
+    from grader import batch, reference_answers
     answers = _ANSWERS.get(rubric.sha256)
     if answers is None:
         try:
-            answers = _ANSWERS[rubric.sha256] = expected.load(rubric)  # checked readable (or buildable) first
+            answers = _ANSWERS[rubric.sha256] = reference_answers.load(rubric)  # checked readable (or buildable) first
         except Exception:  # noqa: BLE001 - each archive then says so, as a local worker does
             answers = None
     # A local worker has one BLAS thread through its environment; a Dask worker may have been
@@ -257,12 +257,13 @@ class DaskEngine:
         """Every worker can grade as this process would, or one line saying which cannot and why."""
         import numpy
 
-        from grader import expected, sandbox
+        from grader import reference_answers, sandbox
         probe = Path(out) / f".probe-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         try:
             want = {"project": str(PROJECT), "numpy": numpy.__version__, "rubric": pickle.dumps(rubric),
-                    "bubblewrap": sandbox.sandbox_status()[0] == "bubblewrap", "cache_key": expected.cache_key(rubric),
+                    "bubblewrap": sandbox.sandbox_status()[0] == "bubblewrap",
+                    "cache_key": reference_answers.cache_key(rubric),
                     "out_probe": str(probe), "source": str(Path(source).resolve())}
             problems = {w: [f"runs {n} threads (start it with --nthreads 1: one archive at a time per worker)"]
                         for w, n in self.client.nthreads().items() if n != 1}

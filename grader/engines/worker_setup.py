@@ -54,7 +54,7 @@ def probe(want: dict) -> list[str]:
     try:
         import numpy
 
-        from grader import PROJECT, expected, sandbox
+        from grader import PROJECT, reference_answers, sandbox
     except Exception as err:  # noqa: BLE001 - a line for the teacher, not a traceback
         return [(f"cannot import the grader from {project} with {sys.executable}: {type(err).__name__}: {err} "
                  "(start the workers with the project's virtual environment)")]
@@ -70,20 +70,20 @@ def probe(want: dict) -> list[str]:
         if kind != "bubblewrap":
             problems.append(f"cannot sandbox with bubblewrap as the driver does ({line}): install bubblewrap")
     try:  # pickled apart from the call: unpickling it needs the grader, imported just above
-        key = expected.cache_key(pickle.loads(want["rubric"]))
+        key = reference_answers.cache_key(pickle.loads(want["rubric"]))
     except Exception as err:  # noqa: BLE001
         key = f"({type(err).__name__}: {err})"
     if key != want["cache_key"]:
         problems.append("the rubric, data, reference or check code differ from the driver's (another version of "
                         "the checkout?): its grades would not be the same")
-    elif not os.access(expected.CACHE / "reference" / key / "meta.json", os.R_OK):
+    elif not os.access(reference_answers.CACHE / "reference" / key / "meta.json", os.R_OK):
         # It can build them itself (a minute or two) when the reference, the data and the cache are there.
-        if not (os.access(expected.DATA, os.R_OK) and os.access(expected.REFERENCE, os.R_OK)):
-            problems.append(f"cannot read the reference answers in {expected.CACHE} nor build them")
+        if not (os.access(reference_answers.DATA, os.R_OK) and os.access(reference_answers.REFERENCE, os.R_OK)):
+            problems.append(f"cannot read the reference answers in {reference_answers.CACHE} nor build them")
         else:
-            parent = expected.CACHE if expected.CACHE.exists() else expected.CACHE.parent
+            parent = reference_answers.CACHE if reference_answers.CACHE.exists() else reference_answers.CACHE.parent
             if not os.access(parent, os.W_OK):
-                problems.append(f"has no reference answers in {expected.CACHE} and cannot write them there")
+                problems.append(f"has no reference answers in {reference_answers.CACHE} and cannot write them there")
     if not os.path.exists(want["source"]):
         problems.append(f"does not see the submissions at {want['source']} (they must be on a file system every "
                         "worker shares, at the same path)")

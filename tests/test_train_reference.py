@@ -7,14 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from grader import PROJECT, REFERENCE, answer_key
+from grader import PROJECT, REFERENCE, train_reference
 from grader import rubric as rubric_mod
 
 MODELS = ["single_neuron", "hidden_layer", "multiclass"]
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "grader.answer_key", *args], cwd=PROJECT,
+    return subprocess.run([sys.executable, "-m", "grader.train_reference", *args], cwd=PROJECT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -72,8 +72,8 @@ def test_cli_refuses_bad_arguments_in_one_line(args, message):
 def test_rows_are_what_the_reference_computes():
     """The table against a direct run of the reference with the rubric's hyperparameters."""
     rubric = rubric_mod.load()
-    rows = {r.model: r for r in answer_key.run(subset=200, epochs=4, progress=False)}
-    ref = answer_key.load_lab2(REFERENCE)
+    rows = {r.model: r for r in train_reference.run(subset=200, epochs=4, progress=False)}
+    ref = train_reference.load_lab2(REFERENCE)
     X, labels = ref.data.load_mnist("train", n=200)
     X_test, labels_test = ref.data.load_mnist("test", n=rubric.data.test_subset)
     y, y_test = (ref.data.binary_targets(v, rubric.data.digit) for v in (labels, labels_test))
@@ -101,22 +101,22 @@ def test_rows_are_what_the_reference_computes():
 
 def test_float32_run_stays_float32(monkeypatch):
     seen = []
-    ref = answer_key.load_lab2(REFERENCE)
+    ref = train_reference.load_lab2(REFERENCE)
     original = ref.multiclass.train
 
     def spy(X, Y, params, epochs, lr):
         seen.append({X.dtype, Y.dtype, *(v.dtype for v in params.values())})
         return original(X, Y, params, epochs=epochs, lr=lr)
 
-    monkeypatch.setattr(answer_key, "load_lab2", lambda root: ref)
+    monkeypatch.setattr(train_reference, "load_lab2", lambda root: ref)
     monkeypatch.setattr(ref.multiclass, "train", spy)
-    rows = answer_key.run(subset=50, dtype="float32", epochs=2, progress=False)
+    rows = train_reference.run(subset=50, dtype="float32", epochs=2, progress=False)
     assert seen == [{np.dtype(np.float32)}]
     assert all(math.isfinite(r.loss) for r in rows)
 
 
 def test_counting_epochs_restores_the_loss_function():
-    ref = answer_key.load_lab2(REFERENCE)
+    ref = train_reference.load_lab2(REFERENCE)
     original = ref.single_neuron.loss
 
     class Bar:
@@ -127,7 +127,7 @@ def test_counting_epochs_restores_the_loss_function():
 
     bar = Bar()
     with pytest.raises(RuntimeError):
-        with answer_key.counting_epochs(ref.single_neuron, bar):
+        with train_reference.counting_epochs(ref.single_neuron, bar):
             ref.single_neuron.train(np.zeros((3, 4)), np.ones((1, 4)), np.zeros((1, 3)), np.zeros((1, 1)), epochs=3)
             raise RuntimeError
     assert bar.n == 3
@@ -137,7 +137,7 @@ def test_counting_epochs_restores_the_loss_function():
 def test_load_lab2_leaves_no_trace():
     before = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "lab2"}
     path = list(sys.path)
-    ref = answer_key.load_lab2(REFERENCE)
+    ref = train_reference.load_lab2(REFERENCE)
     assert {k: v for k, v in sys.modules.items() if k.split(".")[0] == "lab2"} == before
     assert sys.path == path
     assert ref.hidden_layer.sigmoid is ref.single_neuron.sigmoid

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from grader.student_report import find_figure, parse_loss_500
+from grader.report_md import find_figure, parse_loss_500
 
 CANONICAL = """# Lab 2
 

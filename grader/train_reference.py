@@ -1,6 +1,6 @@
 """The answer key: train the three reference models and print the numbers for the correction.
 
-``python -m grader.answer_key [--subset N|grading] [--dtype float32|float64] [--epochs E] [--bonus]``
+``python -m grader.train_reference [--subset N|grading] [--dtype float32|float64] [--epochs E] [--bonus]``
 (``make reference``) trains the reference's single neuron, hidden-layer network and multiclass
 network with the rubric's hyperparameters and prints one table: model, loss after the last
 epoch (``losses[epochs - 1]``, "the loss after 500 epochs"), train and test accuracy, seconds.
@@ -180,7 +180,7 @@ def _subset(value: str, rubric) -> int | None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.answer_key", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m grader.train_reference", description=__doc__.split("\n\n")[0])
     parser.add_argument("--subset", help="train on the first N examples, or 'grading' for the rubric's "
                                          "data.train_subset (default: the full training set)")
     parser.add_argument("--dtype", choices=("float32", "float64"),
