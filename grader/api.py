@@ -11,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import RUBRIC, UsageError, manual, names, reference_answers
+from grader import RUBRIC, UsageError, figure, manual, names, reference_answers
 from grader import grade as grade_mod
 from grader import rubric as rubric_mod
 from grader.archive import ArchiveError, extract, scratch_parent
@@ -29,8 +29,17 @@ def student_name(path: Path) -> str:
     return f"{parsed.last} {parsed.first}".strip() if parsed else path.name
 
 
+def _keep_figure(root, report: Report, folder) -> None:
+    if folder is None or not any(q.id == "q3_1" for q in report.questions):
+        return
+    try:
+        report.figure_file = figure.keep(root, folder)
+    except OSError as err:  # a figure the teacher cannot see inline must not cost the grade
+        report.warnings.append(f"the figure could not be copied beside the feedback: {err.strerror or err}")
+
+
 def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, slots=(None, None), progress=None,
-          workdir=None) -> Report:
+          workdir=None, figure_to=None) -> Report:
     """Grade one submission folder or archive; see the module docstring for errors.
 
     An archive is unpacked in a private temporary folder inside ``workdir`` (default: the
@@ -38,6 +47,8 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     leftovers stay where the batch cleans them up. A ``workdir`` whose path is too long for
     the deepest archive ``grader.archive`` accepts is replaced by the system's temporary folder
     (``archive.scratch_parent``), so an archive is accepted or refused wherever it is graded.
+    With ``figure_to`` (a folder), Q3.1's figure, when the submission has an image file, is copied
+    there (``grader.figure.keep``) and named in ``report.figure_file``.
     """
     path = Path(path)
     rubric = rubric or load_rubric()
@@ -50,6 +61,7 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
         if path.is_dir():
             report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)
+            _keep_figure(path, report, figure_to)
         else:
             # A parent short enough for every archive extract accepts: grade and batch agree.
             with tempfile.TemporaryDirectory(prefix="lab2-submission-", dir=scratch_parent(workdir)) as tmp:
@@ -61,6 +73,7 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
                 report = grade_mod.grade_folder(extracted.root, rubric, answers, student=student_name(path),
                                                 submission=path.name, concurrency=concurrency, slots=slots)
                 report.warnings += list(getattr(extracted, "warnings", []))
+                _keep_figure(extracted.root, report, figure_to)
     except (ArchiveError, PackageError):
         raise
     except UsageError:

@@ -46,6 +46,8 @@ OUT holds::
                    results.json     Gradescope's format
                    feedback.md      for the student
                    loss_curves.png  the student's training losses beside the reference's
+                   figure.png       Q3.1's figure when the submission has an image (grader.figure),
+                                    shown in feedback.md for the teacher grading it by hand
                    code.json        the lab2/ sources, kept for the near-duplicate report
                    archive.json     which archive and rubric these are the results of; written
                                     last, so it marks the folder complete
@@ -90,6 +92,7 @@ from grader import (
     PROJECT,
     UsageError,
     api,
+    figure,
     intake,
     lateness,
     manual,
@@ -251,6 +254,9 @@ def _write_student(folder: Path, row: Row) -> None:
     write_atomic(folder / "feedback.md", render_markdown(report))
     if not report.questions:
         (folder / PNG).unlink(missing_ok=True)  # an earlier version's curves would mislead
+    if not report.figure_file:
+        for name in figure.NAMES:  # nor an earlier version's figure
+            (folder / name).unlink(missing_ok=True)
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
               "last_name": row.last, "first_name": row.first, "status": report.status,
               "fingerprint": row.fingerprint}
@@ -391,7 +397,7 @@ def _grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
     try:
         if answers is None:
             raise RuntimeError("the reference cache could not be loaded in this worker")
-        report = api.grade(path, rubric, answers=answers, concurrency=1, workdir=workdir)
+        report = api.grade(path, rubric, answers=answers, concurrency=1, workdir=workdir, figure_to=folder)
     except ArchiveError as err:
         report = _not_graded(student, path.name, "bad-archive", str(err), rubric, refused)
     except PackageError as err:

@@ -95,6 +95,8 @@ class Report:
     # What each sandboxed child used, in the order of its task list (grader.sandbox.Child.usage):
     # {"processes", "peak_memory_mb", "cpu_seconds", "memory_limit_kills"}; measures, like seconds.
     usage: list[dict] = field(default_factory=list)
+    # Q3.1's figure copied beside feedback.md ("figure.png"; grader.figure), "" when none was kept.
+    figure_file: str = ""
 
     def question(self, qid: str) -> QuestionResult:
         return next(q for q in self.questions if q.id == qid)

@@ -131,7 +131,7 @@ def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | Non
     return None, errors[0]
 
 
-def _image_files(root: Path) -> list[str]:
+def image_files(root: Path) -> list[str]:
     found = []
     for folder, dirs, files in os.walk(root):  # never follows symlinks into other folders
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("__MACOSX", "__pycache__"))
@@ -170,7 +170,7 @@ def find_figure(submission_root, report_text: str = "") -> str | None:
     """Where Q3.1's architecture figure seems to be, in a few words, or None. Informative only:
     the figure is graded by hand; this only tells the teacher (and the student) what was found."""
     if submission_root is not None and Path(submission_root).is_dir():
-        images = _image_files(Path(submission_root))
+        images = image_files(Path(submission_root))
         if images:
             return f"image file {images[0]}"
     text = (report_text or "").replace("\r\n", "\n")

@@ -181,7 +181,8 @@ def test_every_student_folder_holds_its_outputs(catalogue):
         folder = out / "students" / row.key
         has_questions = bool(row.report.questions)
         missing = set() if has_questions else {"loss_curves.png", "code.json"}
-        assert set(os.listdir(folder)) == STUDENT_FILES - missing, row.key
+        figure = {"figure.png"} if row.report.figure_file else set()
+        assert set(os.listdir(folder)) == STUDENT_FILES - missing | figure, row.key
         results = json.loads((folder / "results.json").read_text())
         assert problems(results) == [] and results["extra_data"]["status"] == row.status
         assert json.loads((folder / "report.json").read_text())["status"] == row.status
@@ -190,6 +191,13 @@ def test_every_student_folder_holds_its_outputs(catalogue):
         assert row.report.student in (folder / "feedback.md").read_text()
         if has_questions:
             assert (folder / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        if figure:  # Q3.1's figure, shown to the teacher grading it by hand, where the archive had one
+            assert (folder / "figure.png").read_bytes() == archives.png()
+            feedback = (folder / "feedback.md").read_text()
+            assert "![The architecture figure found in the submission](figure.png)" in feedback
+            assert "architecture.png" in row.report.question("q3_1").summary
+    graded = [r for r in catalogue["result"].rows if r.report.questions]
+    assert sum(bool(r.report.figure_file) for r in graded) >= len(graded) - 2  # the catalogue's archives carry one
 
 
 def test_nothing_is_written_outside_out(catalogue):

@@ -44,11 +44,11 @@ def mails(tmp_path):
     return [
         ti.Mail("DLCV-thursday: DOE John Lab2", "John Doe <john.doe@etu.example>",
                 datetime(2026, 12, 10, 20, 0, tzinfo=CET),
-                [("DOE John Lab2 DLCV.tar.bz2", a["doe1"]), ("architecture.png", archives._png())]),
+                [("DOE John Lab2 DLCV.tar.bz2", a["doe1"]), ("architecture.png", archives.png())]),
         ti.Mail("Re: DLCV-thursday: DOE John Lab2", "John Doe <john.doe@etu.example>",
                 datetime(2026, 12, 11, 9, 30, tzinfo=CET), [("DOE John Lab2 DLCV.tar.bz2", a["doe2"])]),
         ti.Mail("DLCV-friday: MARTIN Alice Lab2", "alice@etu.example", datetime(2026, 12, 10, 21, 0, tzinfo=CET),
-                [("architecture.png", archives._png())]),
+                [("architecture.png", archives.png())]),
         ti.Mail("", "Jürgen Müller <jm@etu.example>", datetime(2026, 12, 10, 22, 0, tzinfo=CET),
                 [("MÜLLER Jürgen Lab2 DLCV.tar.bz2", a["muller"])],
                 raw_subject="=?utf-8?q?DLCV-thursday=3A_M=C3=9CLLER_J=C3=BCrgen_Lab2?="),

@@ -11,6 +11,7 @@ HTML, no Markdown structure, no control character, no line that looks like the t
 """
 from pathlib import Path
 
+from grader.figure import NAMES as FIGURE_NAMES
 from grader.render import common as c
 from grader.render import neutralise as N
 from grader.report import CheckResult, QuestionResult, Report
@@ -32,7 +33,9 @@ def _check(check: CheckResult) -> list[str]:
     return [head, "", *N.md_block(message, indent="  "), ""]
 
 
-def _question(q: QuestionResult) -> list[str]:
+def _question(q: QuestionResult, figure: str = "") -> list[str]:
+    """A question's section; ``figure``: Q3.1's figure copied beside the feedback (grader.figure),
+    shown inline for the teacher who grades it by hand (only a name the grader itself gives)."""
     title = f"## {_cell(c.question_name(q))}"
     lines = [title, "", f"**{c.points_cell(q)}** · {c.status_cell(q)}"]
     if q.summary:
@@ -58,6 +61,8 @@ def _question(q: QuestionResult) -> list[str]:
         what = c.manual_title(q)
         label = "Written part" if what == "written part" else f"Written part ({_cell(what)})"
         lines += ["", f"{label}: {written}"]
+    if figure in FIGURE_NAMES:
+        lines += ["", f"![The architecture figure found in the submission]({figure})"]
     return lines + [""]
 
 
@@ -102,7 +107,7 @@ def render(report: Report) -> str:
         if report.questions:
             lines += _table(report)
             for q in report.questions:
-                lines += _question(q)
+                lines += _question(q, report.figure_file if q.id == "q3_1" else "")
         lines += _losses(report)
     if report.warnings:
         lines += ["## Warnings", "", *(f"- {_cell(w)}" for w in report.warnings), ""]
