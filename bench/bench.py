@@ -427,7 +427,6 @@ def section_sandbox(ctx) -> dict:
 
     from grader import grade
     from grader.sandbox import Child
-    from lab2check.checks import Tolerances
     rubric, answers, sub = ctx["rubric"], ctx["answers"], ctx["submission"]
     binds = {ctx["data_dir"]: ctx["data_dir"]}
     out = {}
@@ -487,7 +486,7 @@ def section_sandbox(ctx) -> dict:
             walls.append(time.perf_counter() - t)
         out[f"start_{name}_s"] = rnd(median(walls))
     say("sandbox: request round trips, unit phase and a training request, in a child and in-process")
-    tol = Tolerances(**rubric.tolerances.model_dump())
+    tol = rubric.tolerances
     unit_tasks = [t for t in grade._tasks(rubric)[1] if t[0] == "unit"]
     n_cases = sum(len(c) for _, _, c in unit_tasks)
     log = ctx["log"]

@@ -99,7 +99,7 @@ from grader.intake import worksheet as moodle_worksheet
 from grader.render import neutralise as N
 from grader.render import render_markdown, to_gradescope
 from grader.render.common import pts
-from grader.report import Report
+from grader.report import QuestionStatus, Report, RowStatus
 
 MARKER = "archive.json"
 WORK = ".work"
@@ -129,7 +129,7 @@ class Row:
         return self.report.late_days
 
     @property
-    def status(self) -> str:
+    def status(self) -> RowStatus:
         return self.report.status
 
     @property
@@ -137,8 +137,9 @@ class Row:
         """Why it was not graded normally, in one line ("" when it was)."""
         if self.report.error:
             return self.report.error
-        if self.status != "graded":  # import-error, timeout: the questions say what stopped them
-            return next((q.summary for q in self.report.questions if q.status not in ("passed", "manual")
+        if self.status != RowStatus.GRADED:  # import-error, timeout: the questions say what stopped them
+            return next((q.summary for q in self.report.questions
+                         if q.status not in (QuestionStatus.PASSED, QuestionStatus.MANUAL)
                          and q.summary), "")
         return ""
 
@@ -184,7 +185,7 @@ def _previous(folder: Path, a: Archive, rubric) -> Row | None:
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     if (not a.sha256 or meta.get("sha256") != a.sha256 or meta.get("file") != N.text(a.file)
-            or report.rubric_sha256 != rubric.sha256 or report.status == "internal-error"):
+            or report.rubric_sha256 != rubric.sha256 or report.status == RowStatus.INTERNAL_ERROR):
         return None
     _late(report, a, rubric)
     return Row(a.file, a.sha256, a.key, meta.get("last_name", ""), meta.get("first_name", ""), report,
@@ -203,7 +204,7 @@ def _late(report: Report, a: Archive, rubric) -> None:
 
 def _failed_report(report: Report, why: str, rubric) -> Report:
     """An ``internal-error`` report in place of ``report``, for a failure after the grading."""
-    failed = not_graded(report.student, report.submission, "internal-error", why, rubric, report.sandbox)
+    failed = not_graded(report.student, report.submission, RowStatus.INTERNAL_ERROR, why, rubric, report.sandbox)
     failed.warnings = list(report.warnings) + [traceback.format_exc(limit=5)]
     return failed
 
@@ -287,7 +288,7 @@ class _Batch:
         try:
             row = self._row(a, result, death)
         except Exception as err:  # noqa: BLE001 - the row still exists, and says what failed
-            report = not_graded(N.line(a.file), N.line(a.file), "internal-error",
+            report = not_graded(N.line(a.file), N.line(a.file), RowStatus.INTERNAL_ERROR,
                                  f"{type(err).__name__}: {err}", self.rubric)
             row = Row(a.file, a.sha256, a.key, "", "", report, {}, list(a.notes), **a.origin())
         if not a.refused:      # a refused file or a mail without an archive: nothing was graded
@@ -297,12 +298,12 @@ class _Batch:
 
     def _row(self, a: Archive, result: dict | None, death: str | None) -> Row:
         if result is None and a.failed:
-            report = not_graded(a.student, a.file, "internal-error", a.failed, self.rubric)
+            report = not_graded(a.student, a.file, RowStatus.INTERNAL_ERROR, a.failed, self.rubric)
             fingerprint = {}
         elif result is None:
-            report = not_graded(a.student, a.file, "internal-error", death or a.refused, self.rubric)
+            report = not_graded(a.student, a.file, RowStatus.INTERNAL_ERROR, death or a.refused, self.rubric)
             if a.refused:
-                report.status = a.status
+                report.status = RowStatus(a.status)
                 report.sandbox = ("student code was not run: the archive was refused" if a.path is not None
                                   else "student code was not run: no archive")
             fingerprint = {}
@@ -451,7 +452,7 @@ def _run(found, folder, out, rubric, force, entries, progress, compare_with, eng
     for note in notes:
         print(f"warning: {N.terminal(note, newlines=False)}", file=sys.stderr)
     counts = Counter(r.status for r in rows)
-    line = ", ".join(f"{counts[s]} {s}" for s in summary.STATUSES if counts[s])
+    line = ", ".join(f"{counts[s]} {s}" for s in RowStatus if counts[s])
     print(f"{len(rows)} of {len(archives)} archives: {line or 'none'}; {batch.graded} graded now, {skipped} up to "
           f"date, {time.monotonic() - started:.0f} s -> {out / 'grades.csv'}, {out / 'summary.md'}")
     if interrupted:
@@ -459,7 +460,7 @@ def _run(found, folder, out, rubric, force, entries, progress, compare_with, eng
     if lost:
         raise EngineLost(f"{lost}: {len(archives) - len(rows)} of {len(archives)} archives not graded yet (every row "
                          "written is kept); run the same command again to finish")
-    return BatchResult(rows, [r.file for r in rows if r.status == "internal-error"], skipped, batch.graded)
+    return BatchResult(rows, [r.file for r in rows if r.status == RowStatus.INTERNAL_ERROR], skipped, batch.graded)
 
 
 def _similarity(rows, out: Path, folder: Path, rubric, compare_with, notes: list[str]):
@@ -483,7 +484,7 @@ def _write_moodle(rows, sheet, rubric, out: Path) -> list[str]:
 
 
 def _write_summary(rows, rubric, out: Path, title: str, notes: list[str], similar=None) -> None:
-    graded = [r for r in rows if r.status == "graded"]
+    graded = [r for r in rows if r.status == RowStatus.GRADED]
     caption = "Totals of the graded archives" + ("" if summary.has_hand_points(graded) else " (automatic points only)")
     tmp = out / f".{summary.HISTOGRAM}.tmp-{os.getpid()}.png"
     plots.histogram_png([r.report.total for r in graded], tmp, rubric.total, title=caption)

@@ -15,6 +15,7 @@ from pathlib import Path
 from grader import intake, lateness, names
 from grader.batch_task import file_sha256
 from grader.render import neutralise as N
+from grader.report import RowStatus
 
 MAX_KEY = 80   # bytes of a student folder's name, suffixes included
 
@@ -31,7 +32,7 @@ class Archive:
     refused: str = ""          # why it cannot even be read (not a regular file, no archive, ...)
     failed: str = ""           # the grader's own failure while planning it (internal-error)
     record: intake.Submission | None = None   # what the intake found
-    status: str = "bad-archive"   # the row's status when refused
+    status: RowStatus = RowStatus.BAD_ARCHIVE   # the row's status when refused
 
     @property
     def student(self) -> str:
@@ -61,7 +62,7 @@ def _one(record: intake.Submission) -> Archive:
     path = record.path
     a = Archive(path, record.file, "", record.name, notes=list(record.warnings), record=record)
     if path is None:           # a message without an archive, or one that could not be read
-        a.refused, a.status = record.reason, record.status
+        a.refused, a.status = record.reason, RowStatus(record.status)
         return a
     shown = N.line(record.file)
     try:

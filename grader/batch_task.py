@@ -19,7 +19,7 @@ from grader import api, near_duplicates, plots, similarity
 from grader.archive import ArchiveError, extract, scratch_parent
 from grader.locate import PackageError, find_package
 from grader.render import neutralise as N
-from grader.report import Report
+from grader.report import Report, RowStatus
 
 PNG = "loss_curves.png"
 
@@ -61,7 +61,7 @@ def file_sha256(path: Path) -> str:
 
 
 
-def not_graded(student: str, file: str, status: str, error: str, rubric, sandbox: str = "") -> Report:
+def not_graded(student: str, file: str, status: RowStatus, error: str, rubric, sandbox: str = "") -> Report:
     return Report(student=student, submission=file, status=status, error=error, total_max=rubric.total,
                   rubric_sha256=rubric.sha256, sandbox=sandbox)
 
@@ -90,7 +90,7 @@ def grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
     try:
         return _grade_archive(path, folder, rubric, answers, workdir)
     except Exception as err:  # noqa: BLE001 - a bug around one archive costs that archive's row only
-        report = not_graded(N.line(path.name), N.line(path.name), "internal-error",
+        report = not_graded(N.line(path.name), N.line(path.name), RowStatus.INTERNAL_ERROR,
                              f"{type(err).__name__}: {err}", rubric)
         report.warnings.append(traceback.format_exc(limit=5))
         return {"report": report.to_dict(), "fingerprint": {}}
@@ -104,11 +104,11 @@ def _grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
             raise RuntimeError("the reference cache could not be loaded in this worker")
         report = api.grade(path, rubric, answers=answers, concurrency=1, workdir=workdir)
     except ArchiveError as err:
-        report = not_graded(student, path.name, "bad-archive", str(err), rubric, refused)
+        report = not_graded(student, path.name, RowStatus.BAD_ARCHIVE, str(err), rubric, refused)
     except PackageError as err:
-        report = not_graded(student, path.name, "no-package", str(err), rubric, refused)
+        report = not_graded(student, path.name, RowStatus.NO_PACKAGE, str(err), rubric, refused)
     except Exception as err:  # noqa: BLE001 - the grader's failure, never the student's zero
-        report = not_graded(student, path.name, "internal-error", f"{type(err).__name__}: {err}", rubric)
+        report = not_graded(student, path.name, RowStatus.INTERNAL_ERROR, f"{type(err).__name__}: {err}", rubric)
         report.warnings.append(traceback.format_exc(limit=5))
     fingerprint = {}
     if report.questions:
