@@ -28,9 +28,13 @@ help:
 	@echo "make gradescope                the Gradescope autograder: build/autograder.zip [RUBRIC=file]"
 	@echo "make bench                     the speed benchmark"
 
-$(STAMP): requirements.txt
+# The project itself is installed too (editable: the checkout is what runs), so that every
+# process of the venv (the batch's workers, a Dask worker, bench/) imports grader and lab2check
+# with no sys.path edit; its dependencies are the pinned requirements, hence --no-deps.
+$(STAMP): requirements.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m pip install --quiet --no-deps -e .
 	touch $@
 
 setup: $(STAMP) sysdeps

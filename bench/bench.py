@@ -51,7 +51,6 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH.parent
 RESULTS = BENCH / "results"
-sys.path.insert(0, str(PROJECT))
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 SECTIONS = ("sandbox", "overhead", "one", "batch", "growth", "similarity", "cluster")
@@ -349,7 +348,6 @@ class Worker:
             env.pop(var, None)
             if threads is not None:
                 env[var] = str(threads)
-        env["PYTHONPATH"] = str(PROJECT)
         env.update(env_extra or {})
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, text=True,
@@ -429,7 +427,6 @@ def section_sandbox(ctx) -> dict:
 
     from grader import grade
     from grader.sandbox import Child
-    from lab2check.checks import Tolerances
     rubric, answers, sub = ctx["rubric"], ctx["answers"], ctx["submission"]
     binds = {ctx["data_dir"]: ctx["data_dir"]}
     out = {}
@@ -478,7 +475,7 @@ def section_sandbox(ctx) -> dict:
                           "request_without_ms": rnd(median(bare["request"]) * 1e3)}
     say("sandbox: python and numpy start-up outside any sandbox")
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
-    env.update({v: "1" for v in THREAD_VARS}, PYTHONPATH=str(PROJECT))
+    env.update({v: "1" for v in THREAD_VARS})
     for name, code in (("python", "pass"), ("python_numpy", "import numpy; numpy.ones((8, 8)) @ numpy.ones((8, 8))"),
                        ("python_numpy_lab2check", "import numpy; numpy.ones((8, 8)) @ numpy.ones((8, 8)); "
                                                   "from lab2check import plain, probes")):
@@ -489,7 +486,7 @@ def section_sandbox(ctx) -> dict:
             walls.append(time.perf_counter() - t)
         out[f"start_{name}_s"] = rnd(median(walls))
     say("sandbox: request round trips, unit phase and a training request, in a child and in-process")
-    tol = Tolerances(**rubric.tolerances.model_dump())
+    tol = rubric.tolerances
     unit_tasks = [t for t in grade._tasks(rubric)[1] if t[0] == "unit"]
     n_cases = sum(len(c) for _, _, c in unit_tasks)
     log = ctx["log"]
@@ -698,7 +695,7 @@ def cli_grade(sub: Path, env: dict, out_dir: Path) -> dict:
 def section_one(ctx) -> dict:
     sub = ctx["submission"]
     reps = 1 if ctx["quick"] else 2
-    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    env = dict(os.environ)
     out = {"warm": [], "cold": None, "cold_1thread": None}
     with tempfile.TemporaryDirectory(prefix="lab2-bench-one-") as tmp:
         for i in range(reps):
@@ -837,8 +834,8 @@ def section_similarity(ctx) -> dict:
     """Time the batch's last step on 100 generated students (their code already kept, as the
     workers keep it); the generation is not timed."""
     import types
-    sys.path.insert(0, str(PROJECT / "bench"))
-    import similarity_compare
+
+    import similarity_compare  # beside this script, on sys.path as its folder
 
     from grader import near_duplicates, similarity_report
     n = 100
@@ -1133,8 +1130,8 @@ def main(argv=None) -> int:
     needs_cache = any(name != "similarity" for name in only)
     if needs_cache and not (reference_answers.CACHE / "reference" / key / "meta.json").exists():
         say("setup: the reference cache is cold: building it once, in a subprocess with one BLAS thread")
-        env = dict(os.environ, PYTHONPATH=str(PROJECT), **{v: "1" for v in THREAD_VARS})
-        subprocess.run([sys.executable, "-c", "from grader import api, expected; reference_answers.load(api.load_rubric())"],
+        env = dict(os.environ, **{v: "1" for v in THREAD_VARS})
+        subprocess.run([sys.executable, "-c", "from grader import api, reference_answers; reference_answers.load(api.load_rubric())"],
                        cwd=PROJECT, env=env, check=True)
     if needs_cache:
         t = time.perf_counter()

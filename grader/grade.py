@@ -25,7 +25,7 @@ from grader.report import CheckResult, QuestionResult, Report
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
 from lab2check import checks
-from lab2check.checks import WEIGHTS, Tolerances
+from lab2check.checks import WEIGHTS
 
 MODULE_OF = {"q1": "single_neuron", "q2": "hidden_layer", "q3": "multiclass"}
 MODELS = {"q1_5": "single_neuron", "q2_2": "hidden_layer", "q3_3": "multiclass"}  # loss curves and loss_500
@@ -213,7 +213,7 @@ def _worker(folder, binds, rubric, answers, slot, tasks, run: _Run, errors: list
     """Run ``tasks`` (("unit"|"train", qid, cases)) in one child, in order."""
     try:
         with Child(folder, rubric.limits, binds=binds, slot=slot) as child:
-            tol = Tolerances(**rubric.tolerances.model_dump())
+            tol = rubric.tolerances
             for kind, qid, cases in tasks:
                 _import_all(child, _modules(qid), rubric.limits, run)
                 if _blocked(qid, run):

@@ -10,7 +10,8 @@ pending), so a half-filled sheet can be merged as it goes.
 
 Students (batch form) are matched by ``student_key``: case, accents, ``_``/``-``/extra spaces
 and word order do not matter, so "Doe John", "DOE_John" and "john doe" are the same student.
-``entries_for`` looks a report up under its student key and its display name.
+``load_batch`` checks a class file against the rubric at once; ``grader.batch`` merges each
+student's entries into the row whose name (or file name, or folder key) has the same key.
 
 Every problem raises ``grader.UsageError`` with one line naming the CSV file and line.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import UsageError
-from grader.report import Report
+from grader.report import QuestionResult, Report
 from grader.rubric import QUESTION_IDS
 
 # Header names a teacher may use for each column (compared case-insensitively).
@@ -158,14 +159,6 @@ def load_manual(path, *, batch: bool = False) -> dict:
     return entries
 
 
-def entries_for(batch_entries: dict, *names: str) -> dict:
-    """The entries of the first of ``names`` (student key, display name, ...) found in a batch CSV."""
-    for name in names:
-        if name and student_key(name) in batch_entries:
-            return batch_entries[student_key(name)]
-    return {}
-
-
 def apply_manual(report: Report, entries: dict) -> list[str]:
     """Set ``manual_points``/``manual_comment`` from ``entries``; returns warnings.
 
@@ -196,3 +189,15 @@ def apply_manual(report: Report, entries: dict) -> list[str]:
     if pending:
         warnings.append(f"written parts still to grade by hand: {', '.join(pending)}")
     return warnings
+
+
+def load_batch(path, rubric) -> dict:
+    """The batch manual file (``load_manual(batch=True)``), every entry checked now against the
+    rubric's questions: a mistake in it stops the batch before any grading, not half-way."""
+    template = Report(student="", submission="", questions=[
+        QuestionResult(qid, spec.title, spec.auto, manual_title=spec.manual_title, max_manual=spec.manual,
+                       bonus=spec.bonus) for qid, spec in rubric.questions.items()])
+    entries = load_manual(path, batch=True)
+    for per_student in entries.values():
+        apply_manual(template, per_student)
+    return entries

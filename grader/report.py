@@ -5,9 +5,33 @@ else; ``to_dict``/``from_dict`` round-trip it through JSON so batch grading can 
 per student and rebuild every output from it.
 """
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
-# QuestionResult.status values, from best to worst.
-STATUSES = ("passed", "partial", "failed", "not-implemented", "error", "timeout", "crashed", "manual")
+
+class QuestionStatus(StrEnum):
+    """How one question went (``QuestionResult.status``), from best to worst. A ``StrEnum``: it
+    is written to JSON and compared as the plain string it always was."""
+    PASSED = "passed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    NOT_IMPLEMENTED = "not-implemented"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    MANUAL = "manual"          # graded by hand only
+
+
+class RowStatus(StrEnum):
+    """How a whole submission went (``Report.status``): the ``status`` column of a batch's
+    ``grades.csv``, in the order ``summary.md`` lists them. Not a question's status."""
+    GRADED = "graded"
+    BAD_ARCHIVE = "bad-archive"        # refused: not an archive, unsafe, too big
+    NO_PACKAGE = "no-package"          # no lab2/ package in it
+    IMPORT_ERROR = "import-error"
+    TIMEOUT = "timeout"
+    NO_ARCHIVE = "no-archive"          # a mail without an archive (batch only)
+    BAD_MESSAGE = "bad-message"        # a mail that cannot be read (batch only)
+    INTERNAL_ERROR = "internal-error"  # the grader's own failure, never the student's zero
 
 
 @dataclass
@@ -29,7 +53,7 @@ class QuestionResult:
     max_auto: float
     max_manual: float = 0.0
     bonus: bool = False
-    status: str = "passed"
+    status: QuestionStatus = QuestionStatus.PASSED
     summary: str = ""          # the one-line reason shown in tables
     checks: list[CheckResult] = field(default_factory=list)
     manual_points: float | None = None   # None until a teacher gives them (--manual)
@@ -39,6 +63,9 @@ class QuestionResult:
     # What the student's code printed during the question's public checks and trainings (head
     # and tail, bounded); never what it printed on a hidden case, whose inputs it could show.
     printed: str = ""
+
+    def __post_init__(self):
+        self.status = QuestionStatus(self.status)   # a string from JSON or a caller; a wrong one raises
 
     @property
     def auto_points(self) -> float:
@@ -70,7 +97,7 @@ class Report:
     student: str               # "DOE John", or the folder/file name when it cannot be read
     submission: str            # the path or archive file name that was graded
     sandbox: str = ""          # how student code was isolated, e.g. "bubblewrap" or "resource limits only: ..."
-    status: str = "graded"     # graded | bad-archive | no-package | import-error | timeout | internal-error
+    status: RowStatus = RowStatus.GRADED
     questions: list[QuestionResult] = field(default_factory=list)
     total_max: float = 20.0
     penalty: float = 0.0       # e.g. the rubric's naming penalty
@@ -97,6 +124,9 @@ class Report:
     usage: list[dict] = field(default_factory=list)
     # Q3.1's figure copied beside feedback.md ("figure.png"; grader.figure), "" when none was kept.
     figure_file: str = ""
+
+    def __post_init__(self):
+        self.status = RowStatus(self.status)
 
     def question(self, qid: str) -> QuestionResult:
         return next(q for q in self.questions if q.id == qid)

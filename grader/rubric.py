@@ -13,6 +13,7 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grader import RUBRIC, UsageError
+from lab2check.checks import Tolerances
 
 QUESTION_IDS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q2_3", "q3_1", "q3_2", "q3_3", "report")
 
@@ -56,13 +57,15 @@ class Training(_Strict):
         return self
 
 
-class Tolerances(_Strict):
-    rtol: float = Field(1e-6, gt=0)
-    atol: float = Field(1e-9, ge=0)
-    float32_rtol: float = Field(1e-4, gt=0)
-    gradcheck_rel_error: float = Field(1e-5, gt=0)
-    own_loss_credit: float = Field(1.0, ge=0, le=1)
-    purity_share: float = Field(0.25, ge=0, le=1)  # lost by a right answer that modifies an argument in place
+class _ToleranceRules(_Strict):
+    """What the ``tolerances`` section may hold. Only a check: the rubric keeps lab2check's own
+    ``Tolerances`` (one type for the concept; lab2check ships to students, without pydantic)."""
+    rtol: float = Field(Tolerances.rtol, gt=0)
+    atol: float = Field(Tolerances.atol, ge=0)
+    float32_rtol: float = Field(Tolerances.float32_rtol, gt=0)
+    gradcheck_rel_error: float = Field(Tolerances.gradcheck_rel_error, gt=0)
+    own_loss_credit: float = Field(Tolerances.own_loss_credit, ge=0, le=1)
+    purity_share: float = Field(Tolerances.purity_share, ge=0, le=1)
 
 
 class Hidden(_Strict):
@@ -147,7 +150,7 @@ class Rubric(_Strict):
     total: float = Field(20, gt=0)
     data: Data = Data()
     training: Training
-    tolerances: Tolerances = Tolerances()
+    tolerances: Tolerances = Field(default_factory=Tolerances)   # lab2check.checks.Tolerances
     hidden: Hidden = Hidden()
     limits: Limits = Limits()
     archive: Archive = Archive()
@@ -157,6 +160,13 @@ class Rubric(_Strict):
     questions: dict[str, Question]
     # Filled by load(): the sha256 of the file's bytes, part of every cache key.
     sha256: str = ""
+
+    @field_validator("tolerances", mode="before")
+    @classmethod
+    def _tolerances(cls, value):
+        if isinstance(value, Tolerances):
+            return value
+        return Tolerances(**_ToleranceRules.model_validate(value or {}).model_dump())
 
     @model_validator(mode="after")
     def _points_add_up(self):

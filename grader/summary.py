@@ -38,13 +38,12 @@ from collections import Counter
 
 from grader import similarity
 from grader.render import neutralise as N
-from grader.render.common import pts
+from grader.render.common import one_line, pts
+from grader.report import RowStatus
 from lab2check.mistakes import ADVICE
 
-STATUSES = ("graded", "bad-archive", "no-package", "import-error", "timeout", "no-archive", "bad-message",
-            "internal-error")
-NOTHING = ("internal-error", "no-archive", "bad-message")     # no total at all
-REFUSED = ("bad-archive", "no-package")
+NOTHING = (RowStatus.INTERNAL_ERROR, RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE)     # no total at all
+REFUSED = (RowStatus.BAD_ARCHIVE, RowStatus.NO_PACKAGE)
 HISTOGRAM = "histogram.png"
 TOP_MISTAKES = 10
 TOP_SIMILAR = 10
@@ -55,12 +54,6 @@ TOP_SIMILAR = 10
 def sort_key(row):
     """Rows in the CSV and the summary: by student folder, then file name."""
     return (row.key, row.file)
-
-
-def one_line(text: str) -> str:
-    """A warning as one CSV-friendly line: a traceback keeps its last line (the exception)."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else " ".join(lines)
 
 
 def _number(x) -> str:
@@ -80,7 +73,7 @@ def csv_row(row, rubric) -> list[str]:
         total = bonus = ""          # the grader failed, or nothing was sent: no grade at all, never a zero
     else:
         total, bonus = _number(report.total), _number(report.bonus)
-    warnings = "; ".join(one_line(w) for w in row.warnings if str(w).strip())
+    warnings = "; ".join(one_line(w).strip() for w in row.warnings if str(w).strip())
     similar = ";".join(getattr(row, "similar_to", []))
     late = getattr(report, "late_days", None)
     origin = [getattr(row, "source", "folder"), getattr(row, "group", ""), getattr(row, "received", ""),
@@ -134,10 +127,9 @@ def _stats(values: list[float]) -> list[str]:
 def _status_section(rows) -> list[str]:
     counts = Counter(r.status for r in rows)
     lines = ["## Status", "", "| status | archives |", "| --- | ---: |"]
-    lines += [f"| {s} | {counts[s]} |" for s in STATUSES if counts[s]]
-    lines += [f"| {s} | {n} |" for s, n in sorted(counts.items()) if s not in STATUSES]
+    lines += [f"| {s} | {counts[s]} |" for s in RowStatus if counts[s]]
     lines.append("")
-    attention = [r for r in rows if r.status != "graded"]
+    attention = [r for r in rows if r.status != RowStatus.GRADED]
     if attention:
         lines += ["Not graded normally:", "", "| student | status | why |", "| --- | --- | --- |"]
         for r in attention:
@@ -148,7 +140,7 @@ def _status_section(rows) -> list[str]:
 
 
 def _points_section(rows, rubric, histogram: str | None) -> list[str]:
-    graded = [r for r in rows if r.status == "graded"]
+    graded = [r for r in rows if r.status == RowStatus.GRADED]
     lines = [f"## Points (over the {len(graded)} graded archive{'s' if len(graded) != 1 else ''})", ""]
     if not graded:
         return lines + ["No archive was graded.", ""]
@@ -185,7 +177,7 @@ def _groups_section(rows) -> list[str]:
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for g in groups:
         mine = [r for r in rows if getattr(r, "group", "") == g]
-        graded = [r for r in mine if r.status == "graded"]
+        graded = [r for r in mine if r.status == RowStatus.GRADED]
         late = sum(1 for r in mine if getattr(r.report, "late_days", None))
         lines.append(f"| {_cell(g or '(none)')} | {len(mine)} | {len(graded)} | {late} | "
                      + " | ".join(_stats([r.report.total for r in graded])) + " |")

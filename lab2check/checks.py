@@ -32,8 +32,10 @@ SCALAR_SHAPES = ((), (1,), (1, 1))
 MAX_ELEMENTS = 10**8
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tolerances:
+    """How close a value must be to the reference's. The grader fills it from ``rubric.yaml``'s
+    ``tolerances`` (``grader.rubric`` checks the section's bounds), the kit from its fixtures."""
     rtol: float = 1e-6
     atol: float = 1e-9
     float32_rtol: float = 1e-4

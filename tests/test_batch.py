@@ -8,6 +8,7 @@ The reference cache for the small rubric is built on first use (~30 s) under ``.
 """
 import contextlib
 import csv
+import functools
 import io
 import json
 import math
@@ -21,9 +22,11 @@ from pathlib import Path
 
 import archives
 import pytest
+import sabotage
 import safety
 
-from grader import PROJECT, batch, names
+from grader import PROJECT, batch, batch_plan, names
+from grader.engines.local import LocalEngine
 from grader.render.gradescope import problems
 from grader.rubric import load as load_rubric
 
@@ -309,8 +312,10 @@ def test_a_dead_worker_costs_its_own_archive_only(tmp_path, monkeypatch):
     folder.mkdir()
     for build in (archives.good_wrapped, archives.good_flat, archives.empty):
         build(folder)
-    monkeypatch.setenv(batch.KILL_HOOK, "MARTIN")
-    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    # The worker that gets MARTIN's archive SIGKILLs itself (tests/sabotage.py, put on the workers' path).
+    monkeypatch.setenv("PYTHONPATH", str(Path(sabotage.__file__).parent))
+    engine = LocalEngine(2, grade=functools.partial(sabotage.kill_on, "MARTIN"))
+    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False, engine=engine)
     rows = by_file(result)
     martin = rows["MARTIN Alice Lab2 DLCV.tar.bz2"]
     assert martin.status == "internal-error"
@@ -321,7 +326,6 @@ def test_a_dead_worker_costs_its_own_archive_only(tmp_path, monkeypatch):
     line = next(line for line in csv_rows(out) if line["file"].startswith("MARTIN"))
     assert (line["status"], line["total"]) == ("internal-error", "")
 
-    monkeypatch.delenv(batch.KILL_HOOK)
     result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)   # the grader's failure is retried
     assert result.graded == 1 and result.skipped == 2   # MARTIN only
     assert by_file(result)["MARTIN Alice Lab2 DLCV.tar.bz2"].report.auto_total == pytest.approx(AUTO_TOTAL)
@@ -352,10 +356,11 @@ def test_a_stuck_worker_is_killed_after_the_time_budget(tmp_path, monkeypatch):
     folder.mkdir()
     for build in (archives.good_wrapped, archives.empty, archives.not_an_archive):
         build(folder)
-    monkeypatch.setenv(batch.HANG_HOOK, "DOE John")
+    monkeypatch.setenv("PYTHONPATH", str(Path(sabotage.__file__).parent))
     monkeypatch.setattr(batch, "time_budget", lambda rubric: 5.0)
+    engine = LocalEngine(2, grade=functools.partial(sabotage.hang_on, "DOE John"))
     started = time.monotonic()
-    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False, engine=engine)
     assert time.monotonic() - started < 60
     rows = by_file(result)
     assert rows["DOE John Lab2 DLCV.tar.bz2"].status == "internal-error"
@@ -534,7 +539,7 @@ def test_every_archive_gets_one_row_whatever_its_name(hostile_class):
     assert status[rows["DEEPER Dan Lab2 DLCV.tar.bz2"].sha256] == "bad-archive"
     assert [rows[n].status for n in HOSTILE_NAMES] == ["no-package"] * len(HOSTILE_NAMES)
     for row in result.rows:
-        assert len(row.key.encode()) <= batch.MAX_KEY and row.key.isascii(), row.key
+        assert len(row.key.encode()) <= batch_plan.MAX_KEY and row.key.isascii(), row.key
         assert (out / "students" / row.key / batch.MARKER).exists()
     assert len({r.key for r in result.rows}) == len(result.rows)
 
@@ -613,7 +618,7 @@ def test_an_error_around_one_archive_costs_that_row_only(tmp_path, monkeypatch):
         return real_parse(name)
 
     monkeypatch.setattr(batch, "_write_student", write)
-    monkeypatch.setattr(batch.names, "parse_name", parse)
+    monkeypatch.setattr(names, "parse_name", parse)
     result = batch.run(folder, out, RUBRIC, jobs=1, progress=False)
     rows = by_file(result)
     broken = rows["BROKEN Disk Lab2 DLCV.tar.bz2"]

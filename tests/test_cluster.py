@@ -35,6 +35,8 @@ RUBRIC_PATH = Path(__file__).parent / "files" / "rubric_small.yaml"
 RUBRIC = load_rubric(RUBRIC_PATH)
 DASK = str(Path(sys.executable).with_name("dask"))
 EXAMPLE = Path(__file__).parent / "files" / "example" / "DOE_Jane_Lab2_DLCV"
+# A worker that dies or hangs on the archives its environment names (SABOTAGE_KILL, SABOTAGE_HANG).
+SABOTAGE = ("--preload", str(Path(__file__).parent / "sabotage.py"))
 
 
 # --- the catalogue ------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ def test_a_dask_cluster_writes_the_same_grades_as_local_workers(classes, cluster
 def test_a_worker_killed_mid_batch_loses_no_row(classes, cluster, tmp_path):
     # The first worker SIGKILLs itself on the first archive it is given (no nanny: it stays
     # dead); the scheduler gives that archive to the other worker.
-    doomed = cluster.worker(env={batch.KILL_HOOK: "Lab2"}, nanny=False)
+    doomed = cluster.worker(*SABOTAGE, env={"SABOTAGE_KILL": "Lab2"}, nanny=False)
     cluster.worker()
     cluster.wait_for_workers(2)
     out = tmp_path / "out"
@@ -189,9 +191,9 @@ def test_a_worker_killed_mid_batch_loses_no_row(classes, cluster, tmp_path):
 def test_a_task_that_keeps_killing_its_workers_is_that_rows_internal_error(classes, cluster, tmp_path):
     # Every worker dies on this one archive (a nanny restarts each): after the scheduler's
     # allowed failures it is that row's internal-error, and the other rows are as usual.
-    env = {batch.KILL_HOOK: "SANS Paquet"}
-    cluster.worker(env=env)
-    cluster.worker(env=env)
+    env = {"SABOTAGE_KILL": "SANS Paquet"}
+    cluster.worker(*SABOTAGE, env=env)
+    cluster.worker(*SABOTAGE, env=env)
     cluster.wait_for_workers(2)
     out = tmp_path / "out"
     done = run_batch(classes["fast"], out, "--scheduler", cluster.address)
@@ -219,7 +221,7 @@ def test_local_cluster_gives_the_same_bytes(classes, tmp_path):
 def test_a_stopped_scheduler_is_a_clear_error_and_keeps_every_row(classes, cluster, tmp_path):
     # One archive hangs on its worker, so the scheduler is stopped with the batch half done.
     for _ in range(2):
-        cluster.worker(env={batch.HANG_HOOK: "SANS Paquet"})
+        cluster.worker(*SABOTAGE, env={"SABOTAGE_HANG": "SANS Paquet"})
     cluster.wait_for_workers(2)
     out = tmp_path / "out"
     proc = subprocess.Popen(cli(classes["fast"], out, "--scheduler", cluster.address), cwd=PROJECT,
@@ -297,8 +299,8 @@ def test_the_slurm_config_becomes_a_job_script(tmp_path):
     assert "#SBATCH -p short" in lines and "#SBATCH -A dlcv" in lines and "#SBATCH -t 00:30:00" in lines
     assert "#SBATCH --cpus-per-task=4" in lines and any(line.startswith("#SBATCH --mem=") for line in lines)
     setup = lines.index("module load python/3.11")
-    assert lines[setup:setup + 4] == ["module load python/3.11", "export LAB2_CACHE=/scratch/lab2-cache",
-                                      f"cd {PROJECT}", f"export PYTHONPATH={PROJECT}"]
+    assert lines[setup:setup + 3] == ["module load python/3.11", "export LAB2_CACHE=/scratch/lab2-cache",
+                                      f"cd {PROJECT}"]
     assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in lines   # the grader's Dask settings
     assert "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=200ms" in lines
     command = lines[-1]

@@ -1,9 +1,10 @@
 """Hand-given points from a teacher's CSV: the forms spreadsheets export, and every error."""
 import pytest
 
-from grader import UsageError
-from grader.manual import apply_manual, entries_for, load_manual, student_key
+from grader import RUBRIC, UsageError
+from grader.manual import apply_manual, load_batch, load_manual, student_key
 from grader.report import CheckResult, QuestionResult, Report
+from grader.rubric import load as load_rubric
 
 
 def report() -> Report:
@@ -114,7 +115,7 @@ def test_changing_given_points_is_warned(tmp_path):
     assert r.question("q1_2").manual_points == 0.5
 
 
-def test_batch_form_matches_students_by_key_or_display_name(tmp_path):
+def test_batch_form_keys_students_by_name_in_any_spelling(tmp_path):
     text = ("Student;Question;Points;Comment\n"
             "DOE_John;q1_2;1;\n"
             "john doe;q3_1;1,5;schéma correct\n"
@@ -122,10 +123,19 @@ def test_batch_form_matches_students_by_key_or_display_name(tmp_path):
     batch = load_manual(write(tmp_path, text), batch=True)
     assert set(batch) == {student_key("Doe John"), student_key("MARTIN DURAND Eloise")}
     r = report()
-    apply_manual(r, entries_for(batch, "doe_john", r.student))
+    apply_manual(r, batch[student_key("doe_john")])
     assert r.question("q1_2").manual_points == 1 and r.question("q3_1").manual_points == 1.5
-    assert entries_for(batch, "martin-durand_eloise")["q1_2"].points == 0.5
-    assert entries_for(batch, "SMITH Ann") == {}
+    assert batch[student_key("martin-durand_eloise")]["q1_2"].points == 0.5
+    assert student_key("SMITH Ann") not in batch
+
+
+def test_a_class_file_is_checked_against_the_rubric_before_any_grading(tmp_path):
+    rubric = load_rubric(RUBRIC)
+    entries = load_batch(write(tmp_path, "student,question,points\nDOE John,q1_2,1\n"), rubric)
+    assert entries[student_key("John DOE")]["q1_2"].points == 1
+    too_many = write(tmp_path, "student,question,points\nDOE John,q1_2,1\nROE Jane,q1_2,99\n", name="bad.csv")
+    with pytest.raises(UsageError, match=r"bad.csv line 3: q1_2: 99 points, more than its written part's"):
+        load_batch(too_many, rubric)
 
 
 def test_batch_duplicates_are_per_student(tmp_path):

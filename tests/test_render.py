@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from grader.render import render_markdown, render_terminal, to_gradescope, write_json, write_markdown
+from grader.render import render_markdown, render_terminal, to_gradescope, write_json
+from grader.render.common import one_line
 from grader.render.gradescope import problems
-from grader.report import CheckResult, QuestionResult, Report
+from grader.report import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.rubric import QUESTION_IDS, load
 
 SECRET = "SECRET-HIDDEN-INPUT x=[0.123456789]"
@@ -292,7 +293,7 @@ def test_markdown_given_hand_points_and_internal_error():
     assert "GRADER ERROR (not the student's fault)" in error and "Total" not in error
 
 
-def test_renderers_are_pure_and_read_only_the_report_tree(tmp_path):
+def test_renderers_are_pure_and_read_only_the_report_tree():
     report = with_failures()
     before = report.to_dict()
     copy = Report.from_dict(json.loads(json.dumps(before)))
@@ -300,4 +301,29 @@ def test_renderers_are_pure_and_read_only_the_report_tree(tmp_path):
     assert render_markdown(report) == render_markdown(copy)
     assert to_gradescope(report) == to_gradescope(copy)
     assert report.to_dict() == before
-    assert write_markdown(report, tmp_path / "feedback.md").read_text(encoding="utf-8") == render_markdown(report)
+
+
+# --- statuses, and one line of text ------------------------------------------------------------------
+
+def test_statuses_are_enums_written_as_the_same_strings():
+    report = Report("DOE John", "x.tar.bz2", status="import-error",
+                    questions=[QuestionResult("q1_1", "sigmoid", 1.0, status="not-implemented")])
+    assert report.status is RowStatus.IMPORT_ERROR and report.questions[0].status is QuestionStatus.NOT_IMPLEMENTED
+    text = json.dumps(report.to_dict())
+    assert '"status": "import-error"' in text and '"status": "not-implemented"' in text
+    again = Report.from_dict(json.loads(text))
+    assert again.status is RowStatus.IMPORT_ERROR and again.questions[0].status is QuestionStatus.NOT_IMPLEMENTED
+    assert f"{again.status}" == "import-error" and again.status == "import-error"
+    with pytest.raises(ValueError):
+        Report("DOE John", "x.tar.bz2", status="passed")       # a question's status, not a submission's
+    with pytest.raises(ValueError):
+        QuestionResult("q1_1", "sigmoid", 1.0, status="graded")
+
+
+def test_one_line_joins_lines_keeps_a_tracebacks_exception_and_cuts_to_a_width():
+    assert one_line("  indented, kept as it is ") == "  indented, kept as it is "
+    assert one_line("first\n  second\n\nthird\n") == "first second third"
+    trace = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad shape\n'
+    assert one_line(trace) == "ValueError: bad shape"
+    assert one_line("abcdef", 4) == "abc…" and one_line("abcd", 4) == "abcd"
+    assert one_line("a\nb", 2) == "a…"

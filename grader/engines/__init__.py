@@ -1,19 +1,20 @@
 """Where a batch's archives are graded: the engines behind ``grader.batch``.
 
 An engine only grades: it is given tasks, ``{"path": archive, "folder": OUT/students/<key>}``,
-grades each with ``grader.batch.grade_archive`` (one archive per task, one sandboxed child at a
+grades each with ``grader.batch_task.grade_archive`` (one archive per task, one sandboxed child at a
 time per worker) and calls ``done(task, result, death)`` as each one ends, with the function's
 result, or None and one line saying why there is none. Rows, ``grades.csv``, resumption and
 ``--force`` are the batch's (``grader.batch._Batch``), so every engine gives the same bytes.
 
 Two engines satisfy this interface:
-- the local worker processes, ``grader.batch._Pool`` (``--jobs N``, the default);
+- the local worker processes, ``grader.engines.local`` (``--jobs N``, the default);
 - a Dask cluster, ``grader.engines.dask_engine`` (``--scheduler``, ``--cluster local:N|slurm``),
   imported only when asked for, so a local batch never pays for Dask.
 
-A pool (``Pool``) is made per batch run for the archives that need grading; an engine that
-holds something longer than one run (a Dask client, the cluster it started) makes its pools
-through ``Engine.pool`` and is closed by its opener.
+A pool (``Pool``) is made per batch run (``Engine.pool``) for the archives that need grading;
+an engine that holds something longer than one run (a Dask client, the cluster it started) is
+closed by its opener. The time budget a pool gives one archive is the batch's
+(``grader.batch.time_budget``), the same for every engine.
 """
 from collections.abc import Callable, Iterable
 from pathlib import Path

@@ -1,7 +1,7 @@
 """Grade a batch on a Dask cluster: ``--scheduler ADDRESS``, ``--cluster local:N``, ``--cluster slurm``.
 
 One Dask task grades one archive with the local workers' own function,
-``grader.batch.grade_archive``; the driver (``grader.batch``) writes each row as its result
+``grader.batch_task.grade_archive``; the driver (``grader.batch``) writes each row as its result
 arrives, so a cluster's ``grades.csv`` has the same bytes as a local batch's. This module only
 connects, checks the workers and runs the tasks (the ``grader.engines.Pool`` interface); it is
 imported only when a cluster is asked for.
@@ -76,7 +76,8 @@ _ANSWERS: dict = {}   # rubric sha256 -> the reference answers, loaded once per 
 def grade_task(task: dict, rubric, workdir: str) -> dict:
     """One Dask task (through ``worker_setup.grade``): ``grade_archive`` on one archive, exactly
     as a local worker runs it."""
-    from grader import batch, reference_answers
+    from grader import reference_answers
+    from grader.batch_task import grade_archive
     answers = _ANSWERS.get(rubric.sha256)
     if answers is None:
         try:
@@ -86,7 +87,7 @@ def grade_task(task: dict, rubric, workdir: str) -> dict:
     # A local worker has one BLAS thread through its environment; a Dask worker may have been
     # started without it, and the grader's own numpy work must round the same way everywhere.
     with threadpoolctl.threadpool_limits(1):
-        return batch.grade_archive(Path(task["path"]), Path(task["folder"]), rubric, answers, workdir)
+        return grade_archive(Path(task["path"]), Path(task["folder"]), rubric, answers, workdir)
 
 
 # --- opening a cluster --------------------------------------------------------------------------
@@ -220,9 +221,9 @@ def load_slurm_config(path):
 def slurm_cluster(settings):
     """A ``dask_jobqueue.SLURMCluster`` from the checked config (no job is submitted until it is
     scaled): each job runs ``cores`` worker processes of one thread each, with the project's
-    python (the same venv path on every node) and the checkout on ``PYTHONPATH``."""
+    python (the same venv path on every node, where ``make setup`` installed the project)."""
     from dask_jobqueue import SLURMCluster
-    prologue = list(settings.setup) + [f"cd {_quote(PROJECT)}", f"export PYTHONPATH={_quote(PROJECT)}"] \
+    prologue = list(settings.setup) + [f"cd {_quote(PROJECT)}"] \
         + [f"export {name}={_quote(value)}" for name, value in environment().items()]
     with _cluster_config():
         return SLURMCluster(queue=settings.queue, account=settings.account, cores=settings.cores,
@@ -246,9 +247,8 @@ class DaskEngine:
         import cloudpickle
 
         from grader.engines import worker_setup
-        cloudpickle.register_pickle_by_value(worker_setup)   # workers cannot import grader before it runs
+        cloudpickle.register_pickle_by_value(worker_setup)   # neither the scheduler nor every worker imports grader
         self.setup = worker_setup
-        client.register_plugin(worker_setup.ProjectPath(str(PROJECT)))
 
     def pool(self, rubric, workdir: Path, budget: float) -> "DaskPool":
         return DaskPool(self, rubric, Path(workdir), budget)

@@ -1,12 +1,14 @@
 """What runs on a Dask worker before the grader can be imported there: shipped by value.
 
 ``grader.engines.dask_engine`` registers this module with ``cloudpickle.register_pickle_by_value``,
-so its class and function travel with their code to workers that cannot import ``grader`` yet.
-Nothing here may import ``grader`` at module level (that is what it sets up and checks); it
-only uses the standard library and ``distributed``, which every worker has.
+so its functions travel with their code to a scheduler or worker that cannot import ``grader``.
+Nothing here may import ``grader`` at module level: the scheduler may not have it, and a worker
+that cannot import it must still say so (``probe``). It only uses the standard library.
 
-- ``ProjectPath``: a worker plugin putting the project's checkout on ``sys.path``, on every
-  worker present and future (a worker restarted after a crash, a Slurm job joining later).
+Nothing here puts the checkout on ``sys.path``: ``make setup`` installs the project
+into its venv (editable), and the workers must run that venv anyway (same numpy, same pins), so
+they import ``grader`` from the checkout as the driver does; ``probe`` says so when one cannot.
+
 - ``grade``: the task's entry point. The scheduler unpickles every task too, and it may not
   import ``grader``: the task is this function and plain data (the rubric as pickled bytes);
   it calls ``grader.engines.dask_engine.grade_task`` on the worker.
@@ -16,19 +18,6 @@ only uses the standard library and ``distributed``, which every worker has.
 import os
 import pickle
 import sys
-
-from distributed.diagnostics.plugin import WorkerPlugin
-
-
-class ProjectPath(WorkerPlugin):
-    name = "lab2-grader-project"   # registering it again replaces it, never stacks it
-
-    def __init__(self, project: str):
-        self.project = project
-
-    def setup(self, worker) -> None:
-        if self.project not in sys.path:
-            sys.path.insert(0, self.project)
 
 
 def _grade(task: dict, rubric: bytes, workdir: str) -> dict:
@@ -49,15 +38,13 @@ def probe(want: dict) -> list[str]:
     project = want["project"]
     if not os.path.isdir(os.path.join(project, "grader")):
         return [f"no checkout of the grader at {project} (every worker needs the same checkout at the same path)"]
-    if project not in sys.path:
-        sys.path.insert(0, project)
     try:
         import numpy
 
         from grader import PROJECT, reference_answers, sandbox
     except Exception as err:  # noqa: BLE001 - a line for the teacher, not a traceback
         return [(f"cannot import the grader from {project} with {sys.executable}: {type(err).__name__}: {err} "
-                 "(start the workers with the project's virtual environment)")]
+                 "(start the workers with the project's virtual environment, made by `make setup`)")]
     if str(PROJECT) != project:
         problems.append(f"imports the grader from {PROJECT}, not from {project}")
     if numpy.__version__ != want["numpy"]:

@@ -24,10 +24,11 @@ from datetime import datetime
 from pathlib import Path
 
 from grader import UsageError, lateness, names
+from grader.report import RowStatus
 
 SOURCES = ("folder", "mail", "moodle")
 # Row statuses of a record with nothing to grade.
-NO_ARCHIVE, BAD_MESSAGE = "no-archive", "bad-message"
+NO_ARCHIVE, BAD_MESSAGE = RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE
 
 
 @dataclass

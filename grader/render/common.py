@@ -223,7 +223,13 @@ def loss_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def one_line(text: str, width: int) -> str:
-    """Cut a line to ``width`` characters, marking the cut with an ellipsis."""
-    text = text.replace("\r", " ").replace("\n", " ")
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+def one_line(text, width: int | None = None) -> str:
+    """``text`` on one line: the lines of a text that has several are stripped and joined by a
+    space, except a traceback's, which keeps its last line (the exception); then cut to ``width``
+    characters (when given), the cut marked with an ellipsis. For tables and CSV cells."""
+    text = str(text)
+    lines = text.splitlines()
+    if len(lines) != 1 or lines[0] != text:
+        kept = [line.strip() for line in lines if line.strip()]
+        text = kept[-1] if len(kept) > 1 and kept[0].startswith("Traceback") else " ".join(kept)
+    return text if width is None or len(text) <= width else text[: max(width - 1, 0)] + "…"

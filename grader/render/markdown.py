@@ -9,7 +9,6 @@ Every string that is not this module's own wording (names, file names, messages,
 warnings, comments, even the rubric's titles) goes through ``grader.render.neutralise``: no raw
 HTML, no Markdown structure, no control character, no line that looks like the total line.
 """
-from pathlib import Path
 
 from grader.figure import NAMES as FIGURE_NAMES
 from grader.render import common as c
@@ -112,10 +111,3 @@ def render(report: Report) -> str:
     if report.warnings:
         lines += ["## Warnings", "", *(f"- {_cell(w)}" for w in report.warnings), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def write_markdown(report: Report, path) -> Path:
-    """Write ``feedback.md``; returns the path."""
-    path = Path(path)
-    path.write_text(render(report), encoding="utf-8")
-    return path
