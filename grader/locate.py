@@ -5,7 +5,7 @@ Students archive their work in many shapes: ``lab2/`` at the top, inside one wra
 exactly one package:
 
 - a package is a folder named exactly ``lab2`` (the name Python imports) holding
-  ``__init__.py`` or at least one of the three part modules;
+  ``__init__.py`` or at least one of the three graded modules;
 - the report is a file named ``REPORT.md`` in any case, preferably beside ``lab2/``, else the
   one with the shortest path anywhere;
 - the images are the picture files (``.png``, ``.jpg``, ``.svg``, ``.pdf``, ...) in the

@@ -142,7 +142,7 @@ def probe_init(arrays, options):
 
 
 def probe_chain(arrays, options):
-    """``forward`` -> ``loss`` -> ``backward`` of Part 2 or 3, as training does it.
+    """``forward`` -> ``loss`` -> ``backward`` of a two-layer module, as training does it.
 
     ``cache`` stays opaque: it goes from the student's forward to the student's backward inside
     this process. A failing loss (another question's function) does not stop the chain.

@@ -41,7 +41,7 @@ class Module:
 
 MODULES = {m.name: m for m in (
     Module("single_neuron", outputs=1, layers=1, loss_module="single_neuron"),
-    Module("hidden_layer", outputs=1, layers=2, loss_module="single_neuron"),  # Part 2 uses Part 1's loss
+    Module("hidden_layer", outputs=1, layers=2, loss_module="single_neuron"),  # its loss is single_neuron's
     Module("multiclass", outputs=10, layers=2, loss_module="multiclass"),
 )}
 
