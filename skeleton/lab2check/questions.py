@@ -146,8 +146,3 @@ def reported_models() -> dict[str, str]:
 def modules() -> tuple[str, ...]:
     """The ``lab2`` modules the questions are about (``data.py`` is given, never graded)."""
     return tuple(dict.fromkeys(q.module for q in QUESTIONS.values() if q.module))
-
-
-def module_of_model(model: str) -> str:
-    """The ``lab2`` module that trains ``model``."""
-    return next(q.module for q in QUESTIONS.values() if q.training and q.training.model == model)
