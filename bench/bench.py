@@ -277,7 +277,7 @@ def worker_main() -> None:
     from grader import reference_answers
     from grader import rubric as rubric_mod
     from lab2check import cases as cases_mod
-    from lab2check import checks, local
+    from lab2check import checks, local, questions
     rubrics, inits = {}, {}
     for line in sys.stdin:
         msg = json.loads(line)
@@ -287,7 +287,8 @@ def worker_main() -> None:
             continue
         if msg["rubric"] not in rubrics:
             rub = rubrics[msg["rubric"]] = rubric_mod.load(Path(msg["rubric"]))
-            inits[msg["rubric"]] = {qid: reference_answers.initial_params(qid, rub) for qid in reference_answers.TRAINING}
+            inits[msg["rubric"]] = {qid: reference_answers.initial_params(qid, rub)
+                                     for qid in questions.training_questions()}
         if msg["cmd"] == "prepare":
             out.write("{}\n")
             out.flush()
@@ -321,7 +322,7 @@ def worker_main() -> None:
                         # predict on the returned parameters, as the grader's own request does
                         trained = {k.replace("trained.", "params." if "params.W1" in arrays else ""): v
                                    for k, v in result.outputs.items() if k.startswith("trained.")}
-                        predict_options = {"part": options["part"], "data": {"X_test": options["data"]["X_test"]}}
+                        predict_options = {"module": options["module"], "data": {"X_test": options["data"]["X_test"]}}
                         predicted = checks.run_local("predict", trained, predict_options)
                         labels = reference_answers.test_labels(qid, rub, data)
                         entry["losses"] = result.outputs["losses"].astype(float).tolist()
@@ -515,8 +516,7 @@ def section_sandbox(ctx) -> dict:
                 with ProcWatch() as watch:
                     t, c = time.perf_counter(), time.process_time()
                     for _kind, qid, cases in unit_tasks:
-                        grade._import_all(child, [grade.module_of(qid)] + (["single_neuron"] if qid[:2] == "q2"
-                                                                             else []), rubric.limits, run)
+                        grade._import_all(child, grade._modules(qid), rubric.limits, run)
                         grade._run_unit(child, qid, cases, answers, tol, rubric.limits, run)
                     sandboxed.append(time.perf_counter() - t)
                     parent_cpu.append(time.process_time() - c - watch.own_cpu)
@@ -878,6 +878,7 @@ def section_growth(ctx) -> dict:
 
     from grader import reference_answers
     from grader import rubric as rubric_mod
+    from lab2check import questions
     sizes = {1000: 1, 5000: 1} if ctx["quick"] else {1000: 1, 5000: 1, 10000: 1, 20000: 1}
     base, answers, sub = ctx["rubric_path"], ctx["answers"], ctx["submission"]
     raw = yaml.safe_load(Path(base).read_text())
@@ -913,7 +914,8 @@ def section_growth(ctx) -> dict:
                                 if task["kind"] == "train":
                                     training[task["qid"]] = {"losses": task["losses"], "accuracy": task["accuracy"],
                                                              "init": reference_answers.initial_params(task["qid"], rubric)}
-                        labels = {qid: reference_answers.test_labels(qid, rubric, data) for qid in reference_answers.TRAINING}
+                        labels = {qid: reference_answers.test_labels(qid, rubric, data)
+                                  for qid in questions.training_questions()}
                         size_answers = reference_answers.Answers(f"bench-{n}", answers.unit, answers.variants, training, data,
                                                         labels)
                     say(f"growth: {n} examples, rep {rep + 1}/{reps}: grading")

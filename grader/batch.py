@@ -103,6 +103,7 @@ from grader.render import neutralise as N
 from grader.render import render_markdown, to_gradescope
 from grader.render.common import pts
 from grader.report import QuestionStatus, Report, RowStatus
+from lab2check import questions
 
 MARKER = "archive.json"
 WORK = ".work"
@@ -221,8 +222,8 @@ def time_budget(rubric) -> float:
     """Seconds after which a worker still grading one archive is taken as stuck: twice what every
     time limit of the rubric allows one submission, run one after the other, plus starts."""
     limits = rubric.limits
-    worst = (3 * limits.import_seconds + len(reference_answers.UNIT_QUESTIONS) * limits.call_seconds
-             + len(reference_answers.TRAINING) * limits.train_seconds)
+    worst = (len(questions.modules()) * limits.import_seconds + len(questions.unit_questions()) * limits.call_seconds
+             + len(questions.training_questions()) * limits.train_seconds)
     return 2 * worst + 120
 
 

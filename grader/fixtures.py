@@ -19,16 +19,19 @@ import numpy as np
 from grader import DATA, PROJECT, REFERENCE, reference_answers
 from grader import rubric as rubric_mod
 from lab2check import cases as cases_mod
-from lab2check import local
+from lab2check import local, questions
 
 FOLDER = PROJECT / "kit" / "tests" / "fixtures"
 SMOKE = {"n": 300, "epochs": 20, "rtol": 1e-6}   # float64: a correct train agrees to ~1e-12
-SMOKE_QUESTIONS = {"q1_5": ("single_neuron", "digit"), "q2_2": ("hidden_layer", "digit"),
-                   "q3_3": ("multiclass", "labels")}
+
+
+def smoke_questions() -> tuple[str, ...]:
+    """The training questions the kit smoke-tests: those with public checks (the bonus has none)."""
+    return tuple(qid for qid in questions.training_questions() if questions.get(qid).cases is not None)
 
 
 def public_cases():
-    return [c for qid in reference_answers.UNIT_QUESTIONS for c in cases_mod.cases(qid)]
+    return [c for qid in questions.unit_questions() for c in cases_mod.cases(qid)]
 
 
 def compute(rubric) -> tuple[dict, dict]:
@@ -48,29 +51,29 @@ def compute(rubric) -> tuple[dict, dict]:
         from lab2.data import binary_targets, load_mnist
         X, labels = load_mnist("train", n=SMOKE["n"], path=DATA)
         import importlib
-        for qid, (part, target) in SMOKE_QUESTIONS.items():
-            model = {"q1_5": "single_neuron", "q2_2": "hidden_layer", "q3_3": "multiclass"}[qid]
-            init = cases_mod.smoke_init(part)
+        for qid in smoke_questions():
+            module, target = questions.get(qid).module, questions.get(qid).training.target
+            init = cases_mod.smoke_init(module)
             if target == "labels":
                 y = np.zeros((10, labels.size))
                 y[labels, np.arange(labels.size)] = 1.0
             else:
                 y = binary_targets(labels, rubric.data.digit)
-            lr = rubric.model(model).lr
-            mod = importlib.import_module(f"lab2.{part}")
-            if part == "single_neuron":
+            lr = rubric.model(questions.get(qid).training.model).lr
+            mod = importlib.import_module(f"lab2.{module}")
+            if questions.MODULES[module].layers == 1:
                 *_, losses = mod.train(X, y, init["W"].copy(), init["b"].copy(), epochs=SMOKE["epochs"], lr=lr)
             else:
                 _, losses = mod.train(X, y, {k.split(".")[1]: v.copy() for k, v in init.items()},
                                       epochs=SMOKE["epochs"], lr=lr)
             arrays[f"smoke|{qid}|losses"] = np.asarray(losses, np.float64)
-            requests[qid] = (X, y, init, {"part": part, "epochs": SMOKE["epochs"], "lr": lr,
+            requests[qid] = (X, y, init, {"module": module, "epochs": SMOKE["epochs"], "lr": lr,
                                           "diverge_factor": rubric.training.diverge_factor})
-            smoke[qid] = {"part": part, "target": target, "digit": rubric.data.digit, "lr": lr,
+            smoke[qid] = {"module": module, "target": target, "digit": rubric.data.digit, "lr": lr,
                           "n": SMOKE["n"], "epochs": SMOKE["epochs"], "rtol": SMOKE["rtol"],
                           "diverge_factor": rubric.training.diverge_factor}
     # What each catalogue mistake records on the same smoke run: the kit names them too.
-    reference_losses = {qid: arrays[f"smoke|{qid}|losses"] for qid in SMOKE_QUESTIONS}
+    reference_losses = {qid: arrays[f"smoke|{qid}|losses"] for qid in smoke}
     with tempfile.TemporaryDirectory(prefix="lab2-smoke-") as tmp:
         for qid, (X_, y_, init_, opts) in requests.items():
             paths = {}

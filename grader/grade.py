@@ -24,15 +24,7 @@ from grader import locate, reference_answers, report_md, training
 from grader.report import CheckResult, QuestionResult, Report
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
-from lab2check import checks
-from lab2check.checks import WEIGHTS
-
-MODULE_OF = {"q1": "single_neuron", "q2": "hidden_layer", "q3": "multiclass"}
-MODELS = {"q1_5": "single_neuron", "q2_2": "hidden_layer", "q3_3": "multiclass"}  # loss curves and loss_500
-
-
-def module_of(qid: str) -> str | None:
-    return MODULE_OF.get(qid[:2])
+from lab2check import checks, questions
 
 
 @dataclass
@@ -86,9 +78,9 @@ def _import_all(child, modules, limits, run: _Run):
             run.imports[mod] = ("crashed", f"importing lab2.{mod} ended the process: {result.note}")
 
 
-def _modules(qid) -> list:
-    """The lab2 modules question ``qid`` needs: Part 2 uses Part 1's loss."""
-    return [module_of(qid)] + (["single_neuron"] if qid[:2] == "q2" else [])
+def _modules(qid) -> tuple:
+    """The lab2 modules question ``qid`` needs: its own, and the one holding its loss."""
+    return questions.get(qid).modules
 
 
 def _blocked(qid, run):
@@ -110,7 +102,7 @@ def _case_bounds(answers, case) -> dict:
 def _sources_right(qid, run: _Run, done: dict) -> bool:
     """Whether the loss and forward pass that ``qid``'s gradient check differentiates passed every
     one of their checks (``done``: this question's cases judged so far)."""
-    sources = _DIFFERENTIATED.get(qid, [])
+    sources = questions.get(qid).differentiates
     for q, check in sources:
         judged = [c for c in (done.values() if q == qid else run.checked.get(q, [])) if c.check == check]
         if not judged or not all(c.outcome.passed for c in judged):
@@ -152,14 +144,14 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
 
 
 def _training_task(qid, rubric, answers) -> training.Task:
-    model, part, _ = reference_answers.TRAINING[qid]
+    q = questions.get(qid)
     ref = answers.training[qid]
-    spec = rubric.model(model)
+    spec = rubric.model(q.training.model)
     _, options = reference_answers.train_request(qid, rubric, answers.data, ref["init"])
-    return training.Task(qid, part, ref["init"], options["data"], answers.labels[qid], ref["losses"],
+    return training.Task(qid, q.module, ref["init"], options["data"], answers.labels[qid], ref["losses"],
                          ref["accuracy"], rubric.training.epochs, rubric.training.trajectory_epochs,
                          rubric.training.trajectory_rtol, spec.max_loss, spec.min_test_accuracy,
-                         f"{part}.train(X, y, ..., epochs={rubric.training.epochs}, lr={spec.lr:g})",
+                         f"{q.module}.train(X, y, ..., epochs={rubric.training.epochs}, lr={spec.lr:g})",
                          variants=ref.get("variants", {}))
 
 
@@ -194,7 +186,7 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
         predicted = None
         params = training.trained_params(task, result.outputs, result.types)
         if params is not None:
-            predict_options = {"part": task.part, "data": {"X_test": options["data"]["X_test"]}}
+            predict_options = {"module": task.module, "data": {"X_test": options["data"]["X_test"]}}
             predicted = child.request("predict", params, predict_options,
                                       timeout=limits.wall_factor * limits.call_seconds, cpu_seconds=limits.call_seconds,
                                       max_elements=4 * rubric.data.test_subset,
@@ -228,19 +220,20 @@ def _worker(folder, binds, rubric, answers, slot, tasks, run: _Run, errors: list
 
 
 def _tasks(rubric):
-    """Two fixed task lists of about equal length: two trainings in one child, the unit checks
-    (a second or so) and the other two trainings in the other."""
+    """Two fixed task lists of about equal cost (``questions.Training.cost``): the unit checks
+    start the second; each training, the costliest first, goes to the list that costs less so
+    far (the first on a tie). The lists depend on the registry only, never on timing: with
+    today's questions, multiclass and the bonus in one child, the unit checks, hidden_layer and
+    single_neuron in the other."""
     unit = [("unit", qid, cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rubric.hidden.seeds), hidden=True))
-            for qid in reference_answers.UNIT_QUESTIONS]
-    first = [("train", "q3_3", None), ("train", "q2_3", None)]
-    second = unit + [("train", "q2_2", None), ("train", "q1_5", None)]
-    return first, second
-
-
-# Where the loss and forward pass that a gradient check differentiates are checked themselves.
-_DIFFERENTIATED = {"q1_4": [("q1_3", "loss"), ("q1_2", "forward")],
-                   "q2_1": [("q1_3", "loss"), ("q2_1", "forward")],
-                   "q3_3": [("q3_2", "loss"), ("q3_3", "forward")]}
+            for qid in questions.unit_questions()]
+    lists, costs = ([], unit), [0.0, questions.UNIT_CHECKS_COST if unit else 0.0]
+    trainings = questions.training_questions()
+    for qid in sorted(trainings, key=lambda q: -questions.get(q).training.cost):  # stable: registry order on a tie
+        i = 0 if costs[0] <= costs[1] else 1
+        lists[i].append(("train", qid, None))
+        costs[i] += questions.get(qid).training.cost
+    return lists
 
 
 def _own_loss_only_where_wrong(checked: dict) -> None:
@@ -251,7 +244,7 @@ def _own_loss_only_where_wrong(checked: dict) -> None:
     centred differences are the reference's gradient, so a gradient matching "its own loss" there
     can only come from values that are not the loss: no credit.
     """
-    for qid, sources in _DIFFERENTIATED.items():
+    for qid, sources in ((q.id, q.differentiates) for q in questions.QUESTIONS.values() if q.differentiates):
         right = all(c.outcome.passed for q, check in sources for c in checked.get(q, []) if c.check == check) \
             and all(any(c.check == check for c in checked.get(q, [])) for q, check in sources)
         if not right:
@@ -278,7 +271,7 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     spec = rubric.questions[qid]
     q = QuestionResult(qid, spec.title, spec.auto, manual_title=spec.manual_title, max_manual=spec.manual,
                        bonus=spec.bonus, seconds=round(seconds, 3))
-    weights = WEIGHTS.get(qid, {})
+    weights = questions.get(qid).weights
     total_weight = sum(weights.values()) or 1
     per_group = {}
     for c in checked:
@@ -313,7 +306,7 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
 
 def _blocked_question(qid, rubric, reason) -> QuestionResult:
     kind, message = reason
-    weights = WEIGHTS.get(qid, {"import": 1})
+    weights = questions.get(qid).weights or {"import": 1}
     checked = [_Checked(name, "import", False, checks.Outcome(False, message, None, 0.0), kind) for name in weights]
     q = _question(qid, rubric, checked, 0.0)
     q.status = "timeout" if kind == "timeout" else ("crashed" if kind == "crashed" else "error")
@@ -321,9 +314,12 @@ def _blocked_question(qid, rubric, reason) -> QuestionResult:
     return q
 
 
-def _figure_question(rubric, sub) -> QuestionResult:
-    """Q3.1 is graded by hand; its summary tells the teacher where the figure seems to be."""
-    q = _question("q3_1", rubric, [], 0.0)
+def _manual_question(qid, rubric, sub) -> QuestionResult:
+    """A question graded by hand only; for a figure (q3_1), its summary tells the teacher where
+    the figure seems to be."""
+    q = _question(qid, rubric, [], 0.0)
+    if not questions.get(qid).figure:
+        return q
     text = sub.report.read_text(encoding="utf-8", errors="replace") if sub.report else ""
     found = report_md.find_figure(sub.root, text)
     q.summary = f"figure for the teacher: {found}" if found else "no figure found: look in REPORT.md"
@@ -338,16 +334,17 @@ def _report_question(rubric, sub, report: Report) -> QuestionResult:
         return checks.Outcome(False, message, None, 0.0)
 
     outcomes = {}
+    models = questions.reported_models()
     if sub.report is None:
-        outcomes = dict.fromkeys(MODELS.values(), failed("no REPORT.md in the submission"))
+        outcomes = dict.fromkeys(models, failed("no REPORT.md in the submission"))
     else:
         text = sub.report.read_text(encoding="utf-8", errors="replace")
         losses, why = report_md.parse_loss_500(text)
         if losses is None:
-            outcomes = dict.fromkeys(MODELS.values(), failed(f"REPORT.md: the loss_500 block does not parse: {why}"))
+            outcomes = dict.fromkeys(models, failed(f"REPORT.md: the loss_500 block does not parse: {why}"))
         else:
             report.reported_losses = losses
-            for model in MODELS.values():
+            for model in models:
                 value = losses.get(model)
                 if value is None:
                     outcomes[model] = failed(f"REPORT.md: loss_500 has no value for {model}")
@@ -404,10 +401,11 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
             merged.printed.setdefault(qid, []).extend(parts)
     _own_loss_only_where_wrong(merged.checked)
     for qid in rubric.questions:
-        if qid == "report":
+        kind = questions.get(qid).kind
+        if kind == "report":
             report.questions.append(_report_question(rubric, sub, report))
-        elif qid == "q3_1":
-            report.questions.append(_figure_question(rubric, sub))
+        elif kind == "manual":
+            report.questions.append(_manual_question(qid, rubric, sub))
         elif _blocked(qid, merged):
             report.questions.append(_blocked_question(qid, rubric, _blocked(qid, merged)))
         else:
@@ -416,13 +414,13 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
             report.questions.append(_question(qid, rubric, ordered, merged.seconds.get(qid, 0.0)))
             report.questions[-1].printed = _bounded_text("\n".join(merged.printed.get(qid, [])), PRINTED_CHARS)
     report.grading_examples = rubric.data.train_subset
-    for qid, model in MODELS.items():
+    for model, qid in questions.reported_models().items():
         student_losses = merged.losses.get(qid)
         report.curves[model] = {"student": student_losses or [], "reference": answers.training[qid]["losses"]}
         report.reproduced_losses[model] = merged.final_losses.get(qid)
         report.full_data_losses[model] = rubric.model(model).full_data_loss
     failed_imports = [m for m, v in merged.imports.items() if v]
-    if failed_imports and len(failed_imports) == 3:
+    if failed_imports and len(failed_imports) == len(questions.modules()):
         kinds = {merged.imports[m][0] for m in failed_imports}
         report.status = "timeout" if kinds == {"timeout"} else "import-error"
     report.seconds = round(time.monotonic() - start, 3)

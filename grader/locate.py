@@ -5,7 +5,7 @@ Students archive their work in many shapes: ``lab2/`` at the top, inside one wra
 exactly one package:
 
 - a package is a folder named exactly ``lab2`` (the name Python imports) holding
-  ``__init__.py`` or at least one of the three part modules;
+  ``__init__.py`` or at least one of the three graded modules;
 - the report is a file named ``REPORT.md`` in any case, preferably beside ``lab2/``, else the
   one with the shortest path anywhere;
 - the images are the picture files (``.png``, ``.jpg``, ``.svg``, ``.pdf``, ...) in the
@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import UsageError
+from lab2check import questions
 
 PACKAGE = "lab2"
-MODULES = ("single_neuron.py", "hidden_layer.py", "multiclass.py")
 REPORT = "report.md"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".pdf")
 _SKIP_DIRS = {"__MACOSX", "__pycache__"}
+
+
+def _module_files() -> tuple[str, ...]:
+    """The graded modules' file names (``single_neuron.py``...), from the registry."""
+    return tuple(f"{m}.py" for m in questions.modules())
 
 
 class PackageError(UsageError):
@@ -86,7 +91,7 @@ def _walk(root: Path) -> dict[Path, list[str]]:
 
 
 def _is_package(files: list[str]) -> bool:
-    return "__init__.py" in files or any(m in files for m in MODULES)
+    return "__init__.py" in files or any(m in files for m in _module_files())
 
 
 def _find_report(tree, parent: Path, root: Path) -> Path | None:
@@ -118,7 +123,7 @@ def _hint(root: Path, tree) -> str:
         if folder != root and folder.name.lower().replace("_", "").replace("-", "") == PACKAGE \
                 and _is_package(files):
             return f" (found the folder '{_rel(folder, root)}': the package must be named lab2)"
-        loose = [m for m in MODULES if m in files]
+        loose = [m for m in _module_files() if m in files]
         if loose:
             where = _rel(folder, root) + "/" if folder != root else "the top level"
             return f" (found {loose[0]} in {where}, not in a lab2/ folder)"

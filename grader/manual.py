@@ -25,7 +25,7 @@ from pathlib import Path
 
 from grader import UsageError
 from grader.report import QuestionResult, Report
-from grader.rubric import QUESTION_IDS
+from lab2check import questions
 
 # Header names a teacher may use for each column (compared case-insensitively).
 COLUMNS = {
@@ -63,7 +63,7 @@ def question_id(text: str) -> str | None:
     t = text.strip().lower().replace(".", "_").replace("-", "_").replace(" ", "")
     if re.fullmatch(r"\d_\d", t):
         t = "q" + t
-    return t if t in QUESTION_IDS else None
+    return t if t in questions.ids() else None
 
 
 def parse_points(text: str) -> float:
@@ -142,7 +142,7 @@ def load_manual(path, *, batch: bool = False) -> dict:
         qid = question_id(cell("question"))
         if qid is None:
             raise UsageError(f"{source} line {line}: unknown question {cell('question')!r} "
-                             f"(known: {', '.join(QUESTION_IDS)})")
+                             f"(known: {', '.join(questions.ids())})")
         try:
             points = parse_points(cell("points"))
         except ValueError:

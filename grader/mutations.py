@@ -32,10 +32,10 @@ _LOSS1 = "float(-np.mean(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat)))"
 _LOSS3 = "float(-np.sum(Y * np.log(np.clip(Y_hat, EPS, 1.0))) / m)"
 _TRAIN1 = ("        losses.append(loss(y, y_hat))\n        dW, db = gradients(X, y, y_hat)\n"
            "        W = W - lr * dW\n        b = b - lr * db\n")
-_TRAINED = ("q1_5", "q2_2", "q2_3")  # the trainings that record Part 1's loss
+_TRAINED = ("q1_5", "q2_2", "q2_3")  # the trainings that record single_neuron's loss
 
 MUTATIONS = (
-    # ---- the catalogue: Part 1
+    # ---- the catalogue: single_neuron
     _m("no-clipping", "single_neuron", "    y_hat = np.clip(y_hat, EPS, 1 - EPS)\n", "", "no-clipping", "q1_3"),
     _m("missing-mean-loss", "single_neuron", "float(-np.mean(", "float(-np.sum(", "missing-mean",
        "q1_3", *_TRAINED),
@@ -62,7 +62,7 @@ MUTATIONS = (
     _m("loss-after-update", "single_neuron", _TRAIN1,
        "        dW, db = gradients(X, y, y_hat)\n        W = W - lr * dW\n        b = b - lr * db\n"
        "        losses.append(loss(y, forward(X, W, b)))\n", "loss-after-update", "q1_5"),
-    # ---- Part 2
+    # ---- hidden_layer
     _m("fixed-m-hidden", "hidden_layer", "    dW1 = dZ1 @ X.T / m\n", "    dW1 = dZ1 @ X.T / 60000\n",
        "fixed-m", "q2_1", "q2_2", "q2_3"),
     _m("wrong-normalisation", "hidden_layer", "    dZ2 = y_hat - y ", "    dZ2 = (y_hat - y) / m ",
@@ -85,7 +85,7 @@ MUTATIONS = (
        "            _, cb = forward(Xb, params)\n"
        "            params = update(params, backward(Xb, yb, params, cb), lr)\n",
        "mini-batches", "q2_2", "q2_3"),
-    # ---- Part 3
+    # ---- multiclass
     _m("no-clipping-multiclass", "multiclass", "np.log(np.clip(Y_hat, EPS, 1.0))", "np.log(Y_hat)",
        "no-clipping", "q3_2"),
     _m("loss-over-classes", "multiclass", _LOSS3, "float(-np.mean(Y * np.log(np.clip(Y_hat, EPS, 1.0))))",

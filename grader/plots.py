@@ -17,12 +17,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from grader.render import neutralise as N  # noqa: E402 - student names and summaries: no $maths$
+from lab2check import questions  # noqa: E402
 
-MODELS = ("single_neuron", "hidden_layer", "multiclass")
-TITLES = {"single_neuron": "single neuron (digit 0)", "hidden_layer": "hidden layer (digit 0)",
-          "multiclass": "multiclass (10 digits)"}
-# The question whose training run produces each model's curve: its summary explains a missing one.
-QUESTION_OF = {"single_neuron": "q1_5", "hidden_layer": "q2_2", "multiclass": "q3_3"}
 DPI = 80
 _PNG = {"Software": None}
 
@@ -64,7 +60,8 @@ def _from_report(report) -> tuple[dict, dict]:
     """Curves and, per model, why the student's curve is missing (the question's summary)."""
     reasons = {}
     by_id = {q.id: q for q in getattr(report, "questions", [])}
-    for model, qid in QUESTION_OF.items():
+    # The question whose training run produces each model's curve: its summary explains a missing one.
+    for model, qid in questions.reported_models().items():
         q = by_id.get(qid)
         if q is not None:
             reasons[model] = N.plot_text(q.summary or q.status)
@@ -76,7 +73,7 @@ def _shorten(text: str, n: int = 40) -> str:
 
 
 def loss_curves_png(report_or_curves, path, *, title: str | None = None) -> Path:
-    """One PNG, three panels: the student's training loss beside the reference's, log-scale.
+    """One PNG, a panel per model (three): the student's training loss beside the reference's, log-scale.
 
     ``report_or_curves`` is a ``Report`` (its ``curves``; a missing curve is explained by its
     question's summary) or a dict ``{model: {"student": [...], "reference": [...]}}``.
@@ -87,11 +84,12 @@ def loss_curves_png(report_or_curves, path, *, title: str | None = None) -> Path
     else:
         curves, reasons = _from_report(report_or_curves)
         title = title or f"Training loss: {N.plot_text(report_or_curves.student)}"
-    fig = Figure(figsize=(11, 3.4))
-    axes = fig.subplots(1, 3)
-    for ax, model in zip(axes, MODELS):
+    panels = questions.reported_models()  # one panel per model of REPORT.md's loss_500 block
+    fig = Figure(figsize=(11 / 3 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (model, qid) in zip(axes, panels.items()):
         pair = curves.get(model) or {}
-        ax.set_title(TITLES[model], fontsize=10)
+        ax.set_title(questions.get(qid).training.title or model, fontsize=10)
         ax.set_xlabel("epoch", fontsize=9)
         ax.tick_params(labelsize=8)
         drawn = False

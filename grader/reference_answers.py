@@ -24,28 +24,18 @@ import threadpoolctl
 from grader import DATA, PROJECT, REFERENCE, mutations
 from grader.training import predictions as rule_predictions
 from lab2check import cases as cases_mod
-from lab2check import checks, local, mistakes
+from lab2check import checks, local, mistakes, questions
 
 CACHE = Path(os.environ.get("LAB2_CACHE", PROJECT / ".cache"))
 PRUNE_DAYS = 14  # answers not used for this long are removed after the next build
-UNIT_QUESTIONS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q3_2", "q3_3")
-TRAINING = {  # question -> (model in the rubric, lab2 module, target)
-    "q1_5": ("single_neuron", "single_neuron", "digit"),
-    "q2_2": ("hidden_layer", "hidden_layer", "digit"),
-    "q2_3": ("bonus", "hidden_layer", "bonus_digit"),
-    "q3_3": ("multiclass", "multiclass", "labels"),
-}
-
-
-def part_of(qid: str) -> str:
-    """The lab2 module a training question trains."""
-    return TRAINING[qid][1]
+# The training data file of each target (``questions.Training.target``).
+TARGET_FILES = {"digit": "y_train", "bonus_digit": "y_bonus", "labels": "Y_train"}
 
 
 def all_cases(rubric) -> list:
     """Every unit case the grader runs: public (the kit's) then hidden (the rubric's seeds)."""
     out = []
-    for qid in UNIT_QUESTIONS:
+    for qid in questions.unit_questions():
         out += cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rubric.hidden.seeds), hidden=True)
     return out
 
@@ -125,18 +115,18 @@ def _atomic_save(path: Path, array, mode: int = 0o644):
 
 def test_labels(qid, rubric, data) -> np.ndarray:
     labels = np.load(data["labels_test"])
-    kind = TRAINING[qid][2]
-    if kind == "labels":
+    target = questions.get(qid).training.target
+    if target == "labels":
         return labels
-    digit = rubric.data.digit if kind == "digit" else rubric.data.bonus_digit
+    digit = rubric.data.digit if target == "digit" else rubric.data.bonus_digit
     return (labels == digit).astype(np.int64)
 
 
 def train_request(qid, rubric, data, init) -> tuple:
     """``(arrays, options)`` of the train probe for question ``qid``: the same for reference and student."""
-    model, part, kind = TRAINING[qid]
-    target = {"digit": "y_train", "bonus_digit": "y_bonus", "labels": "Y_train"}[kind]
-    options = {"part": part, "epochs": rubric.training.epochs, "lr": rubric.model(model).lr,
+    q = questions.get(qid)
+    target = TARGET_FILES[q.training.target]
+    options = {"module": q.module, "epochs": rubric.training.epochs, "lr": rubric.model(q.training.model).lr,
                "diverge_factor": rubric.training.diverge_factor,
                "data": {"X": str(data["X_train"]), "y": str(data[target]), "X_test": str(data["X_test"])}}
     return dict(init), options
@@ -145,12 +135,12 @@ def train_request(qid, rubric, data, init) -> tuple:
 def initial_params(qid, rubric) -> dict:
     """The parameters every ``train`` starts from: zeros for the single neuron, else the reference's init."""
     dtype = rubric.data.dtype
-    part = TRAINING[qid][1]
-    if part == "single_neuron":
+    module = questions.get(qid).module
+    if questions.MODULES[module].layers == 1:
         return {"W": np.zeros((1, 784), dtype), "b": np.zeros((1, 1), dtype)}
     with local.use(REFERENCE):
         import importlib
-        params = importlib.import_module(f"lab2.{part}").init_params(seed=rubric.training.init_seed)
+        params = importlib.import_module(f"lab2.{module}").init_params(seed=rubric.training.init_seed)
     return {f"params.{k}": v.astype(dtype) for k, v in params.items()}
 
 
@@ -246,7 +236,7 @@ def build(rubric, progress=None) -> Answers:
         raise RuntimeError(f"the reference fails on cases {broken}")
     variants = catalogue_variants(cases, unit)
     training, labels = {}, {}
-    for qid in TRAINING:
+    for qid in questions.training_questions():
         init = initial_params(qid, rubric)
         arrays, options = train_request(qid, rubric, data, init)
         if progress:
@@ -257,19 +247,19 @@ def build(rubric, progress=None) -> Answers:
             raise RuntimeError(f"the reference training for {qid} failed: {result.error}")
         labels[qid] = test_labels(qid, rubric, data)
         params = {k.split(".")[-1]: v for k, v in result.outputs.items() if k.startswith("trained.")}
-        accuracy = float(np.mean(rule_predictions(part_of(qid), data["X_test"], params) == labels[qid]))
+        accuracy = float(np.mean(rule_predictions(questions.get(qid).module, data["X_test"], params) == labels[qid]))
         training[qid] = {"losses": result.outputs["losses"].tolist(), "accuracy": accuracy, "init": init}
     # What each catalogue mistake records over the compared epochs, from the same start.
     k = rubric.training.trajectory_epochs
     requests = {}
-    for qid in TRAINING:
+    for qid in questions.training_questions():
         arrays, options = train_request(qid, rubric, data, training[qid]["init"])
         requests[qid] = (arrays, {**options, "epochs": k})
     if progress:
         progress("  the catalogue's mistakes over the first epochs of each training")
-    per = training_variants(requests, {q: training[q]["losses"][:k] for q in TRAINING},
+    per = training_variants(requests, {q: training[q]["losses"][:k] for q in requests},
                             rubric.training.trajectory_rtol)
-    for qid in TRAINING:
+    for qid in requests:
         training[qid]["variants"] = per[qid]
     return Answers(cache_key(rubric), unit, variants, training, data, labels, time.perf_counter() - start)
 
@@ -340,7 +330,7 @@ def load(rubric, progress=None) -> Answers:
     key = cache_key(rubric)
     folder = CACHE / "reference" / key
     data = grading_data(rubric)
-    labels = {qid: test_labels(qid, rubric, data) for qid in TRAINING}
+    labels = {qid: test_labels(qid, rubric, data) for qid in questions.training_questions()}
     if (folder / "meta.json").exists():
         with contextlib.suppress(OSError):
             os.utime(folder / "meta.json")  # marks the folder as in use: _prune keeps it

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-MODELS = ("single_neuron", "hidden_layer", "multiclass")
+from lab2check import questions
+
 _YAML_INFO = ("yaml", "yml")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)")
 _MISSING = ("", "~", "null", "none", "-", "n/a", "na")
@@ -99,7 +100,8 @@ def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | Non
     """The ``loss_500`` block of REPORT.md.
 
     Returns ``({"single_neuron": float|None, "hidden_layer": ..., "multiclass": ...}, None)``
-    (a model the block leaves out is None), or ``(None, reason)`` when there is no usable block.
+    (the registry's reported models; a model the block leaves out is None), or ``(None, reason)``
+    when there is no usable block.
     A value written ``nan``/``inf`` is kept as it is: the student saw a run diverge and said so.
     """
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -110,6 +112,8 @@ def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | Non
         return None, "REPORT.md has no fenced ```yaml block holding loss_500"
     # A yaml-tagged block first; an untagged one is accepted too (students forget the tag).
     blocks.sort(key=lambda b: b[0] not in _YAML_INFO)
+    models = tuple(questions.reported_models())  # single_neuron, hidden_layer, multiclass
+    both = f"{', '.join(models[:-1])} and {models[-1]}" if len(models) > 1 else models[0]
     errors = []
     for _info, body in blocks:
         # YAML forbids tabs in indentation; a student's editor does not care.
@@ -118,14 +122,14 @@ def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | Non
             errors.append("the block holding loss_500 is not valid YAML")
             continue
         if not isinstance(value, dict):
-            errors.append("loss_500 must hold single_neuron, hidden_layer and multiclass, one per line")
+            errors.append(f"loss_500 must hold {both}, one per line")
             continue
         named = {re.sub(r"[\s\-]+", "_", str(k).strip().lower()): v for k, v in value.items()}
-        if not any(m in named for m in MODELS):
-            errors.append("loss_500 has none of single_neuron, hidden_layer, multiclass")
+        if not any(m in named for m in models):
+            errors.append(f"loss_500 has none of {', '.join(models)}")
             continue
         try:
-            return {m: _number(m, named.get(m)) for m in MODELS}, None
+            return {m: _number(m, named.get(m)) for m in models}, None
         except ValueError as err:
             errors.append(str(err))
     return None, errors[0]

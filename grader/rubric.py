@@ -13,9 +13,8 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grader import RUBRIC, UsageError
+from lab2check import questions
 from lab2check.checks import Tolerances
-
-QUESTION_IDS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q2_3", "q3_1", "q3_2", "q3_3", "report")
 
 
 class _Strict(BaseModel):
@@ -45,11 +44,15 @@ class Training(_Strict):
     trajectory_rtol: float = Field(1e-3, gt=0)
     diverge_factor: float = Field(10.0, gt=1)
     init_seed: int = 0
-    models: dict[Literal["single_neuron", "hidden_layer", "multiclass", "bonus"], Model]
+    models: dict[str, Model]  # one per model of the registry (lab2check.questions.models())
 
     @model_validator(mode="after")
     def _all_models(self):
-        missing = {"single_neuron", "hidden_layer", "multiclass", "bonus"} - set(self.models)
+        known = questions.models()
+        unknown = set(self.models) - set(known)
+        if unknown:
+            raise ValueError(f"training.models has unknown models {sorted(unknown)} (known: {', '.join(known)})")
+        missing = set(known) - set(self.models)
         if missing:
             raise ValueError(f"training.models is missing {sorted(missing)}")
         if self.trajectory_epochs > self.epochs:
@@ -170,10 +173,11 @@ class Rubric(_Strict):
 
     @model_validator(mode="after")
     def _points_add_up(self):
-        unknown = set(self.questions) - set(QUESTION_IDS)
+        ids = questions.ids()
+        unknown = set(self.questions) - set(ids)
         if unknown:
-            raise ValueError(f"unknown question ids {sorted(unknown)} (known: {', '.join(QUESTION_IDS)})")
-        missing = set(QUESTION_IDS) - set(self.questions)
+            raise ValueError(f"unknown question ids {sorted(unknown)} (known: {', '.join(ids)})")
+        missing = set(ids) - set(self.questions)
         if missing:
             raise ValueError(f"questions is missing {sorted(missing)}")
         points = sum(q.auto + q.manual for q in self.questions.values() if not q.bonus)

@@ -20,13 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import PROJECT, REFERENCE
+from lab2check import questions
 
 SKELETON = PROJECT / "skeleton"
 # The modules students write; __init__.py and data.py come from the kit and match for everyone.
-PARTS = ("single_neuron.py", "hidden_layer.py", "multiclass.py")
 _DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
 # After these tokens (or at the start) a lone string is a docstring or a bare string statement.
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, None}
+
+
+def _module_files() -> tuple[str, ...]:
+    """The graded modules' file names (``single_neuron.py``...), from the registry."""
+    return tuple(f"{m}.py" for m in questions.modules())
 
 
 def normalise(source: bytes) -> str:
@@ -99,7 +104,7 @@ def groups(prints: dict[str, dict[str, str]], known: dict[str, dict[str, str]] |
     known = known if known is not None else known_fingerprints()
     found: list[Group] = []
     together = set()
-    for what in ("lab2", *(f"lab2/{p}" for p in PARTS)):
+    for what in ("lab2", *(f"lab2/{p}" for p in _module_files())):
         by_hash: dict[str, list] = {}
         for label, fp in prints.items():
             if fp.get(what):

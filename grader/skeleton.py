@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import DATA, PROJECT, UsageError
-from grader.rubric import QUESTION_IDS
+from lab2check import questions
 
 SKELETON = PROJECT / "skeleton"
 KIT = PROJECT / "kit"
@@ -77,8 +77,8 @@ def regions(text: str, filename: str) -> list[Region]:
             if not qid:
                 raise MarkerError(f"{where}: BEGIN SOLUTION without a question id "
                                   f"(write '# BEGIN SOLUTION q1_1')")
-            if qid not in QUESTION_IDS:
-                raise MarkerError(f"{where}: unknown question id {qid!r} (known: {', '.join(QUESTION_IDS)})")
+            if qid not in questions.ids():
+                raise MarkerError(f"{where}: unknown question id {qid!r} (known: {', '.join(questions.ids())})")
             open_ = Region(qid, number, 0, begin["indent"])
         elif end:
             if open_ is None:

@@ -24,14 +24,13 @@ from tqdm import tqdm
 
 from grader import REFERENCE, UsageError
 from grader import rubric as rubric_mod
-
-MODULES = ("data", "single_neuron", "hidden_layer", "multiclass")
+from lab2check import questions
 
 
 def load_lab2(root=REFERENCE) -> SimpleNamespace:
     """Import the ``lab2`` package found in ``root`` without disturbing any other ``lab2``.
 
-    Returns a namespace with the modules ``data, single_neuron, hidden_layer, multiclass``.
+    Returns a namespace with ``data`` and the registry's modules (``single_neuron, hidden_layer, multiclass``).
     ``sys.modules`` and ``sys.path`` are restored afterwards: the returned modules keep working
     (their ``from lab2... import`` names were bound at import), and a later ``import lab2``
     anywhere else finds whatever it found before. No bytecode is written into ``root``.
@@ -48,7 +47,7 @@ def load_lab2(root=REFERENCE) -> SimpleNamespace:
     sys.dont_write_bytecode = True
     sys.path.insert(0, str(root))
     try:
-        mods = {name: importlib.import_module(f"lab2.{name}") for name in MODULES}
+        mods = {name: importlib.import_module(f"lab2.{name}") for name in ("data", *questions.modules())}
     finally:
         sys.path.remove(str(root))
         sys.dont_write_bytecode = dont_write
@@ -88,36 +87,36 @@ def counting_epochs(module, bar):
         module.loss = original
 
 
-def _train(ref, name, X, labels, cfg, digit, seed, epochs, dtype, bar):
+def _train(ref, module, X, labels, cfg, digit, seed, epochs, dtype, bar):
     """Train one model with the reference's ``train``; returns ``(predict_fn, losses, seconds)``.
 
     ``X`` is ``(784, m)``; targets and initial parameters are cast to ``dtype`` so that a
     float32 run stays float32 throughout (``init_params`` and ``one_hot`` return float64).
+    ``digit`` is None for the 10-class models (their targets are the labels, one-hot).
     """
-    if name == "multiclass":
-        mod = ref.multiclass
+    mod = getattr(ref, module)
+    if digit is None:
         targets = mod.one_hot(labels).astype(dtype)
     else:
-        mod = ref.single_neuron if name == "single_neuron" else ref.hidden_layer
         targets = ref.data.binary_targets(labels, digit).astype(dtype)
     start = time.perf_counter()
     with counting_epochs(mod, bar):
-        if name == "single_neuron":
+        if questions.MODULES[module].layers == 1:
             # The handout starts the single neuron from zeros (no symmetry to break).
             W, b = np.zeros((1, X.shape[0]), dtype), np.zeros((1, 1), dtype)
             W, b, losses = mod.train(X, targets, W, b, epochs=epochs, lr=cfg.lr)
             predict = lambda X_: mod.predict(X_, W, b)  # noqa: E731
         else:
-            n_out = 10 if name == "multiclass" else 1
+            n_out = questions.MODULES[module].outputs
             params = {k: v.astype(dtype) for k, v in mod.init_params(n_out=n_out, seed=seed).items()}
             params, losses = mod.train(X, targets, params, epochs=epochs, lr=cfg.lr)
             predict = lambda X_: mod.predict(X_, params)  # noqa: E731
     return predict, [float(v) for v in losses], time.perf_counter() - start
 
 
-def _accuracy(name, predict, X, labels, digit, binary_targets):
+def _accuracy(predict, X, labels, digit, binary_targets):
     pred = np.asarray(predict(X)).reshape(-1)
-    truth = labels if name == "multiclass" else binary_targets(labels, digit).reshape(-1)
+    truth = labels if digit is None else binary_targets(labels, digit).reshape(-1)
     return float(np.mean(pred == truth))
 
 
@@ -132,25 +131,26 @@ def run(subset=None, dtype="float64", epochs=None, bonus=False, rubric=None, pro
     ref = load_lab2(REFERENCE)
     X, labels = ref.data.load_mnist("train", n=subset, dtype=np.dtype(dtype).type)
     X_test, labels_test = ref.data.load_mnist("test", n=rubric.data.test_subset, dtype=np.dtype(dtype).type)
-    jobs = [("single_neuron", "single_neuron", rubric.data.digit),
-            ("hidden_layer", "hidden_layer", rubric.data.digit),
-            ("multiclass", "multiclass", None)]
-    if bonus:  # q2_3: the hidden-layer network for another digit
-        jobs.append(("bonus", "hidden_layer", rubric.data.bonus_digit))
+    digits = {"digit": rubric.data.digit, "bonus_digit": rubric.data.bonus_digit, "labels": None}
+    trainings = [questions.get(qid) for qid in questions.training_questions()]
+    # The models of REPORT.md first, then (--bonus) the others: q2_3's network for another digit.
+    jobs = [(q.training.model, q.module, digits[q.training.target]) for q in trainings if q.training.reported]
+    if bonus:
+        jobs += [(q.training.model, q.module, digits[q.training.target]) for q in trainings if not q.training.reported]
     rows = []
-    for label, name, digit in jobs:
+    for label, module, digit in jobs:
         cfg = rubric.model(label)
-        title = label if label != "bonus" else f"bonus (digit {digit})"
+        title = label if label in questions.reported_models() else f"{label} (digit {digit})"
         with tqdm(total=epochs, desc=f"{title:<18}", unit="epoch", disable=not progress,
                   file=sys.stderr, leave=True) as bar:
-            predict, losses, seconds = _train(ref, name, X, labels, cfg, digit,
+            predict, losses, seconds = _train(ref, module, X, labels, cfg, digit,
                                               rubric.training.init_seed, epochs, dtype, bar)
         rows.append(Row(
             model=title,
             loss=losses[-1],
             first_loss=losses[0],
-            train_accuracy=_accuracy(name, predict, X, labels, digit, ref.data.binary_targets),
-            test_accuracy=_accuracy(name, predict, X_test, labels_test, digit, ref.data.binary_targets),
+            train_accuracy=_accuracy(predict, X, labels, digit, ref.data.binary_targets),
+            test_accuracy=_accuracy(predict, X_test, labels_test, digit, ref.data.binary_targets),
             seconds=seconds,
         ))
     return rows

@@ -20,6 +20,7 @@ import numpy as np
 from grader import model
 from lab2check import checks
 from lab2check.compare import Outcome, fmt
+from lab2check.questions import MODULES
 
 # The loss of epoch 499 (recorded before its update) and the loss of the parameters returned
 # after it differ by one step of gradient descent: 0.1-0.3 % for the reference on the grading
@@ -32,7 +33,7 @@ PREDICT_CHUNK = 2000  # test columns at a time: the float64 forward pass stays ~
 class Task:
     """One training question as the grader runs it."""
     qid: str
-    part: str                  # the lab2 module: single_neuron, hidden_layer, multiclass
+    module: str                # the lab2 module: single_neuron, hidden_layer, multiclass
     init: dict                 # the initial parameters sent ("W", "b" or "params.W1"...)
     data: dict                 # name -> .npy path: X (train inputs), y (targets), X_test
     labels: np.ndarray         # test labels (0/1 or 0-9), the grader's only
@@ -65,7 +66,7 @@ def _params(task: Task, outputs: dict, types: dict):
         if got is None:
             what = types.get(f"trained.{name}", types.get("trained.params", "nothing"))
             return None, f"train returned {name} as {what}, expected an ndarray of shape {shape}"
-        if got.size != int(np.prod(shape)) or (got.shape != shape and task.part != "single_neuron"):
+        if got.size != int(np.prod(shape)) or (got.shape != shape and MODULES[task.module].layers != 1):
             return None, f"train returned {name} of shape {got.shape}, expected {shape}"
         got = got.reshape(shape).astype(np.float64)
         if not np.all(np.isfinite(got)):
@@ -79,20 +80,21 @@ def _context(task: Task, m: int) -> checks.Trajectory:
     variants, the number of classes, and the initial loss on the first n examples for every n."""
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     init = {k.split(".")[-1]: v for k, v in task.init.items()}
-    per_example = model.per_example_loss(task.part, Y, model.forward(task.part, X, init))
+    per_example = model.per_example_loss(task.module, Y, model.forward(task.module, X, init))
     prefixes = np.cumsum(per_example) / np.arange(1, per_example.size + 1)
-    return checks.Trajectory(m, task.variants, 10 if task.part == "multiclass" else None, prefixes)
+    classes = MODULES[task.module].outputs
+    return checks.Trajectory(m, task.variants, classes if classes > 1 else None, prefixes)
 
 
 def _true_loss(task: Task, params: dict) -> float:
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
-    return model.loss(task.part, Y, model.forward(task.part, X, params))
+    return model.loss(task.module, Y, model.forward(task.module, X, params))
 
 
-def predictions(part: str, X_test_path: str, params: dict) -> np.ndarray:
+def predictions(module: str, X_test_path: str, params: dict) -> np.ndarray:
     """The contract's prediction rule applied to ``params`` on the test inputs, ``(m,)``."""
     X = _mapped(str(X_test_path))
-    return np.concatenate([model.predict(part, X[:, i:i + PREDICT_CHUNK], params)
+    return np.concatenate([model.predict(module, X[:, i:i + PREDICT_CHUNK], params)
                            for i in range(0, X.shape[1], PREDICT_CHUNK)])
 
 
@@ -194,7 +196,7 @@ def _listed(recorded):
 
 
 def _accuracy(task: Task, params: dict, predicted) -> Outcome:
-    predicted_by_rule = predictions(task.part, task.data["X_test"], params)
+    predicted_by_rule = predictions(task.module, task.data["X_test"], params)
     labels = task.labels.reshape(-1)
     accuracy = float(np.mean(predicted_by_rule == labels))
     n = labels.size

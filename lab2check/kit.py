@@ -17,6 +17,7 @@ import numpy as np
 
 from lab2check import cases as cases_mod
 from lab2check import checks
+from lab2check.questions import MODULES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 CALL_SECONDS = 20
@@ -84,7 +85,8 @@ def check(qid, folder=FIXTURES, call_seconds=CALL_SECONDS) -> list:
     if qid in meta["smoke"]:
         smoke = _smoke(qid, meta, arrays, call_seconds * 3)
         if smoke is None:
-            pending.append(pending[0] if pending else f"{meta['smoke'][qid]['part']}.train raises NotImplementedError")
+            module = meta["smoke"][qid]["module"]
+            pending.append(pending[0] if pending else f"{module}.train raises NotImplementedError")
         else:
             failures += smoke
     if pending and not failures:
@@ -119,16 +121,16 @@ def _smoke(qid, meta, arrays, seconds):
         y[labels, np.arange(labels.size)] = 1.0
     else:
         y = data.binary_targets(labels, spec["digit"])
-    init = cases_mod.smoke_init(spec["part"])
+    init = cases_mod.smoke_init(spec["module"])
     with tempfile.TemporaryDirectory(prefix="lab2-smoke-") as tmp:
         paths = {}
         for name, value in (("X", X), ("y", y), ("X_test", X[:, :50])):
             paths[name] = str(Path(tmp) / f"{name}.npy")
             np.save(paths[name], value)
-        options = {"part": spec["part"], "epochs": spec["epochs"], "lr": spec["lr"],
+        options = {"module": spec["module"], "epochs": spec["epochs"], "lr": spec["lr"],
                    "diverge_factor": spec["diverge_factor"], "data": paths}
         result = _timed(lambda: checks.run_local("train", init, options), seconds)
-    call = f"{spec['part']}.train(X, y, ..., epochs={spec['epochs']}, lr={spec['lr']:g}) on the first {spec['n']} " \
+    call = f"{spec['module']}.train(X, y, ..., epochs={spec['epochs']}, lr={spec['lr']:g}) on the first {spec['n']} " \
            f"training examples"
     if checks.not_implemented(result):
         return None
@@ -138,7 +140,8 @@ def _smoke(qid, meta, arrays, seconds):
     diverged = "diverged" in out and bool(out["diverged"].any())
     ref = arrays[f"smoke|{qid}|losses"]
     variants = {name.split("|")[2]: v for name, v in arrays.items() if name.startswith(f"smokevar|{qid}|")}
-    context = checks.Trajectory(spec["n"], variants, 10 if spec["target"] == "labels" else None)
+    outputs = MODULES[spec["module"]].outputs
+    context = checks.Trajectory(spec["n"], variants, outputs if outputs > 1 else None)
     outcomes = checks.evaluate_training(out.get("losses"), diverged, ref, spec["epochs"], spec["epochs"],
                                         spec["rtol"], float("inf"), call, m=spec["n"], context=context,
                                         kind=result.types.get("losses", ""), item=out.get("losses_item"))

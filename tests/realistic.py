@@ -12,7 +12,7 @@ Each ``Student`` holds the points per question that a teacher, reading the code,
 (``points``, compared within 0.05 by ``tests/test_corpus_realistic.py``; questions not listed
 must get every point) and the catalogue ids the feedback must name (``ids``, exactly). The
 reasoning behind every expectation is written beside it. The point shares the reasoning uses
-(``lab2check.checks.WEIGHTS`` with the rubric's points): q1_3 has 7 cases; q1_4 is 2/3
+(the registry's weights, ``lab2check.questions``, with the rubric's points): q1_3 has 7 cases; q1_4 is 2/3
 ``gradients`` and 1/3 ``gradcheck``; q1_5 and q2_2 are four quarters (``predict``, trajectory,
 500-epoch loss, accuracy) of 1.5 points, q2_3 three thirds of 1 point; q2_1 is 2.5 points over
 init 1, forward 1, backward 2, gradient check 1, update 1; q3_2 is 2 points over one_hot 1,

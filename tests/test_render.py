@@ -7,7 +7,8 @@ from grader.render import render_markdown, render_terminal, to_gradescope, write
 from grader.render.common import one_line
 from grader.render.gradescope import problems
 from grader.report import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
-from grader.rubric import QUESTION_IDS, load
+from grader.rubric import load
+from lab2check import questions
 
 SECRET = "SECRET-HIDDEN-INPUT x=[0.123456789]"
 RUBRIC = load()
@@ -74,8 +75,8 @@ def test_terminal_perfect_report_before_hand_grading():
     assert "Bonus: 1 / 2" in text
     assert "What went wrong" not in text
     # One table row per question, written parts shown with their pending hand points.
-    rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in QUESTION_IDS}
-    assert set(rows) == set(QUESTION_IDS)
+    rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in questions.ids()}
+    assert set(rows) == set(questions.ids())
     assert "1 / 1 + 1 hand" in rows["q1_2"]
     assert "+ 2 hand" in rows["q3_1"] and "graded by hand" in rows["q3_1"]
     assert "Written parts are graded by hand (pending): q1_2" in text and "q3_1" in text
@@ -201,7 +202,7 @@ def _check_structure(results: dict):
     assert results["output"].startswith("Sandbox: ")
     for test in results["tests"]:
         assert {"name", "score", "max_score", "output", "visibility", "status"} <= set(test)
-        assert test["name"].split()[0] in QUESTION_IDS
+        assert test["name"].split()[0] in questions.ids()
         assert test["visibility"] == "visible"
         assert isinstance(test["score"], float) and isinstance(test["max_score"], float)
         assert 0 <= test["score"] <= test["max_score"]

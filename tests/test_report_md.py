@@ -141,9 +141,9 @@ def test_the_teacher_grading_q3_1_is_told_where_the_figure_is(tmp_path):
     (root / "lab2" / "__init__.py").write_text("")
     (root / "REPORT.md").write_text("# report\n")
     rubric = api.load_rubric()
-    q = grade._figure_question(rubric, locate.find_package(root))
+    q = grade._manual_question("q3_1", rubric, locate.find_package(root))
     assert q.summary == "no figure found: look in REPORT.md" and q.max_manual == 2.0
     (root / "figures").mkdir()
     (root / "figures" / "architecture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    q = grade._figure_question(rubric, locate.find_package(root))
+    q = grade._manual_question("q3_1", rubric, locate.find_package(root))
     assert q.summary == "figure for the teacher: image file figures/architecture.png"

@@ -7,9 +7,7 @@ strings or plain tuples.
 import math
 
 from grader.report import CheckResult, QuestionResult, Report
-
-# The three models whose 500-epoch loss REPORT.md reports (the spec's loss_500 block).
-MODELS = ("single_neuron", "hidden_layer", "multiclass")
+from lab2check import questions
 
 # REPORT.md's losses are the student's run on all 60,000 training examples (as the lab asks); the
 # grader trains on its subset, whose losses are several times smaller, so the two are shown side
@@ -204,14 +202,14 @@ def loss_header(report: Report) -> tuple[str, str, str, str, str]:
 
 
 def loss_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
-    """(model, REPORT.md, grader's subset, reference's full data, note) for the three models;
+    """(model, REPORT.md, grader's subset, reference's full data, note) for each reported model;
     [] when neither REPORT.md nor the grader has any."""
     reported, reproduced = report.reported_losses or {}, report.reproduced_losses or {}
     full = report.full_data_losses or {}
     if not any(v is not None for v in (*reported.values(), *reproduced.values())):
         return []
     rows = []
-    for model in MODELS:
+    for model in questions.reported_models():  # the models of REPORT.md's loss_500 block
         r, p, f = reported.get(model), reproduced.get(model), full.get(model)
         if r is None:
             note = "not in REPORT.md"

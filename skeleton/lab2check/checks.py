@@ -1,7 +1,8 @@
 """Judge what a probe returned against the reference's answer for the same case.
 
 ``evaluate(case, result, expected, variants, tol)`` gives one ``Outcome`` per case; the
-question's points are split between its check groups by ``WEIGHTS``. The grader and the kit's
+question's points are split between its check groups by the weights of its entry in the
+registry (``lab2check.questions``). The grader and the kit's
 pytest suite both call this, so a student sees the grader's own messages.
 """
 import re
@@ -12,28 +13,16 @@ import numpy as np
 from lab2check import gradcheck, mistakes
 from lab2check.compare import Outcome, compare, fmt
 from lab2check.plain import encode
+from lab2check.questions import MODULES
 
-# The share of each check group in its question's automatic points.
-WEIGHTS = {
-    "q1_1": {"sigmoid": 1},
-    "q1_2": {"forward": 1},
-    "q1_3": {"loss": 1},
-    "q1_4": {"gradients": 2, "gradcheck": 1},
-    "q1_5": {"predict": 1, "trajectory": 1, "final_loss": 1, "accuracy": 1},
-    "q2_1": {"init_params": 1, "forward": 1, "backward": 2, "gradcheck": 1, "update": 1},
-    "q2_2": {"predict": 1, "trajectory": 1, "final_loss": 1, "accuracy": 1},
-    "q2_3": {"trajectory": 1, "final_loss": 1, "accuracy": 1},
-    "q3_2": {"one_hot": 1, "softmax": 2, "loss": 1},
-    "q3_3": {"init_params": 1, "forward": 1, "backward": 2, "gradcheck": 1, "update": 1, "predict": 1,
-             "trajectory": 1, "final_loss": 1, "accuracy": 1},
-    "report": {"loss_500": 1},
-}
 SCALAR_SHAPES = ((), (1,), (1, 1))
 MAX_ELEMENTS = 10**8
 
 
-@dataclass
+@dataclass(frozen=True)
 class Tolerances:
+    """How close a value must be to the reference's. The grader fills it from ``rubric.yaml``'s
+    ``tolerances`` (``grader.rubric`` checks the section's bounds), the kit from its fixtures."""
     rtol: float = 1e-6
     atol: float = 1e-9
     float32_rtol: float = 1e-4
@@ -126,8 +115,8 @@ def _describe_key(case, key):
     names = {"out.0": "y_hat" if fn == "forward" else "dW", "out.1": "db", "out": "the result"}
     if case.check == "gradients":
         names["out.0"] = "dW"
-    if fn == "forward" and case.qid == "q3_3":
-        names["out.0"] = "Y_hat"
+    if fn == "forward" and MODULES[case.options["module"]].outputs > 1:
+        names["out.0"] = "Y_hat"  # ten outputs: a matrix, as the contract names it
     name = names.get(key, key.replace("out.", "").replace("grad.", "d"))
     quantity = "gradient" if key in _GRADIENT_KEYS or case.check == "gradients" else (
         "loss" if key == "loss" or case.check == "loss" else "output")
@@ -329,8 +318,8 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
 @dataclass
 class Trajectory:
     """What a trajectory is compared with, besides the reference's losses: ``variants`` maps a
-    catalogue key to the losses that mistake records from the same start (``grader/expected.py``,
-    the kit's fixtures); ``classes`` is the number of output classes (10 for Part 3, else None);
+    catalogue key to the losses that mistake records from the same start (``grader/reference_answers.py``,
+    the kit's fixtures); ``classes`` is the number of output classes (10 for multiclass, else None);
     ``prefixes[n - 1]`` is the loss of the initial parameters on the first n examples (the
     grader's own, from ``grader/model.py``; None in the kit)."""
     m: int | None = None

@@ -18,6 +18,7 @@ import numpy as np
 
 from lab2check.cases import GRAD_KEYS, PARAM_KEYS
 from lab2check.plain import describe
+from lab2check.questions import MODULES
 
 
 class StudentError(Exception):
@@ -40,7 +41,7 @@ class StudentError(Exception):
         return f"{self.where} raised {self.type}: {self.detail}" if self.detail else f"{self.where} raised {self.type}"
 
 
-def module(name: str):
+def lab2_module(name: str):
     """``lab2.<name>``, imported from ``sys.path``."""
     try:
         return importlib.import_module(f"lab2.{name}")
@@ -51,7 +52,7 @@ def module(name: str):
 def call(mod: str, func: str, *args, **kwargs):
     """Call ``lab2.<mod>.<func>(*args, **kwargs)``; a missing function or any exception -> StudentError."""
     where = f"{mod}.{func}"
-    fn = getattr(module(mod), func, None)
+    fn = getattr(lab2_module(mod), func, None)
     if not callable(fn):
         raise StudentError(where, AttributeError(f"lab2.{mod} has no function {func}"))
     try:
@@ -107,7 +108,7 @@ def _same(a, b) -> bool:
 def probe_import(arrays, options):
     """Import the modules named in ``options['modules']``; nothing is returned."""
     for name in options["modules"]:
-        module(name)
+        lab2_module(name)
     return {}
 
 
@@ -115,12 +116,12 @@ def _params_from(arrays, name="params"):
     return {k: arrays[f"{name}.{k}"].copy() for k in PARAM_KEYS if f"{name}.{k}" in arrays}
 
 
-def _loss_module(part):
-    return "single_neuron" if part in ("single_neuron", "hidden_layer") else "multiclass"
+def _loss_module(module):
+    return MODULES[module].loss_module
 
 
 def _pair(where, value):
-    """``forward`` of Parts 2 and 3 returns ``(y_hat, cache)``."""
+    """``forward`` of the two-layer modules returns ``(y_hat, cache)``."""
     if not (isinstance(value, tuple) and len(value) == 2):
         raise StudentError(where, TypeError(f"must return a tuple (y_hat, cache), returned {describe(value)}"))
     return value
@@ -128,12 +129,12 @@ def _pair(where, value):
 
 def probe_init(arrays, options):
     """``init_params(seed=s)`` twice, ``seed=s+1`` once, with the contract's default sizes."""
-    part, seed = options["part"], options["seed"]
+    module, seed = options["module"], options["seed"]
     out = {}
     for prefix, s in (("first", seed), ("again", seed), ("other", seed + 1)):
-        params = call(part, "init_params", seed=s)
+        params = call(module, "init_params", seed=s)
         if not isinstance(params, dict):
-            raise StudentError(f"{part}.init_params", TypeError(f"must return a dict of W1, b1, W2, b2, returned "
+            raise StudentError(f"{module}.init_params", TypeError(f"must return a dict of W1, b1, W2, b2, returned "
                                                                  f"{describe(params)}"))
         for k in PARAM_KEYS:
             out[f"{prefix}.{k}"] = params.get(k)
@@ -141,43 +142,43 @@ def probe_init(arrays, options):
 
 
 def probe_chain(arrays, options):
-    """``forward`` -> ``loss`` -> ``backward`` of Part 2 or 3, as training does it.
+    """``forward`` -> ``loss`` -> ``backward`` of a two-layer module, as training does it.
 
     ``cache`` stays opaque: it goes from the student's forward to the student's backward inside
     this process. A failing loss (another question's function) does not stop the chain.
     """
-    part = options["part"]
+    module = options["module"]
     X, y, params = arrays["X"].copy(), arrays["y"].copy(), _params_from(arrays)
-    y_hat, cache = _pair(f"{part}.forward", call(part, "forward", X, params))
+    y_hat, cache = _pair(f"{module}.forward", call(module, "forward", X, params))
     out = {"y_hat": y_hat}
     try:
-        out["loss"] = call(_loss_module(part), "loss", y.copy(), np.array(y_hat, copy=True))
+        out["loss"] = call(_loss_module(module), "loss", y.copy(), np.array(y_hat, copy=True))
     except StudentError:
         out["loss"] = None  # another question's function: the loss question says what is wrong
-    grads = call(part, "backward", X, y, params, cache)
+    grads = call(module, "backward", X, y, params, cache)
     if not isinstance(grads, dict):
-        raise StudentError(f"{part}.backward", TypeError(f"must return a dict of dW1, db1, dW2, db2, returned "
+        raise StudentError(f"{module}.backward", TypeError(f"must return a dict of dW1, db1, dW2, db2, returned "
                                                          f"{describe(grads)}"))
     for k in GRAD_KEYS:
         out[k] = grads.get(k)
     return out
 
 
-def _losses_at(part, X, y, stacks):
+def _losses_at(module, X, y, stacks):
     """The student's ``loss(y, forward(X, params))`` at every perturbed parameter set.
 
     A value that is not a real number (or a failing call) is NaN: the grader forms the
     differences and says what went wrong.
     """
-    loss_mod = _loss_module(part)
+    loss_mod = _loss_module(module)
     count = len(next(iter(stacks.values())))
     out = np.full(count, np.nan)
     for row in range(count):
         p = {k: v[row].copy() for k, v in stacks.items()}
-        if part == "single_neuron":
-            y_hat = call(part, "forward", X, p["W"], p["b"])
+        if MODULES[module].layers == 1:
+            y_hat = call(module, "forward", X, p["W"], p["b"])
         else:
-            y_hat = _pair(f"{part}.forward", call(part, "forward", X, p))[0]
+            y_hat = _pair(f"{module}.forward", call(module, "forward", X, p))[0]
         value = call(loss_mod, "loss", y.copy(), y_hat)
         try:
             out[row] = float(value)
@@ -194,30 +195,30 @@ def probe_numgrad(arrays, options):
     Only the values cross back: the differences are formed by the grader, so nothing patched
     here can change them.
     """
-    part = options["part"]
+    module = options["module"]
     X, y = arrays["X"].copy(), arrays["y"].copy()
     stacks = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("perturbed.")}
-    if part == "single_neuron":
+    if MODULES[module].layers == 1:
         W, b = arrays["W"].copy(), arrays["b"].copy()
         # The case gives the right y_hat: a wrong forward is its own question's, not the gradient's.
-        y_hat = arrays["y_hat"].copy() if "y_hat" in arrays else call(part, "forward", X, W, b)
-        analytic = call(part, "gradients", X, y, y_hat)
+        y_hat = arrays["y_hat"].copy() if "y_hat" in arrays else call(module, "forward", X, W, b)
+        analytic = call(module, "gradients", X, y, y_hat)
         if not (isinstance(analytic, tuple) and len(analytic) == 2):
-            raise StudentError(f"{part}.gradients", TypeError(f"must return a tuple (dW, db), returned "
+            raise StudentError(f"{module}.gradients", TypeError(f"must return a tuple (dW, db), returned "
                                                               f"{describe(analytic)}"))
         analytic = dict(zip(("W", "b"), analytic))
     else:
         params = _params_from(arrays)
-        y_hat, cache = _pair(f"{part}.forward", call(part, "forward", X, params))
-        grads = call(part, "backward", X, y, {k: v.copy() for k, v in params.items()}, cache)
+        y_hat, cache = _pair(f"{module}.forward", call(module, "forward", X, params))
+        grads = call(module, "backward", X, y, {k: v.copy() for k, v in params.items()}, cache)
         if not isinstance(grads, dict):
-            raise StudentError(f"{part}.backward", TypeError(f"must return a dict, returned {describe(grads)}"))
+            raise StudentError(f"{module}.backward", TypeError(f"must return a dict, returned {describe(grads)}"))
         analytic = {k: grads.get("d" + k) for k in PARAM_KEYS}
     out = {f"grad.{k}": v for k, v in analytic.items()}
     if not options.get("losses", True):
         return out  # the grader knows the student's loss and forward are right: it needs no loss values
     try:
-        out["losses"] = _losses_at(part, X, y, stacks)
+        out["losses"] = _losses_at(module, X, y, stacks)
     except StudentError:
         pass  # the loss or forward fails: their own questions say so; no own-loss comparison
     return out
@@ -227,12 +228,12 @@ class Diverged(BaseException):
     """Raised from inside the student's training loop (a BaseException: ``except Exception`` won't catch it)."""
 
 
-def _watch_loss(part, factor, seen):
+def _watch_loss(module, factor, seen):
     """Wrap ``loss`` where the student's ``train`` will look it up, to record and stop divergence.
 
     Returns a function that undoes the patch.
     """
-    original = getattr(module(_loss_module(part)), "loss", None)
+    original = getattr(lab2_module(_loss_module(module)), "loss", None)
     if not callable(original):
         return lambda: None
     scale = []  # the contract's loss of the same (y, y_hat), when they allow it
@@ -248,7 +249,7 @@ def _watch_loss(part, factor, seen):
         # value: a wrong loss function (only the y = 1 term grows while the model learns) must
         # not stop a training that is going well. The student's own value stops it only when it
         # is not finite.
-        ce = _cross_entropy(part, *args[:2]) if len(args) >= 2 else None
+        ce = _cross_entropy(module, *args[:2]) if len(args) >= 2 else None
         grows = bool(ce is not None and scale and scale[0] > 0 and ce > factor * scale[0])
         if ce is not None and not scale:
             scale.append(ce)
@@ -259,8 +260,8 @@ def _watch_loss(part, factor, seen):
         return value
 
     patched = []
-    for name in {_loss_module(part), part}:
-        mod = module(name)
+    for name in {_loss_module(module), module}:
+        mod = lab2_module(name)
         if getattr(mod, "loss", None) is original:
             mod.loss = watched
             patched.append(mod)
@@ -271,7 +272,7 @@ def _watch_loss(part, factor, seen):
     return undo
 
 
-def _cross_entropy(part, y, y_hat):
+def _cross_entropy(module, y, y_hat):
     """Mean cross-entropy of ``(y, y_hat)``, for the divergence watch only (it decides when a
     run is stopped, never a point); None when the arguments are not two arrays of one shape."""
     try:
@@ -279,7 +280,7 @@ def _cross_entropy(part, y, y_hat):
         p = np.clip(np.asarray(y_hat, np.float64), 1e-7, 1 - 1e-7)
         if t.shape != p.shape or t.ndim != 2 or not t.size:
             return None
-        kept = t * np.log(p) if part == "multiclass" else t * np.log(p) + (1 - t) * np.log1p(-p)
+        kept = t * np.log(p) if MODULES[module].outputs > 1 else t * np.log(p) + (1 - t) * np.log1p(-p)
         out = float(-kept.sum() / t.shape[1])
         return out if np.isfinite(out) else None
     except (TypeError, ValueError):
@@ -304,24 +305,24 @@ def probe_train(arrays, options):
     read-only ``.npy`` files (``options['data']``: name -> path), mapped rather than copied, so
     several children share one copy in memory.
     """
-    part, epochs, lr = options["part"], int(options["epochs"]), float(options["lr"])
+    module, epochs, lr = options["module"], int(options["epochs"]), float(options["lr"])
     data = {k: np.load(path, mmap_mode="r").view(np.ndarray) for k, path in options["data"].items()}
     X, y = np.array(data["X"]), np.array(data["y"])   # private copies: train may scribble on them
     seen = []
-    undo = _watch_loss(part, float(options.get("diverge_factor", 10.0)), seen)
+    undo = _watch_loss(module, float(options.get("diverge_factor", 10.0)), seen)
     out = {}
     try:
-        if part == "single_neuron":
-            result = call(part, "train", X, y, arrays["W"].copy(), arrays["b"].copy(), epochs=epochs, lr=lr)
+        if MODULES[module].layers == 1:
+            result = call(module, "train", X, y, arrays["W"].copy(), arrays["b"].copy(), epochs=epochs, lr=lr)
             if not (isinstance(result, tuple) and len(result) == 3):
-                raise StudentError(f"{part}.train", TypeError(f"must return (W, b, losses), returned "
+                raise StudentError(f"{module}.train", TypeError(f"must return (W, b, losses), returned "
                                                               f"{describe(result)}"))
             W, b, losses = result
             trained = {"W": W, "b": b}
         else:
-            result = call(part, "train", X, y, _params_from(arrays), epochs=epochs, lr=lr)
+            result = call(module, "train", X, y, _params_from(arrays), epochs=epochs, lr=lr)
             if not (isinstance(result, tuple) and len(result) == 2):
-                raise StudentError(f"{part}.train", TypeError(f"must return (params, losses), returned "
+                raise StudentError(f"{module}.train", TypeError(f"must return (params, losses), returned "
                                                               f"{describe(result)}"))
             params, losses = result
             trained = {k: params.get(k) for k in PARAM_KEYS} if isinstance(params, dict) else {"params": params}
@@ -346,13 +347,13 @@ def probe_predict(arrays, options):
     A request of its own, after the training's: whatever predict does (raise, exit, hang) costs
     this request only, never the training's points.
     """
-    part = options["part"]
+    module = options["module"]
     X_test = np.load(options["data"]["X_test"], mmap_mode="r").view(np.ndarray)
-    if part == "single_neuron":
+    if MODULES[module].layers == 1:
         args = (arrays["W"].copy(), arrays["b"].copy())
     else:
         args = (_params_from(arrays),)
-    return {"predictions": call(part, "predict", X_test, *args)}
+    return {"predictions": call(module, "predict", X_test, *args)}
 
 
 PROBES = {

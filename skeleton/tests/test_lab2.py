@@ -2,54 +2,17 @@
 
 These are the grader's own checks on the public cases, with the grader's messages; the grader
 also runs hidden cases and the full 500-epoch trainings on its grading subset, with the
-thresholds of its rubric. The training questions here run a quick smoke check only: 20 epochs
-on 300 examples, compared epoch by epoch with the reference.
+thresholds of its rubric. The training questions (q1_5, q2_2, q3_3) here also run a quick smoke
+check of ``train``: 20 epochs on 300 examples, compared epoch by epoch with the reference.
+The list of questions is the grader's own (``lab2check/questions.py``).
 """
 import pytest
 
-from lab2check import kit
+from lab2check import kit, questions
 
 
-def _check(qid):
+@pytest.mark.parametrize("qid", questions.unit_questions())
+def test_question(qid):
     failures = kit.check(qid)
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
-
-
-def test_q1_1():
-    _check("q1_1")
-
-
-def test_q1_2():
-    _check("q1_2")
-
-
-def test_q1_3():
-    _check("q1_3")
-
-
-def test_q1_4():
-    _check("q1_4")
-
-
-def test_q1_5():
-    """predict, and a 20-epoch smoke of train (the grader checks the 500-epoch loss and accuracy)."""
-    _check("q1_5")
-
-
-def test_q2_1():
-    _check("q2_1")
-
-
-def test_q2_2():
-    """predict, and a 20-epoch smoke of train (the grader checks the 500-epoch loss and accuracy)."""
-    _check("q2_2")
-
-
-def test_q3_2():
-    _check("q3_2")
-
-
-def test_q3_3():
-    """Every function, and a 20-epoch smoke of train (the grader checks the 500-epoch loss and accuracy)."""
-    _check("q3_3")
