@@ -99,15 +99,21 @@ def _case_bounds(answers, case) -> dict:
     return {"max_elements": 16 * max(sizes + [256]), "max_bytes": 8 * 48 * sum(sizes) + (1 << 20)}
 
 
-def _sources_right(qid, run: _Run, done: dict) -> bool:
-    """Whether the loss and forward pass that ``qid``'s gradient check differentiates passed every
-    one of their checks (``done``: this question's cases judged so far)."""
-    sources = questions.get(qid).differentiates
+def _differentiated_right(sources, judged_of) -> bool:
+    """Whether the loss and forward pass a gradient check differentiates (``sources``: (question,
+    check) pairs) were judged and passed every one of their checks; ``judged_of(q)``: the checked
+    cases of question ``q`` so far."""
     for q, check in sources:
-        judged = [c for c in (done.values() if q == qid else run.checked.get(q, [])) if c.check == check]
+        judged = [c for c in judged_of(q) if c.check == check]
         if not judged or not all(c.outcome.passed for c in judged):
             return False
     return bool(sources)
+
+
+def _sources_right(qid, run: _Run, done: dict) -> bool:
+    """``_differentiated_right`` for ``qid`` while its cases run (``done``: those judged so far)."""
+    return _differentiated_right(questions.get(qid).differentiates,
+                                 lambda q: done.values() if q == qid else run.checked.get(q, []))
 
 
 def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
@@ -244,17 +250,12 @@ def _own_loss_only_where_wrong(checked: dict) -> None:
     centred differences are the reference's gradient, so a gradient matching "its own loss" there
     can only come from values that are not the loss: no credit.
     """
-    for qid, sources in ((q.id, q.differentiates) for q in questions.QUESTIONS.values() if q.differentiates):
-        right = all(c.outcome.passed for q, check in sources for c in checked.get(q, []) if c.check == check) \
-            and all(any(c.check == check for c in checked.get(q, [])) for q, check in sources)
-        if not right:
+    for q in questions.QUESTIONS.values():
+        if not _differentiated_right(q.differentiates, lambda other: checked.get(other, [])):
             continue
-        for c in checked.get(qid, []):
+        for c in checked.get(q.id, []):
             if c.outcome.own_loss:
-                c.outcome = checks.Outcome(False, c.outcome.message.replace(
-                    "your loss is not the expected one (see the loss question)",
-                    "your loss and forward pass all their checks, so the loss values your code returned at the "
-                    "perturbed parameters are not those of your loss"), c.outcome.mistake, 0.0)
+                c.outcome = checks.without_own_loss_credit(c.outcome)
 
 
 PRINTED_CHARS = 4000  # of a question's printed output kept in the report: its head and its tail

@@ -287,6 +287,17 @@ def _own_numeric(case, result):
         return {f"grad.{k}": v for k, v in gradcheck.numeric(losses, params).items()}
 
 
+_OWN_LOSS_WRONG = "your loss is not the expected one (see the loss question)"
+_OWN_LOSS_FAKED = ("your loss and forward pass all their checks, so the loss values your code returned at the "
+                   "perturbed parameters are not those of your loss")
+
+
+def without_own_loss_credit(outcome: Outcome) -> Outcome:
+    """``outcome`` (an own-loss credit) taken back, for a student whose loss and forward pass all
+    their checks: the loss values the credit rested on cannot have been those of that loss."""
+    return Outcome(False, outcome.message.replace(_OWN_LOSS_WRONG, _OWN_LOSS_FAKED), outcome.mistake, 0.0)
+
+
 def _evaluate_gradcheck(case, result, expected, variants, tol):
     """Full credit when the gradient matches the reference; ``own_loss_credit`` when it matches
     centred differences of the student's own loss and that loss is the wrong one. The
@@ -307,8 +318,8 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
             if own < tol.gradcheck_rel_error and not loss_right:
                 return Outcome(tol.own_loss_credit >= 1.0,
                                f"{case.call}: your gradient matches centred differences of your own loss "
-                               f"(rel error {fmt(own)}), but your loss is not the expected one (see the loss "
-                               f"question): {first.message}", first.mistake, tol.own_loss_credit, own_loss=True)
+                               f"(rel error {fmt(own)}), but {_OWN_LOSS_WRONG}: {first.message}", first.mistake,
+                               tol.own_loss_credit, own_loss=True)
             return Outcome(False, f"{first.message} Centred differences of your own loss give a rel error of "
                                   f"{fmt(own)} (expected below {tol.gradcheck_rel_error:g}).", first.mistake, 0.0)
     return first
