@@ -14,3 +14,12 @@ RUBRIC = PROJECT / "rubric.yaml"
 
 class UsageError(Exception):
     """Bad input from the teacher (a wrong path, a bad rubric, a broken archive): one clear line."""
+
+
+def read_input(path, what: str) -> bytes:
+    """The bytes of a file the teacher gave (``what``: "the rubric", "the worksheet"...), or
+    ``UsageError`` with one line naming it: a wrong path stops the command before any grading."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read {what} {path}: {err.strerror or err}") from None

@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import UsageError
+from grader import UsageError, read_input
 from grader.report import QuestionResult, Report
 from lab2check import questions
 
@@ -78,10 +78,7 @@ def parse_points(text: str) -> float:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise UsageError(f"cannot read the manual points file {path}: {err.strerror or err}") from None
+    raw = read_input(path, "the manual points file")
     try:
         return raw.decode("utf-8-sig")  # strips a BOM when there is one
     except UnicodeDecodeError:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grader import RUBRIC, UsageError
+from grader import RUBRIC, UsageError, read_input
 from lab2check import questions
 from lab2check.checks import Tolerances
 
@@ -192,10 +192,7 @@ class Rubric(_Strict):
 def load(path=RUBRIC) -> Rubric:
     """Read and validate a rubric file; ``UsageError`` with one line on any problem."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise UsageError(f"cannot read the rubric {path}: {err.strerror or err}") from None
+    raw = read_input(path, "the rubric")
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as err:

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from grader import UsageError
+from grader import UsageError, read_input
 
 HEADERS = {
     "id": ("Identifier", "Identifiant"),
@@ -109,10 +109,7 @@ def parse_moodle_date(text: str, zone: str) -> datetime | None:
 def read(path) -> Worksheet:
     """Read and check a worksheet; ``UsageError`` with one line naming the file otherwise."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise UsageError(f"cannot read the worksheet {path}: {err.strerror or err}") from None
+    raw = read_input(path, "the worksheet")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
