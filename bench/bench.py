@@ -31,6 +31,10 @@ Sections (``--only`` takes a comma-separated list; the environment is always rec
 
 The direct runs happen in worker processes started by this script (``--_worker``) with one
 BLAS thread each; this process itself keeps the caller's environment, as ``make grade`` would.
+
+Why one file above 500 lines: it is a script run as ``bench/bench.py``, one ``section_<name>``
+function per section above plus the table that prints them all; nothing imports it, and
+splitting it would only add imports between its sections.
 """
 import argparse
 import contextlib

@@ -38,6 +38,11 @@ made it). Either way nothing is left behind.
 
 Decompressing twice costs little next to writing: a submission is a few kB, and the first
 pass over a bomb stops at the same caps as the second.
+
+Why one module above 500 lines: it is one safety argument (every member of either format goes
+through the same name checks, caps and writer, in both passes), and a reader checking it should
+not have to follow it across files; the sections below (caps and writer, names, tar, zip) are
+its chapters.
 """
 import bz2
 import codecs

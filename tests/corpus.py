@@ -11,6 +11,8 @@ returns ``dest``. Three families, each graded end to end by its own test file:
 An edit names the text it replaces, which must occur the stated number of times in the
 reference (once unless told): when the reference changes, a builder fails loudly instead of
 silently building a submission that is the reference itself.
+
+Above 500 lines: the three families share the edit machinery and the reference's text.
 """
 import re
 import shutil

@@ -5,6 +5,8 @@ archive on 2 cores; the catalogue's refused archives cost almost nothing). The w
 about three minutes; ``-k "not kill"`` skips the two command-line runs that are killed half-way.
 The reference cache for the small rubric is built on first use (~30 s) under ``.cache/`` (or
 ``$LAB2_CACHE``) and shared with the other test files.
+Above 500 lines because its tests share module-scoped batches (the catalogue, a small class):
+split across files, each file would grade them again.
 """
 import contextlib
 import csv
