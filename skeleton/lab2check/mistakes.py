@@ -146,6 +146,7 @@ def diagnose(got, expected, variants=None, *, m=None, quantity="output"):
         return "missing-mean" if c > 0 or quantity != "gradient" else "gradient-sign"
     if quantity == "gradient" and abs(c + 1) < 1e-6:
         return "gradient-sign"
-    if m and m > 1 and (expected.size >= 2 or abs(c * m - 1) < 1e-6):
+    # A positive constant factor only: a negated output is no normalisation (its advice would mislead).
+    if m and m > 1 and c > 0 and (expected.size >= 2 or abs(c * m - 1) < 1e-6):
         return "wrong-normalisation"
     return None

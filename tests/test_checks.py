@@ -1,0 +1,136 @@
+"""The comparison ladder, the diagnosis and the scoring, on small synthetic arrays (no sandbox,
+no reference cache: part of ``make test-fast``).
+
+The ladder is ``lab2check.compare.compare`` (exists -> type -> shape -> finite -> values),
+the diagnosis ``lab2check.mistakes.diagnose`` and ``checks.without_blind_passes``, the scoring
+``grader.grade._question`` (a question's points split between its check groups by the
+registry's weights, then between the cases of a group).
+"""
+import numpy as np
+import pytest
+
+from grader import grade
+from grader.rubric import load
+from lab2check import checks, mistakes
+from lab2check.cases import Case
+from lab2check.compare import Outcome, compare
+
+TOL = checks.Tolerances(rtol=1e-5, atol=1e-9)
+E = np.array([[0.5, -1.25, 2.0], [3.0, 0.125, -4.0]])
+
+
+def _compare(got, got_type="ndarray", expected=E, **kw):
+    kw.setdefault("rtol", 1e-5)
+    kw.setdefault("atol", 1e-9)
+    return compare("f(x)", got, got_type, expected, **kw)
+
+
+# --- the ladder ---------------------------------------------------------------------------------
+
+def test_each_rung_of_the_ladder_stops_with_its_own_message():
+    assert _compare(E.copy()).passed
+    none = _compare(None, "NoneType")
+    assert not none.passed and "returned None, expected an ndarray of shape (2, 3) (a missing return?)" in none.message
+    listed = _compare(None, "list")
+    assert "returned list, expected an ndarray of shape (2, 3)" in listed.message
+    sub = _compare(E.copy(), "ndarray subclass matrix")
+    assert not sub.passed and "np.asarray(result) converts it" in sub.message
+    shape = _compare(np.zeros((3, 4)))
+    assert not shape.passed and "shape (3, 4), expected (2, 3)" in shape.message
+    nan = E.copy()
+    nan[1, 2] = np.nan
+    finite = _compare(nan)
+    assert not finite.passed and "1 of 6 values are not finite; first at [1, 2]" in finite.message
+    off = E.copy()
+    off[0, 1] += 0.5
+    values = _compare(off)
+    assert not values.passed and "[0, 1]" in values.message and "-0.75" in values.message
+    assert all(o.credit == 0.0 for o in (none, listed, sub, shape, finite, values))
+
+
+def test_tolerances_and_accepted_shapes():
+    assert _compare(E * (1 + 5e-6)).passed                       # within rtol
+    assert not _compare(E * (1 + 5e-4)).passed                   # a float32-sized error is not, in float64
+    assert _compare(E * (1 + 5e-4), rtol=1e-3).passed
+    loss = np.array(0.693)
+    assert _compare(np.array([[0.693]]), expected=loss, shapes=((), (1,), (1, 1))).passed
+    assert not _compare(np.array([0.693, 0.693]), expected=loss, shapes=((), (1,), (1, 1))).passed
+    # Labels are compared exactly, as numbers: probabilities are not labels.
+    labels = np.array([[0.0, 1.0, 0.0]])
+    assert _compare(labels.copy(), expected=labels, exact=True).passed
+    assert not _compare(labels + 0.3, expected=labels, exact=True).passed
+    # A loss whose value depends on the student's eps: only finiteness is checked.
+    assert _compare(np.array(17.3), expected=np.array(16.1), finite_only=True).passed
+    assert not _compare(np.array(np.inf), expected=np.array(16.1), finite_only=True).passed
+
+
+# --- the diagnosis -------------------------------------------------------------------------------
+
+def test_a_mistake_is_named_only_where_the_case_can_tell_it():
+    m = 3
+    assert mistakes.diagnose(E * m, E, m=m) == "missing-mean"
+    assert mistakes.diagnose(E * m, E, m=1) is None                 # one example cannot show an m-factor
+    assert mistakes.diagnose(-E, E, m=m, quantity="gradient") == "gradient-sign"
+    assert mistakes.diagnose(-E, E, m=m, quantity="output") is None  # a sign flip is a gradient's mistake only
+    assert mistakes.diagnose(E.T.copy(), E) == "transposed"
+    variant = E + 1.0
+    assert mistakes.diagnose(variant, E, {"tanh-derivative": variant}) == "tanh-derivative"
+    # A variant equal to the right answer on this case tells nothing: never named.
+    assert mistakes.diagnose(E, E, {"tanh-derivative": E.copy()}) is None
+    assert mistakes.diagnose(np.zeros_like(E), E, m=m) is None      # zeros are no scaled version of anything
+
+
+def test_the_ladder_carries_the_diagnosis_and_its_advice():
+    out = _compare(E * 4, m=4, quantity="loss")
+    assert out.mistake == "missing-mean" and "[mistake:missing-mean]" in out.message
+    assert mistakes.ADVICE["missing-mean"] in out.message
+
+
+def _case(label, m):
+    X = np.ones((2, m))
+    return Case("q1_3", "loss", label, False, "call", {"module": "single_neuron", "function": "loss"},
+                {"y": X[:1], "y_hat": X[:1] / 2}, ("out",), f"loss(y, y_hat), m = {m}")
+
+
+def test_a_pass_that_cannot_tell_the_named_mistake_earns_nothing():
+    cases = [_case("public-1", 4), _case("public-2", 1), _case("public-3", 5)]
+    named = Outcome(False, "loss(...): [mistake:missing-mean]", "missing-mean", 0.0)
+    outcomes = [named, Outcome(True), Outcome(True)]
+    judged = checks.without_blind_passes(cases, outcomes, {})
+    assert not judged[1].passed and judged[1].credit == 0.0 and "has one example" in judged[1].message
+    assert judged[2].passed                                # m = 5 could have shown it: a real pass
+    assert judged[0] is named
+    # Nothing named anywhere: every pass stands.
+    assert all(o.passed for o in checks.without_blind_passes(cases, [Outcome(True)] * 3, {}))
+
+
+# --- the scoring ---------------------------------------------------------------------------------
+
+def _checked(check, label, passed, credit=0.0, hidden=False, kind="failed"):
+    return grade._Checked(check, label, hidden, Outcome(passed, "" if passed else f"{check} is wrong", None,
+                                                         1.0 if passed else credit), kind)
+
+
+def test_points_are_split_by_the_registry_weights_then_between_cases():
+    rubric = load()
+    spec = rubric.questions["q1_4"]                        # gradients: 2, gradcheck: 1
+    checked = [_checked("gradients", "public-1", True), _checked("gradients", "public-2", False),
+               _checked("gradcheck", "public-1", True), _checked("gradcheck", "hidden-1", False, credit=0.5,
+                                                                 hidden=True)]
+    q = grade._question("q1_4", rubric, checked, 0.0)
+    shares = [c.max_points for c in q.checks]
+    assert shares == pytest.approx([spec.auto / 3, spec.auto / 3, spec.auto / 6, spec.auto / 6])
+    assert q.auto_points == pytest.approx(spec.auto / 3 + spec.auto / 6 + spec.auto / 12)
+    assert q.status == "partial"
+    assert q.summary == "q1_4: gradients is wrong; 1 hidden check failed"
+
+
+def test_a_perfect_question_gets_exactly_its_points_and_a_dead_one_names_why():
+    rubric = load()
+    auto = rubric.questions["q2_1"].auto
+    groups = {"init_params": 2, "forward": 3, "backward": 7, "gradcheck": 5, "update": 2}  # odd counts: 1/21-like shares
+    perfect = [_checked(g, f"case-{i}", True) for g, n in groups.items() for i in range(n)]
+    assert grade._question("q2_1", rubric, perfect, 0.0).auto_points == auto
+    missing = [_checked(g, f"case-{i}", False, kind="not-implemented") for g, n in groups.items() for i in range(n)]
+    q = grade._question("q2_1", rubric, missing, 0.0)
+    assert (q.auto_points, q.status) == (0.0, "not-implemented")
