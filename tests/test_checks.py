@@ -128,7 +128,7 @@ def test_points_are_split_by_the_registry_weights_then_between_cases():
 def test_a_perfect_question_gets_exactly_its_points_and_a_dead_one_names_why():
     rubric = load()
     auto = rubric.questions["q2_1"].auto
-    groups = {"init_params": 2, "forward": 3, "backward": 7, "gradcheck": 5, "update": 2}  # odd counts: 1/21-like shares
+    groups = {"init_params": 2, "forward": 3, "backward": 7, "gradcheck": 5, "update": 2}  # odd counts: 1/21 shares
     perfect = [_checked(g, f"case-{i}", True) for g, n in groups.items() for i in range(n)]
     assert grade._question("q2_1", rubric, perfect, 0.0).auto_points == auto
     missing = [_checked(g, f"case-{i}", False, kind="not-implemented") for g, n in groups.items() for i in range(n)]
