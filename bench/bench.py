@@ -1134,7 +1134,7 @@ def main(argv=None) -> int:
     if needs_cache and not (reference_answers.CACHE / "reference" / key / "meta.json").exists():
         say("setup: the reference cache is cold: building it once, in a subprocess with one BLAS thread")
         env = dict(os.environ, PYTHONPATH=str(PROJECT), **{v: "1" for v in THREAD_VARS})
-        subprocess.run([sys.executable, "-c", "from grader import api, expected; reference_answers.load(api.load_rubric())"],
+        subprocess.run([sys.executable, "-c", "from grader import api, reference_answers; reference_answers.load(api.load_rubric())"],
                        cwd=PROJECT, env=env, check=True)
     if needs_cache:
         t = time.perf_counter()
