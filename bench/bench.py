@@ -577,17 +577,17 @@ MALLOC = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.t
 @contextlib.contextmanager
 def child_env(extra: dict | None):
     """The sandboxed children get ``extra`` in their environment (a measurement of a lever:
-    ``grader.sandbox._child_env`` is patched in this process for the duration only)."""
-    from grader import sandbox
+    ``grader.sandbox.launch._child_env`` is patched in this process for the duration only)."""
+    from grader.sandbox import launch
     if not extra:
         yield
         return
-    original = sandbox._child_env
-    sandbox._child_env = lambda home: {**original(home), **extra}
+    original = launch._child_env
+    launch._child_env = lambda home: {**original(home), **extra}
     try:
         yield
     finally:
-        sandbox._child_env = original
+        launch._child_env = original
 
 
 def timed_grade(sub, rubric, answers, concurrency=2, env_extra=None) -> dict:

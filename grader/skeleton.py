@@ -34,8 +34,6 @@ KIT = PROJECT / "kit"
 LAB2CHECK = PROJECT / "lab2check"
 
 # Caches that appear when someone runs the code; never part of a source, never in the kit.
-# lab2check modules the kit does not need: the grader's sandbox child runs only in the grader.
-LAB2CHECK_GRADER_ONLY = {"child.py"}
 IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 IGNORED_SUFFIXES = {".pyc", ".pyo"}
 
@@ -189,9 +187,7 @@ def render(project: Path = PROJECT) -> dict[str, bytes]:
             shown = path.relative_to(project).as_posix()
             data = stub(data.decode("utf-8"), shown).encode("utf-8")
         add(f"lab2/{rel}", data, path)
-    for path in _files(lab2check):
-        if path.name in LAB2CHECK_GRADER_ONLY:
-            continue
+    for path in _files(lab2check):  # all of it: the grader's sandbox plumbing lives in grader/sandbox/
         add(f"lab2check/{path.relative_to(lab2check).as_posix()}", path.read_bytes(), path)
     for path in _files(kit):
         add(path.relative_to(kit).as_posix(), path.read_bytes(), path)

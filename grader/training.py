@@ -143,7 +143,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list,
     """``([(check, Outcome)], recorded losses or None, true final loss or None)`` for a training
     request that returned.
 
-    ``predicted``: the answer of the predict request that followed (a ``Response``), or None.
+    ``predicted``: the answer of the predict request that followed (a ``lab2check.result.Result``), or None.
     """
     ref = np.asarray(task.reference_losses, np.float64)
     k = min(task.trajectory_epochs, ref.size)

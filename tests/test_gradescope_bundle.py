@@ -39,7 +39,7 @@ def test_the_bundle_has_gradescopes_two_scripts_at_its_root_and_only_what_gradin
         infos = {i.filename: i for i in zf.infolist()}
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
-    for name in ("grader/cli.py", "grader/gradescope_run.py", "lab2check/child.py", "reference/lab2/multiclass.py",
+    for name in ("grader/cli.py", "grader/gradescope_run.py", "grader/sandbox/child.py", "reference/lab2/multiclass.py",
                  "data/mnist/train-images-idx3-ubyte.gz", "requirements.txt", "rubric.yaml"):
         assert name in infos, name
     assert not [n for n in infos if n.split("/")[0] in ("tests", "kit", "skeleton", "bench", ".cache", "docs")

@@ -17,10 +17,10 @@ import time
 import pytest
 from test_sandbox import GOOD, HOSTILE, KINDS, LIMITS, QUICK, Z, recovers, write_submission
 
-from grader import PROJECT, cgroup, seccomp_filter
+from grader import PROJECT
 from grader.report import Report
 from grader.rubric import Limits
-from grader.sandbox import Child, processes_of, sandbox_status
+from grader.sandbox import Child, cgroup, processes_of, sandbox_status, seccomp_filter
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,6 +28,7 @@ CGROUPS = pytest.mark.skipif(not cgroup.status()[0], reason=f"no cgroup here: {c
 SECCOMP = pytest.mark.skipif(not seccomp_filter.status()[0], reason=f"no seccomp: {seccomp_filter.status()[1]}")
 ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox empties the bounding set only when run as root")
 MB = 1 << 20
+CHILD_FOLDER = PROJECT / "grader" / "sandbox"  # the child's script and protocol.py
 
 
 @pytest.fixture(params=KINDS)
@@ -316,9 +317,9 @@ def test_the_filter_itself_turns_each_call_into_eperm(tmp_path):
     # namespace comes last, as the calls after it would run in it.)
     calls = DENIED_CALLS | {"add_key": "sc(NR['add_key'], b'user', b'lab2-key', b'secret', 6, 0x7ffffff0)"}
     script = tmp_path / "calls.py"
-    script.write_text(f"import json, os, sys\nsys.path.insert(0, {str(PROJECT)!r})\nNR = {numbers()!r}\n" + CALLER
+    script.write_text(f"import json, os, sys\nsys.path.insert(0, {str(CHILD_FOLDER)!r})\nNR = {numbers()!r}\n" + CALLER
                       + textwrap.dedent(f"""
-        from lab2check import child
+        import child  # as in the sandbox: the script with protocol.py beside it, no grader package
         if sys.argv[1] == "filtered":
             child._prctl(child._PR_SET_NO_NEW_PRIVS, 1)
             child._load_seccomp(open(sys.argv[2], "rb").read())

@@ -6,6 +6,7 @@ Each hostile submission has the hostile code in ``lab2/single_neuron.py`` (at im
 The ``sandbox`` fixture closes every child at the end of a test and checks that no process of
 its dedicated uid is left.
 """
+import json
 import os
 import socket
 import tempfile
@@ -19,7 +20,8 @@ import pytest
 
 from grader import PROJECT
 from grader.rubric import Limits
-from grader.sandbox import Child, SandboxError, _bubblewrap_works, processes_of, sandbox_status
+from grader.sandbox import Child, SandboxError, processes_of, sandbox_status
+from grader.sandbox.launch import _bubblewrap_works
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -201,12 +203,45 @@ ONLY_BWRAP = pytest.mark.parametrize("kind", [pytest.param("bubblewrap", marks=B
 @ONLY_BWRAP
 @pytest.mark.parametrize("where", WHERE)
 def test_the_project_is_not_visible_in_bubblewrap(sandbox, where):
-    paths = [PROJECT / p for p in ("reference/lab2/single_neuron.py", "grader/sandbox.py", "rubric.yaml", "tests")]
+    paths = [PROJECT / p for p in ("reference/lab2/single_neuron.py", "grader/__init__.py", "rubric.yaml", "tests")]
     assert all(p.exists() for p in paths)
     paths.append("lab2/good.py")  # what the child may see, to show the test can tell
     response = sandbox(**trying(where, paths, "os.stat(path)")).request("call", Z, HOSTILE, QUICK)
     assert response.status == "ok", response
     assert response.outputs["out"].tolist() == [0, 0, 0, 0, 1]
+
+
+@ONLY_BWRAP
+def test_student_code_sees_no_grader_folder_only_the_childs_two_files(sandbox):
+    # From inside a graded function: the mounts, every file and folder (but in /usr, /proc, /dev),
+    # and an attempt to import the grader. Of the grader, only the child's script and the
+    # protocol it imports are there; lab2check (the kit's library) beside them.
+    child = sandbox(in_call="""
+        mounts = [line.split()[4] for line in open("/proc/self/mountinfo")]
+        seen = set()
+        for root, dirs, files in os.walk("/"):
+            dirs[:] = [d for d in dirs if os.path.join(root, d) not in ("/proc", "/dev", "/usr", "/sys")]
+            seen.update(os.path.join(root, name) for name in dirs + files)
+        try:
+            import grader
+            imported = "grader imported from " + str(getattr(grader, "__path__", grader))
+        except ImportError as err:
+            imported = type(err).__name__
+        print(json.dumps({"mounts": mounts, "imported": imported, "count": len(seen),
+                          "grader": sorted(p for p in seen if "grader" in p.split("/")),
+                          "sandbox": sorted(p for p in seen if p.startswith("/sandbox/"))}))
+        return z
+    """)
+    response = child.request("call", Z, HOSTILE, QUICK)
+    assert response.status == "ok", response
+    seen = json.loads(response.output_tail)
+    assert "/sandbox/bin/child.py" in seen["mounts"] and seen["count"] > 1000  # the probe did look
+    assert seen["grader"] == [] and seen["imported"] == "ModuleNotFoundError"
+    library = {f"/sandbox/lib/lab2check/{p.name}" for p in (PROJECT / "lab2check").glob("*.py")}
+    assert library <= set(seen["sandbox"])
+    others = {p for p in seen["sandbox"] if not p.startswith("/sandbox/lib/lab2check/__pycache__")} - library
+    assert others == {"/sandbox/bin", "/sandbox/bin/child.py", "/sandbox/bin/protocol.py", "/sandbox/lib",
+                      "/sandbox/lib/lab2check"}, others
 
 
 @pytest.mark.parametrize("where", WHERE)
@@ -369,8 +404,6 @@ def test_only_plain_numeric_arrays_come_back(sandbox, extra, in_call, described,
     response = child.request("call", Z, HOSTILE, QUICK)
     assert response.status == "ok", response
     assert response.types["out"] == described
-    if described == "str":
-        assert response.texts == {"out": "sigmoid"}
     if expected is None:
         assert "out" not in response.outputs
     else:

@@ -3,6 +3,7 @@
 Also the generator's refusals of malformed markers, the kit archive, and the kit's hand-in
 tool end to end (in a temporary copy of the kit).
 """
+import ast
 import inspect
 import os
 import re
@@ -76,6 +77,24 @@ def test_render_is_deterministic_and_lists_every_source():
                  "tests/conftest.py", "tools/make_archive.py", "lab2check/__init__.py"}
     assert expected <= set(first)
     assert not [p for p in first if "__pycache__" in p or p.endswith(".pyc")]
+
+
+def test_the_kits_lab2check_holds_no_grader_plumbing():
+    # The sandbox's child and its wire protocol live in grader/sandbox/: the kit ships the check
+    # library whole (nothing filtered out), and nothing in it starts, confines or talks to a child.
+    files = gen.render()
+    shipped = {name.removeprefix("lab2check/") for name in files if name.startswith("lab2check/")}
+    assert shipped == {p.name for p in (PROJECT / "lab2check").glob("*.py")}
+    assert "result.py" in shipped  # the probe's Result type, which the kit's checks use
+    assert not shipped & {"child.py", "protocol.py"}
+    plumbing = re.compile(r"\b(prctl|setresuid|pidfd|PR_SET_|FRAME|request_fd|response_fd|seccomp)\b")
+    for name in shipped:
+        source = files[f"lab2check/{name}"].decode()
+        imported = [node for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        modules = [a.name for n in imported if isinstance(n, ast.Import) for a in n.names]
+        modules += [n.module or "" for n in imported if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in modules if m.split(".")[0] == "grader"], name
+        assert not plumbing.findall(source), (name, plumbing.findall(source))
 
 
 def test_data_and_init_are_copied_identically():

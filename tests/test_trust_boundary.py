@@ -1,6 +1,6 @@
 """The grader's side of the trust boundary, on synthetic inputs (fast, no child process).
 
-- what the child sends is validated before it is parsed: a malformed frame is ``_BadOutput``
+- what the child sends is validated before it is parsed: a malformed frame is ``BadOutput``
   (that request's ``bad-output``), never another exception that would end the grading;
 - the centred differences are formed from loss values alone (``lab2check.gradcheck``);
 - a training is judged from the returned parameters (``grader.training``), not from the
@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 from grader import model, training
-from grader.sandbox import _BadOutput, _load_npy, _Reader
+from grader.sandbox.protocol import FRAME, BadOutput, Reader, load_npy
 from lab2check import gradcheck
-from lab2check.child import FRAME
 
 
 def _frame(payload: bytes) -> bytes:
@@ -39,43 +38,42 @@ def _header(**fields) -> bytes:
     {"types": {"out": "x"}, "arrays": [1]},
     {"types": {"out": "x"}, "arrays": "out"},
     {"types": [["out", "x"]], "arrays": []},
-    {"types": {"out": "x"}, "arrays": ["out"], "texts": {"out": ["a"]}},
     {"types": {"out": "x"}, "arrays": ["out", "out"]},
 ])
 def test_a_malformed_header_is_bad_output(fields):
-    reader = _Reader(1 << 20, 1 << 22, 1)
-    with pytest.raises(_BadOutput):
+    reader = Reader(1 << 20, 1 << 22, 1)
+    with pytest.raises(BadOutput):
         reader.feed(_header(**fields))
 
 
 def test_an_answer_to_another_request_or_not_json_is_bad_output():
     for data in (_frame(b'{"id": 2, "status": "ok", "types": {}, "arrays": []}'), _frame(b"\xff{"),
                  _frame(b"[1, 2]"), _frame(b"1e999999")):
-        with pytest.raises(_BadOutput):
-            _Reader(1 << 20, 1 << 22, 1).feed(data)
+        with pytest.raises(BadOutput):
+            Reader(1 << 20, 1 << 22, 1).feed(data)
 
 
 def test_an_npy_claiming_2_to_the_64_elements_is_bad_output():
     header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (18446744073709551616,), }"
     blob = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header) + 1) + header + b"\n"
-    with pytest.raises(_BadOutput):
-        _load_npy(blob)
-    with pytest.raises(_BadOutput):
-        _load_npy(b"\x93NUMPY\x01\x00\xff\xff{'descr': [('a', '<f8')]")
+    with pytest.raises(BadOutput):
+        load_npy(blob)
+    with pytest.raises(BadOutput):
+        load_npy(b"\x93NUMPY\x01\x00\xff\xff{'descr': [('a', '<f8')]")
 
 
 def test_arrays_are_capped_by_elements_before_they_are_read():
-    assert _load_npy(_npy(np.arange(10.0)), max_elements=10).shape == (10,)
-    with pytest.raises(_BadOutput, match="over the limit of 10"):
-        _load_npy(_npy(np.arange(11.0)), max_elements=10)
-    reader = _Reader(4096, 8192, 1, max_elements=10)
-    with pytest.raises(_BadOutput, match="frame of"):
+    assert load_npy(_npy(np.arange(10.0)), max_elements=10).shape == (10,)
+    with pytest.raises(BadOutput, match="over the limit of 10"):
+        load_npy(_npy(np.arange(11.0)), max_elements=10)
+    reader = Reader(4096, 8192, 1, max_elements=10)
+    with pytest.raises(BadOutput, match="frame of"):
         reader.feed(_header(types={"out": "x"}, arrays=["out"]) + _frame(_npy(np.zeros(2000))))
 
 
 def test_a_whole_answer_is_capped():
-    reader = _Reader(1 << 20, 1 << 16, 1)
-    with pytest.raises(_BadOutput, match="larger than"):
+    reader = Reader(1 << 20, 1 << 16, 1)
+    with pytest.raises(BadOutput, match="larger than"):
         reader.feed(_header(types={f"a{i}": "x" for i in range(3)}, arrays=[f"a{i}" for i in range(3)])
                     + b"".join(_frame(_npy(np.zeros(60000))) for _ in range(3)))
 
@@ -165,12 +163,12 @@ def test_parameters_of_the_wrong_shape_or_not_finite_fail_final_loss_and_accurac
 
 
 def test_the_students_predict_is_compared_with_the_rule_only_to_say_so(task):
-    from grader.sandbox import Response
+    from grader.sandbox import Result
 
     t, outputs = task
-    wrong = Response("ok", outputs={"predictions": np.zeros(300)}, types={"predictions": "ndarray of float64"})
+    wrong = Result("ok", outputs={"predictions": np.zeros(300)}, types={"predictions": "ndarray of float64"})
     judged = _judged(t, outputs, wrong)
     assert judged["accuracy"].passed and "labels that differ from the contract's rule" in judged["accuracy"].message
-    failed = Response("error", error={"message": "single_neuron.predict raised NotImplementedError"})
+    failed = Result("error", error={"message": "single_neuron.predict raised NotImplementedError"})
     judged = _judged(t, outputs, failed)
     assert judged["accuracy"].passed and "your predict did not return" in judged["accuracy"].message

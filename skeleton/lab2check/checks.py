@@ -14,6 +14,7 @@ from lab2check import gradcheck, mistakes
 from lab2check.compare import Outcome, compare, fmt
 from lab2check.plain import encode
 from lab2check.questions import MODULES
+from lab2check.result import Result, Status, error_of
 
 SCALAR_SHAPES = ((), (1,), (1, 1))
 MAX_ELEMENTS = 10**8
@@ -31,17 +32,6 @@ class Tolerances:
     purity_share: float = 0.25     # what a right value computed by modifying an argument in place loses
 
 
-@dataclass
-class Result:
-    """What running a probe gave: the sandbox's answer, or a local run's (same fields)."""
-    status: str                      # ok | error | timeout | crashed | bad-output
-    outputs: dict = field(default_factory=dict)
-    types: dict = field(default_factory=dict)
-    error: dict | None = None        # where, type, not_implemented, message, traceback
-    note: str = ""
-    seconds: float = 0.0
-
-
 def run_local(case_or_probe, arrays=None, options=None) -> Result:
     """Run a probe in this process (the reference, a variant, or the student's own code in the kit)."""
     from lab2check import probes
@@ -52,8 +42,7 @@ def run_local(case_or_probe, arrays=None, options=None) -> Result:
     try:
         raw = probes.run(name, arrays, options)
     except probes.StudentError as err:
-        return Result("error", error={"where": err.where, "type": err.type, "not_implemented": err.not_implemented,
-                                      "message": err.describe(), "traceback": err.traceback})
+        return Result("error", error=error_of(err))
     outputs, types = {}, {}
     for key, value in raw.items():
         array, kind = encode(value, MAX_ELEMENTS)
@@ -65,7 +54,7 @@ def run_local(case_or_probe, arrays=None, options=None) -> Result:
 
 def failure(result: Result, limit_note: str = "", case=None) -> Outcome:
     """The outcome of a probe that did not return (an exception, a timeout, a crash)."""
-    if result.status == "error":
+    if result.status is Status.ERROR:
         err = result.error or {}
         message = err.get("message") or f"{err.get('where', 'student code')} failed"
         if result.note:  # the sandbox's hint, e.g. "stdin is empty: input() cannot be answered"
@@ -77,7 +66,7 @@ def failure(result: Result, limit_note: str = "", case=None) -> Outcome:
         if not err.get("not_implemented") and err.get("traceback"):
             message += "\n" + err["traceback"].rstrip()
         return Outcome(False, message, mistake, 0.0)
-    if result.status == "timeout":
+    if result.status is Status.TIMEOUT:
         return Outcome(False, f"timed out{limit_note}: {result.note}".rstrip(": "), None, 0.0)
     return Outcome(False, f"{result.status}: {result.note}".rstrip(": "), None, 0.0)
 
@@ -92,7 +81,7 @@ def _hard_coded_size(case, err):
 
 
 def not_implemented(result: Result) -> bool:
-    return result.status == "error" and bool((result.error or {}).get("not_implemented"))
+    return result.not_implemented
 
 
 def _m(case):

@@ -1,25 +1,17 @@
 """The process that runs student code: a request loop over two pipes, inside the sandbox.
 
-Started by ``grader.sandbox`` as ``python -s child.py FD`` (inside bubblewrap, or with resource
-limits only), where FD is a pipe holding its JSON configuration: on the command line the
-configuration's host paths would show in ``ps`` and ``/proc/*/cmdline``. It confines itself before
-any student code is imported (resource limits, an empty capability bounding set, then an
-unprivileged uid when started as root, then the seccomp filter when bubblewrap did not load
-it: see ``grader/seccomp_filter.py``), imports numpy once, says hello, and
-then answers requests until its request pipe closes. Student modules stay imported between
-requests. It deliberately knows nothing about the grader (which is not visible in the sandbox):
-it runs ``lab2check.probes.run`` and turns the values into plain arrays with
-``lab2check.plain.encode``.
-
-Wire format, both directions: frames of an 8-byte big-endian length and that many bytes.
-- request:  JSON ``{"id", "probe", "options", "arrays": [names], "cpu_seconds", "max_elements"}``, then one
-  ``.npy`` frame per name;
-- response: JSON ``{"id", "status": "ok", "types": {key: description}, "arrays": [keys],
-  "texts": {key: str}}``, then one ``.npy`` frame per key in ``arrays`` (``texts`` holds the
-  values that were plain strings, cut at 2000 characters); or JSON ``{"id", "status": "error",
-  "where", "type", "not_implemented", "message", "detail", "traceback"}`` alone;
-- the first frame the child sends is ``{"hello": 1, "pid", "uid"}``, once it is ready.
-Student code runs in this process and may break any of it; the parent trusts nothing it reads.
+Started by ``grader.sandbox.launch`` as ``python -s child.py FD`` (inside bubblewrap, or with
+resource limits only), where FD is a pipe holding its JSON configuration: on the command line
+the configuration's host paths would show in ``ps`` and ``/proc/*/cmdline``. It runs as a plain
+script, with ``protocol.py`` beside it: inside bubblewrap these two files are all of the grader
+there is (at ``/sandbox/bin/``), with ``lab2check`` at ``/sandbox/lib/``. It confines itself
+before any student code is imported (resource limits, an empty capability bounding set, then an
+unprivileged uid when started as root, then the seccomp filter when bubblewrap did not load it:
+see ``grader/sandbox/seccomp_filter.py``), imports numpy once, says hello, and then answers
+requests until its request pipe closes (the wire format: ``protocol.py``). Student modules stay
+imported between requests. It runs ``lab2check.probes.run`` and turns the values into plain
+arrays with ``lab2check.plain.encode``. Student code runs in this process and may break any of
+it; the parent trusts nothing it reads.
 
 With ``"reaper": true`` (the sandbox without bubblewrap) the process first forks: the original
 stays out of student code, adopts every orphan (``PR_SET_CHILD_SUBREAPER``), and when the
@@ -27,17 +19,20 @@ worker dies or the parent sends SIGTERM it kills what is left, reaps it, and exi
 worker did. That is the job bubblewrap's PID 1 does in its PID namespace; without it a fork
 bomb's processes would end as orphans of the host's init.
 
-Only the standard library is imported at module level, so the parent may import ``FRAME``.
+Only the standard library is imported at module level: numpy comes after the resource limits.
+Not this module's job: starting the child or reading its answers (``grader.sandbox.process``).
 """
 import io
 import json
 import os
 import resource
 import signal
-import struct
 import sys
 
-FRAME = struct.Struct(">Q")  # the length prefix of every frame
+if __package__:  # imported as grader.sandbox.child (its docstring, a tool): the grader's own copy
+    from grader.sandbox import protocol
+else:  # run as a script, in the sandbox: protocol.py lies beside it (sys.path[0])
+    import protocol
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_SECCOMP = 22
@@ -61,8 +56,8 @@ def main(argv=None) -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(70)
-    numpy, probes, plain = _confine(config)
-    _serve(config, numpy, probes, plain)
+    numpy, probes, plain, result = _confine(config)
+    _serve(config, numpy, probes, plain, result)
 
 
 # --- confinement ------------------------------------------------------------------------------
@@ -87,7 +82,7 @@ def _confine(config):
 
     numpy.ones((8, 8)) @ numpy.ones((8, 8))
     sys.path.insert(0, config["code_root"])
-    from lab2check import plain, probes
+    from lab2check import plain, probes, result
 
     sys.path.remove(config["code_root"])  # the child's own code is not the student's business
 
@@ -120,7 +115,7 @@ def _confine(config):
     else:
         os.chdir(submission)
     sys.path.insert(0, aliases.get(submission, submission))
-    return numpy, probes, plain
+    return numpy, probes, plain, result
 
 
 def _reach_through_descriptors(handles: dict) -> dict:
@@ -198,7 +193,7 @@ def _load_seccomp(program: bytes) -> None:
 
 def _fail(code: int, why: str) -> None:
     """End the child before any student code runs; the grader shows ``why`` in its error."""
-    os.write(2, f"lab2check child: {why}\n".encode())
+    os.write(2, f"sandbox child: {why}\n".encode())
     os._exit(code)
 
 
@@ -237,32 +232,34 @@ def _prctl(option: int, value: int) -> None:
 
 # --- the request loop -------------------------------------------------------------------------
 
-def _serve(config, numpy, probes, plain) -> None:
+def _serve(config, numpy, probes, plain, result) -> None:
     rfd, wfd = config["request_fd"], config["response_fd"]
     me = os.getpid()
     max_elements = config["max_elements"]
-    _send(wfd, {"hello": 1, "pid": me, "uid": os.getuid()}, [])
+    protocol.send(wfd, protocol.hello(me, os.getuid()), [])
     # What student code may monkey-patch (np.allclose, builtins.float, our own probes) is put
     # back after each request, so one question's patch never changes how another is graded.
     # Names a student adds (e.g. an ``np.float`` alias for old code) are left alone.
     import builtins
-    snapshots = [(m.__dict__, dict(m.__dict__)) for m in (builtins, numpy, probes, plain)]
+    snapshots = [(m.__dict__, dict(m.__dict__)) for m in (builtins, numpy, probes, plain, result, protocol)]
     while True:
-        request = _read_frame(rfd)
-        if request is None:
+        try:
+            received = protocol.read_request(rfd)
+        except EOFError:
+            os._exit(0)  # the parent went away in the middle of a request
+        if received is None:
             os._exit(0)  # the parent closed the pipe: the submission is done
-        request = json.loads(request)
-        frames = {name: _read_frame(rfd) for name in request["arrays"]}
+        request, frames = received
         _cpu_budget(request.get("cpu_seconds"))
         # The grader says how large an answer it will read; an honest encoding stays below it.
         limit = request.get("max_elements")
         limit = min(limit, max_elements) if type(limit) is int and limit > 0 else max_elements
-        reply, blobs = _answer(request, frames, probes, plain, numpy, limit)
+        reply, blobs = _answer(request, frames, probes, plain, result, numpy, limit)
         if os.getpid() != me:
             os._exit(0)  # a process forked by student code came back here: only the child answers
         _restore(snapshots)
         _flush_student_output()
-        _send(wfd, reply, blobs)
+        protocol.send(wfd, reply, blobs)
 
 
 def _restore(snapshots) -> None:
@@ -272,14 +269,14 @@ def _restore(snapshots) -> None:
                 namespace[name] = value
 
 
-def _answer(request, frames, probes, plain, numpy, max_elements):
+def _answer(request, frames, probes, plain, result, numpy, max_elements):
     """``(reply, .npy blobs)`` for one request: never raises, whatever student code does."""
     rid = request["id"]
     try:
         arrays = {name: numpy.load(io.BytesIO(frame), allow_pickle=False) for name, frame in frames.items()}
-        result = probes.run(request["probe"], arrays, request["options"])
-        types, names, blobs, texts = {}, [], [], {}
-        for key, value in result.items():
+        values = probes.run(request["probe"], arrays, request["options"])
+        types, names, blobs = {}, [], []
+        for key, value in values.items():
             array, kind = plain.encode(value, max_elements)
             types[str(key)] = str(kind)
             if array is not None:
@@ -287,13 +284,9 @@ def _answer(request, frames, probes, plain, numpy, max_elements):
                 blob = io.BytesIO()
                 numpy.lib.format.write_array(blob, array, allow_pickle=False)
                 blobs.append(blob.getbuffer())
-            elif type(value) is str:  # a probe's own message, e.g. why the loss could not be computed
-                texts[str(key)] = value[:2000]
-        return {"id": rid, "status": "ok", "types": types, "arrays": names, "texts": texts}, blobs
+        return protocol.ok_answer(rid, types, names), blobs
     except probes.StudentError as exc:
-        return {"id": rid, "status": "error", "where": exc.where, "type": exc.type,
-                "not_implemented": exc.not_implemented, "message": exc.describe(),
-                "detail": exc.detail, "traceback": exc.traceback}, []
+        return protocol.error_answer(rid, result.error_of(exc)), []
     except BaseException as exc:  # noqa: BLE001 - a hostile value may raise anything while encoded
         return _internal_error(rid, request.get("probe"), exc), []
 
@@ -310,9 +303,9 @@ def _internal_error(rid, probe, exc) -> dict:
         trace = traceback.format_exc()[-2000:]
     except BaseException:  # noqa: BLE001
         trace = ""
-    return {"id": rid, "status": "error", "where": f"lab2check probe {probe}", "type": type(exc).__name__,
-            "not_implemented": False, "message": f"probe {probe} failed: {type(exc).__name__}: {text}",
-            "detail": text, "traceback": trace}
+    return protocol.error_answer(rid, {"where": f"lab2check probe {probe}", "type": type(exc).__name__,
+                                       "not_implemented": False, "detail": text, "traceback": trace,
+                                       "message": f"probe {probe} failed: {type(exc).__name__}: {text}"})
 
 
 def _cpu_budget(seconds) -> None:
@@ -338,39 +331,6 @@ def _flush_student_output() -> None:
             stream.flush()
         except BaseException:  # noqa: BLE001 - student code may have replaced or closed them
             pass
-
-
-def _read_exact(fd: int, n: int):
-    parts = []
-    while n:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            return None
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
-
-
-def _read_frame(fd: int):
-    """The next frame's bytes, or None at the end of the stream."""
-    head = _read_exact(fd, FRAME.size)
-    if head is None:
-        return None
-    body = _read_exact(fd, FRAME.unpack(head)[0])
-    if body is None:
-        os._exit(0)  # the parent went away in the middle of a request
-    return body
-
-
-def _send(fd: int, header: dict, blobs) -> None:
-    text = json.dumps(header).encode()
-    parts = [FRAME.pack(len(text)), text]
-    for blob in blobs:
-        parts += [FRAME.pack(len(blob)), blob]
-    for part in parts:
-        view = memoryview(part)
-        while view:
-            view = view[os.write(fd, view):]
 
 
 # --- the reaper (sandbox without bubblewrap) ----------------------------------------------------

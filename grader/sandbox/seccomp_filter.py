@@ -3,7 +3,7 @@
 Built once with libseccomp (through ``pyseccomp``, a ctypes binding with the API of
 libseccomp's own Python bindings, on the system's ``libseccomp2``) and handed to the child as
 a compiled BPF program: bubblewrap loads it with ``--seccomp FD`` right before it starts the
-child; without bubblewrap the child loads it itself (``lab2check/child.py``) before any student
+child; without bubblewrap the child loads it itself (``grader/sandbox/child.py``) before any student
 code runs. Everything not listed is allowed: this filter removes kernel surface that an
 adversarial submission could use to reach the host or another student (the keyring, new user
 namespaces, tracing, BPF, perf, the mount family, modules, kexec, odd personalities), it is

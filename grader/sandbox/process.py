@@ -1,0 +1,489 @@
+"""The sandboxed child as the grader holds it: ``Child`` (one submission's process, restarted
+when it fails), ``_Process`` (one started process, its pipes and its cgroup) and ``_Killer``.
+
+A ``Child`` owns one long-lived process per submission (``grader/sandbox/child.py``, started by
+``grader.sandbox.launch``) and sends it requests over a pipe (``grader.sandbox.protocol``); when
+the process dies, hangs or is killed during a request, that request ends with a status saying
+so and the next request starts a fresh process. The student's stdout/stderr is read into a
+bounded buffer (its head and its tail), in the same poll loop as the answers, not by a thread:
+the child flushes it before it answers, so what a request printed is exactly what its
+``Result`` shows, and a background thread that prints between requests only blocks itself on a
+full pipe.
+
+Where the machine allows it (the report's sandbox line says when it does not), each process
+runs in a cgroup of its own (``grader.sandbox.cgroup``) with ``limits.memory_mb`` of memory and
+``limits.processes`` (+2 for the sandbox's own) tasks, so that memfd, tmpfs and shared memory
+count as well; the process is started inside it (through ``sh``, which joins it and then
+executes the sandbox), the cgroup's out-of-memory kills are reported as the memory limit, and
+its peak memory and CPU time are summed in ``Child.usage`` before it is removed.
+
+For the caller: one thread uses a ``Child`` at a time, and that thread must outlive the child
+(``--die-with-parent`` and the reaper's parent-death signal fire when the *thread* that started
+the process exits). The dedicated uid must be able to read the bind sources (o+r, and o+x on
+their folders with ``rlimits``); bind targets must not lie inside /submission. Without
+bubblewrap the dedicated uid reads whatever is world-readable, the project included: keep
+submissions (and, ideally, the project) in folders only root may enter; the child reaches the
+folders it needs through descriptors opened before it drops root.
+
+Not this module's job: the command that starts a process (``launch``), the bytes on the pipes
+(``protocol``), the uids (``slots``), the words of a note (``notes``).
+"""
+import contextlib
+import errno
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+import weakref
+from pathlib import Path
+
+from grader.sandbox import cgroup as cgroups
+from grader.sandbox import launch, protocol
+from grader.sandbox.notes import describe_exit, error_note, join, signal_of
+from grader.sandbox.protocol import BadOutput, Reader
+from grader.sandbox.slots import BASE_UID, KILL_WAIT, SandboxError, kill_uid, take_slot
+from lab2check.result import Result, Status
+
+PIDS_SLACK = 2  # the sandbox's own processes in a child's cgroup: bubblewrap's two, or the reaper
+
+
+class Child:
+    """A sandboxed process that runs one submission's code, restarted when it fails.
+
+    ``folder`` is the folder put on the child's ``sys.path`` (the one holding ``lab2/``);
+    ``limits`` is duck-typed ``grader.rubric.Limits`` (``memory_mb``, ``processes``,
+    ``file_size_mb``, ``output_kb``, ``max_array_mb``); ``binds`` maps host paths to the
+    read-only paths the child sees them at (with ``rlimits``, at their host paths: ask
+    ``sandbox_path``); ``slot`` picks the uid 61000+slot (None: the first free slot; a slot is
+    held, through a lock file, by one Child at a time across processes); ``sandbox`` forces
+    ``"bubblewrap"`` or ``"rlimits"`` (None: ``sandbox_status()``). Each process runs in a cgroup
+    of its own when ``grader.sandbox.cgroup.status()`` allows it, under the seccomp filter when libseccomp
+    is there; ``usage`` sums what this Child's processes used.
+    """
+
+    def __init__(self, folder, limits, binds: dict | None = None, slot: int | None = None,
+                 sandbox: str | None = None, start_timeout: float = launch.START_TIMEOUT):
+        self.folder = Path(folder).resolve()
+        if not self.folder.is_dir():
+            raise SandboxError(f"no such submission folder: {self.folder}")
+        self.limits = limits
+        self.binds = {str(Path(src).resolve()): str(dst) for src, dst in (binds or {}).items()}
+        self.kind = sandbox or launch.sandbox_status()[0]
+        if self.kind not in ("bubblewrap", "rlimits"):
+            raise ValueError(f"unknown sandbox {self.kind!r}")
+        self.start_timeout = start_timeout
+        self.cgroups = cgroups.status()[0]
+        self.seccomp = launch.seccomp_program()
+        self._used = []  # cgroups.Usage of every ended process
+        self.slot, lock = take_slot(slot)
+        self.uid = BASE_UID + self.slot if os.geteuid() == 0 else None
+        self._release_slot = weakref.finalize(self, os.close, lock)
+        self._proc = None
+        self._next_id = 0
+        self.starts = 0  # how many processes this Child started
+        self.start_seconds = 0.0  # how long the last one took to be ready
+
+    # -- public API --
+
+    def sandbox_path(self, host_path) -> str:
+        """Where the child sees ``host_path`` (a submission file or one of the binds)."""
+        path = str(Path(host_path).resolve())
+        if self.kind == "rlimits":
+            return path
+        for source, target in [(str(self.folder), launch.SANDBOX_SUBMISSION), *self.binds.items()]:
+            if launch.under(path, source):
+                return target + path[len(source):]
+        raise ValueError(f"{path} is not visible in the sandbox")
+
+    def start(self) -> None:
+        """Start the process now (``request`` does it when needed)."""
+        if self._release_slot.alive and self._proc is None:
+            self._proc = self._spawn(_Output(self.limits.output_kb << 10))
+
+    def request(self, probe: str, arrays: dict, options: dict, timeout: float, *, cpu_seconds: float | None = None,
+                max_elements: int | None = None, max_bytes: int | None = None) -> Result:
+        """Run ``lab2check.probes.run(probe, arrays, options)`` in the child within ``timeout`` s.
+
+        ``cpu_seconds``: the child's CPU time for this request (default ``2 * timeout + 5``, a
+        backstop); spending it ends the request as a ``timeout`` whatever the load on the
+        machine, while ``timeout`` (wall clock) only catches a child that sleeps or blocks.
+        ``max_elements`` (per array) and ``max_bytes`` (the whole answer) bound what is read
+        back (default: the limits' ``max_array_mb``); an answer over them is ``bad-output``,
+        never parsed whole. Never raises for anything student code does; ``SandboxError`` when
+        a new process is needed and cannot start (or the Child is closed).
+        """
+        if not self._release_slot.alive:
+            raise SandboxError("this sandbox child is closed")  # its slot may already be another's
+        output = _Output(self.limits.output_kb << 10)
+        notes = [self._check_between_requests(output)]
+        if self._proc is None:
+            self._proc = self._spawn(output)
+        self._next_id += 1
+        rid = self._next_id
+        cpu = math.ceil(cpu_seconds) if cpu_seconds else math.ceil(2 * timeout) + 5
+        max_array = self.limits.max_array_mb << 20
+        if max_elements is None:
+            max_elements = max_array // 8
+        max_frame = min(max_array, 16 * max_elements) + 4096  # 16: the widest numeric dtype, + .npy header
+        chunks = protocol.encode_request(rid, probe, arrays, options, cpu, max_elements)
+        reader = Reader(max_frame, min(max_bytes or 4 * max_array, 4 * max_array), rid, max_elements)
+        started = time.monotonic()
+        proc = self._proc
+        try:
+            outcome = proc.exchange(chunks, reader, started + timeout, output)
+        except BadOutput as err:
+            outcome, notes = "bad-output", notes + [str(err)]
+        seconds = time.monotonic() - started
+        if outcome == "done":
+            proc.read_ready_output(output, max_bytes=4 << 20)
+            return self._answer(reader, seconds, output, notes)
+        if outcome == "eof":
+            end, signum = self._describe_end(proc, output)
+            if signum == signal.SIGXCPU:
+                notes.append(f"used more than its {cpu:g} s of CPU time: the child process was stopped")
+                status = Status.TIMEOUT
+            else:
+                notes.append(end)
+                status = Status.CRASHED
+        elif outcome == "timeout":
+            notes.append(f"no answer within {timeout:g} s: the child process was killed")
+            status = Status.TIMEOUT
+        else:
+            status = Status.BAD_OUTPUT
+        self._stop(output)
+        return Result(status, seconds=seconds, output_tail=output.text(), note=join(notes))
+
+    @property
+    def usage(self) -> dict:
+        """What this Child's processes used, for report.json: how many there were, the largest
+        peak memory (MB) and the CPU time (s) they used in all, how many the kernel's
+        out-of-memory killer ended. The two measures are None without a cgroup."""
+        used = list(self._used)
+        if self._proc is not None and self._proc.cgroup is not None:
+            with contextlib.suppress(OSError, KeyError):
+                used.append(self._proc.cgroup.usage())
+        peaks = [u.peak_bytes for u in used if u.peak_bytes is not None]
+        cpus = [u.cpu_ns for u in used if u.cpu_ns is not None]
+        return {"processes": self.starts, "peak_memory_mb": round(max(peaks) / 2**20, 1) if peaks else None,
+                "cpu_seconds": round(sum(cpus) / 1e9, 3) if cpus else None,
+                "memory_limit_kills": sum(u.oom_kills for u in used)}
+
+    def close(self) -> None:
+        """Kill the process (and everything it started) and free the slot."""
+        self._stop(None)
+        self._release_slot()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- internals --
+
+    def _answer(self, reader, seconds, output, notes) -> Result:
+        header = reader.header
+        if header["status"] == "error":
+            error = reader.error
+            return Result(Status.ERROR, error=error, seconds=seconds, output_tail=output.text(),
+                          note=join(notes + [error_note(error, self.limits)]))
+        try:
+            outputs = reader.arrays()
+        except BadOutput as err:
+            self._stop(output)
+            return Result(Status.BAD_OUTPUT, seconds=seconds, output_tail=output.text(),
+                          note=join(notes + [str(err)]))
+        return Result(Status.OK, outputs=outputs, types=header["types"], seconds=seconds, output_tail=output.text(),
+                      note=join(notes))
+
+    def _check_between_requests(self, output) -> str:
+        """Replace a child that died, or wrote more than its answers, since the last request."""
+        proc = self._proc
+        if proc is None:
+            return ""
+        extra = proc.unread_answer()
+        if extra is None:
+            return ""
+        if extra:
+            note = "the previous child process wrote more than its answers and was replaced"
+        else:
+            note = f"the previous child process had ended ({self._describe_end(proc, output)[0]}) and was replaced"
+        self._stop(output)
+        return note
+
+    def _describe_end(self, proc, output) -> tuple[str, int | None]:
+        """What ended the process, and the signal that killed it (None when it exited)."""
+        code = proc.wait_exit(2.0)
+        proc.read_output_to_end(output)
+        if code is None:
+            return "the child process closed its answer channel", None
+        oom = proc.cgroup is not None and proc.cgroup.oom_kills() > 0
+        return describe_exit(code, self.kind, self.limits, output.text(), oom), signal_of(code, self.kind)
+
+    def _stop(self, output) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.kill()
+        if output is not None:
+            proc.read_output_to_end(output)
+        proc.release()
+        if self.uid is not None:
+            kill_uid(self.uid)
+        if proc.killer.usage is not None:
+            self._used.append(proc.killer.usage)
+
+    def _spawn(self, output) -> "_Process":
+        if self.uid is not None and not self.starts:
+            kill_uid(self.uid)  # a crashed grader's leftovers would count against RLIMIT_NPROC
+        started = time.monotonic()
+        req_r, req_w = os.pipe2(os.O_CLOEXEC)
+        resp_r, resp_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        for fd in (req_w, resp_r, out_r):
+            launch.widen_pipe(fd)
+        config = {"request_fd": req_r, "response_fd": resp_w, "rlimits": launch.rlimits(self.limits, self.uid),
+                  "uid": self.uid, "gid": self.uid, "max_elements": (self.limits.max_array_mb << 20) // 8,
+                  "site": [launch.numpy_site()], "seccomp": self.seccomp is not None}
+        info_r, info_w = os.pipe2(os.O_CLOEXEC) if self.kind == "bubblewrap" else (None, None)
+        passed, home, cgroup = [fd for fd in (req_r, resp_w, info_w) if fd is not None], None, None
+        try:
+            if self.cgroups:
+                cgroup = cgroups.Cgroup(self.limits.memory_mb << 20, self.limits.processes + PIDS_SLACK)
+            argv, env, home = launch.command(self.kind, config, self.folder, self.binds, self.limits,
+                                            self.seccomp, info_w, passed)
+            popen = subprocess.Popen(launch.joining(cgroup, argv), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                                     env=env, cwd="/", pass_fds=passed, start_new_session=True)
+        except OSError as err:
+            for fd in (req_w, resp_r, out_r, info_r):
+                if fd is not None:
+                    os.close(fd)
+            if home:
+                shutil.rmtree(home, ignore_errors=True)
+            if cgroup is not None:
+                cgroup.finish()
+            raise SandboxError(f"cannot start the child process: {err}") from None
+        finally:
+            for fd in (*passed, out_w):  # the child's ends: its copies are the only ones now
+                os.close(fd)
+        proc = _Process(popen, self.kind, req_w, resp_r, out_r, home, cgroup)
+        deadline = started + self.start_timeout
+        try:
+            if info_r is not None:
+                proc.killer.pidfd = launch.sandbox_init(info_r, deadline)
+            reader = Reader(protocol.MAX_HEADER_BYTES, protocol.MAX_HEADER_BYTES, None)
+            outcome = proc.exchange([], reader, deadline, output)
+            if outcome == "done" and self.uid is not None and reader.header.get("uid") != self.uid:
+                outcome = f"the child runs as uid {reader.header.get('uid')}, not {self.uid}"
+        except (BadOutput, SandboxError) as err:
+            outcome = str(err)
+        finally:
+            if info_r is not None:
+                os.close(info_r)
+        if outcome != "done":
+            proc.kill()
+            proc.read_output_to_end(output)
+            proc.release()
+            reason = {"timeout": "it did not start in time", "eof": "it stopped before it was ready"}.get(
+                outcome, outcome)
+            raise SandboxError(f"the {self.kind} child process failed to start ({reason}): "
+                               f"{output.text().strip()[-800:] or outcome}")
+        self.starts += 1
+        self.start_seconds = time.monotonic() - started
+        return proc
+
+
+# --- one process ------------------------------------------------------------------------------
+
+class _Process:
+    """One started child: its pipes, its cgroup, and how to kill it without leaving anything behind."""
+
+    def __init__(self, popen, kind, req_w, resp_r, out_r, home, cgroup=None):
+        self.popen, self.home, self.cgroup = popen, home, cgroup
+        self.req_w, self.resp_r, self.out_r = req_w, resp_r, out_r
+        for fd in (req_w, resp_r, out_r):
+            os.set_blocking(fd, False)
+        self.killer = _Killer(popen, kind, cgroup)
+        self._finalizer = weakref.finalize(self, self.killer)  # a forgotten Child dies with its owner
+
+    def exchange(self, chunks, reader, deadline, output) -> str:
+        """Send ``chunks`` and feed what comes back to ``reader``: "done", "timeout" or "eof"."""
+        pending = [memoryview(c) for c in chunks if len(c)]
+        poller = select.poll()
+        poller.register(self.resp_r, select.POLLIN)
+        if self.out_r is not None:
+            poller.register(self.out_r, select.POLLIN)
+        if pending:
+            poller.register(self.req_w, select.POLLOUT)
+        while not reader.done:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            for fd, _ in poller.poll(math.ceil(left * 1000)):
+                if fd == self.out_r:
+                    if self._read_output(output) is False:  # None: nothing to read after all
+                        poller.unregister(fd)
+                elif fd == self.resp_r:
+                    data = _read(fd, 1 << 20)
+                    if data == b"":
+                        return "eof"
+                    if data:
+                        reader.feed(data)
+                elif fd == self.req_w:
+                    try:
+                        while pending:
+                            pending[0] = pending[0][os.write(fd, pending[0]):]
+                            if not pending[0]:
+                                pending.pop(0)
+                    except BlockingIOError:
+                        pass
+                    except BrokenPipeError:
+                        pending.clear()  # the child is gone: the end of its answers follows
+                    if not pending:
+                        poller.unregister(fd)
+        return "done"
+
+    def unread_answer(self):
+        """None when the answer channel is quiet; b"" when it is closed; else the extra bytes."""
+        if not select.select([self.resp_r], [], [], 0)[0]:
+            return None
+        return _read(self.resp_r, 1 << 16)
+
+    def read_ready_output(self, output, max_bytes: int) -> None:
+        """Read what is already in the output pipe (the child flushes before it answers)."""
+        start = output.total
+        while self.out_r is not None and output.total - start < max_bytes:
+            if self._read_output(output) is None:
+                return
+
+    def read_output_to_end(self, output, wait: float = 1.0) -> None:
+        """Read the output until its end, once the process is dead."""
+        deadline = time.monotonic() + wait
+        while self.out_r is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.out_r], [], [], left)[0]:
+                return
+            self._read_output(output)
+
+    def _read_output(self, output):
+        """Read once into ``output``: True, None when nothing is ready, False at the end."""
+        data = _read(self.out_r, 1 << 20)
+        if data == b"":
+            os.close(self.out_r)
+            self.out_r = None
+            return False
+        if data is None:
+            return None
+        output.add(data)
+        return True
+
+    def wait_exit(self, timeout: float):
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        self.killer()
+
+    def release(self) -> None:
+        """Close every descriptor and remove the private home (once the process is dead)."""
+        self._finalizer()
+        for name in ("req_w", "resp_r", "out_r"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
+        self.killer.forget()
+        if self.home:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
+
+
+class _Killer:
+    """Kills a child and everything it started, and reaps it; safe to call twice.
+
+    With bubblewrap, SIGKILL to its PID 1 (held as a pidfd, so never a reused pid) empties the
+    whole PID namespace, and bubblewrap's outer process, our child, reaps it. Killing the outer
+    process instead would leave PID 1 to the host's init. Without bubblewrap, SIGTERM asks the
+    reaper to kill and reap its tree. Then the child's cgroup, if it has one, is emptied (what
+    is left is killed), read (``usage``) and removed.
+    """
+
+    def __init__(self, popen, kind, cgroup=None):
+        self.popen, self.kind, self.pidfd, self.cgroup = popen, kind, None, cgroup
+        self.usage = None
+
+    def __call__(self) -> None:
+        popen = self.popen
+        if popen.poll() is None:
+            try:
+                if self.pidfd is not None:
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                elif self.kind == "bubblewrap":
+                    os.killpg(popen.pid, signal.SIGKILL)
+                else:
+                    popen.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            popen.wait(KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)  # last resort: may leave orphans behind
+            popen.wait()
+        if self.cgroup is not None:
+            self.usage = self.cgroup.finish()
+
+    def forget(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+def _read(fd: int, size: int):
+    """Bytes read, b"" at the end, None when nothing is ready (non-blocking fds)."""
+    try:
+        return os.read(fd, size)
+    except BlockingIOError:
+        return None
+    except OSError as err:
+        if err.errno in (errno.EIO, errno.ECONNRESET):
+            return b""
+        raise
+
+
+# --- the student's output -------------------------------------------------------------------------
+
+class _Output:
+    """The first and last ``limit/2`` bytes of a stream, and how many in between were dropped."""
+
+    def __init__(self, limit: int):
+        self.head_limit = limit // 2
+        self.tail_limit = limit - self.head_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data[-self.tail_limit:]
+            if len(self.tail) > 2 * self.tail_limit:  # trim now and then, not on every write
+                del self.tail[:-self.tail_limit]
+
+    @property
+    def dropped(self) -> int:
+        return self.total - len(self.head) - min(len(self.tail), self.tail_limit)
+
+    def text(self) -> str:
+        tail = bytes(self.tail[-self.tail_limit:]) if self.tail_limit else b""
+        middle = f"\n[... {self.dropped} bytes of output not kept ...]\n".encode() if self.dropped else b""
+        return (bytes(self.head) + middle + tail).decode("utf-8", "replace")
