@@ -864,8 +864,8 @@ def section_similarity(ctx) -> dict:
             result = similarity_report.for_batch(rows, root / "out", root / "in", ctx["rubric"])
             times.append((time.perf_counter() - t, time.process_time() - cpu))
         html = (root / "out" / similarity_report.HTML).stat().st_size
-    same = [p for p in result.pairs if p.b.kind == "student" and origin[p.a.key] == origin[p.b.key]]
-    other = [p for p in result.pairs if p.b.kind == "student" and origin[p.a.key] != origin[p.b.key]]
+    same = [p for p in result.pairs if p.b.role == "student" and origin[p.a.key] == origin[p.b.key]]
+    other = [p for p in result.pairs if p.b.role == "student" and origin[p.a.key] != origin[p.b.key]]
     out.update({"pairs": len(result.pairs), "wall_s": rnd(median([w for w, _ in times])),
                 "cpu_s": rnd(median([c for _, c in times])), "html_kb": round(html / 1024),
                 "flagged_pairs": len(result.flagged), "copy_pairs": len(same),

@@ -373,13 +373,13 @@ def run(folder, out, rubric, *, jobs: int, force: bool = False, manual_csv=None,
     ``EngineLost`` (a cluster gone away) after writing what was done.
     """
     folder, out = Path(folder), Path(out)
-    kind = intake.detect(folder)
+    fmt = intake.detect(folder)
     if folder.is_dir() and out.resolve() == folder.resolve():
         # Its grades.csv and summary.md would be taken for archives on the next run.
         raise UsageError(f"--out {out} is the submissions folder itself: choose another output folder")
     sheet = moodle_worksheet.read(worksheet) if worksheet else None
-    if sheet is not None and kind != "moodle":
-        raise UsageError(f"--moodle-worksheet needs a Moodle download as SOURCE, and {folder} is a {kind} "
+    if sheet is not None and fmt != "moodle":
+        raise UsageError(f"--moodle-worksheet needs a Moodle download as SOURCE, and {folder} is a {fmt} "
                          "(students are matched by Moodle's participant id, never by name)")
     entries = manual.load_batch(manual_csv, rubric) if manual_csv else None
     compare_with = similarity_report.check_compare_with(compare_with)
@@ -445,7 +445,7 @@ def _run(found, folder, out, rubric, force, entries, progress, compare_with, eng
             bar.close()
             shutil.rmtree(work, ignore_errors=True)
     rows = sorted(batch.rows.values(), key=summary.sort_key)
-    notes = (subfolders(folder) if found.kind == "folder" else []) + found.notes + batch.unmatched_manual() \
+    notes = (subfolders(folder) if found.format == "folder" else []) + found.notes + batch.unmatched_manual() \
         + stale_folders(out, archives)
     if found.source == "moodle":
         notes += _write_moodle(rows, found.worksheet, rubric, out)

@@ -34,7 +34,7 @@ class _Checked:
     label: str
     hidden: bool
     outcome: checks.Outcome
-    kind: str = "failed"   # failed | not-implemented | timeout | crashed | error (when not passed)
+    status: str = "failed"  # failed | not-implemented | timeout | crashed | error (when not passed)
 
 
 @dataclass
@@ -42,14 +42,14 @@ class _Run:
     """What one child produced: results per question, the import verdicts, the curves."""
     checked: dict = field(default_factory=dict)     # qid -> [_Checked]
     seconds: dict = field(default_factory=dict)     # qid -> float
-    imports: dict = field(default_factory=dict)     # module -> None (fine) or (kind, message)
+    imports: dict = field(default_factory=dict)     # module -> None (fine) or (status, message)
     losses: dict = field(default_factory=dict)      # qid -> list of the student's losses
     final_losses: dict = field(default_factory=dict)  # qid -> loss of the returned parameters (grader's)
     printed: dict = field(default_factory=dict)     # qid -> [what public requests printed]
     usage: dict | None = None                       # the child's Child.usage once it is closed
 
 
-def _kind(result) -> str:
+def _status(result) -> str:
     if result.status == "ok":
         return "failed"
     if checks.not_implemented(result):
@@ -139,7 +139,7 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
         if not case.hidden and result.output_tail.strip():
             run.printed.setdefault(qid, []).append(result.output_tail)
         outcome = checks.evaluate(case, result, answers.unit[case.id], answers.variants.get(case.id), tol)
-        done[i] = _Checked(case.check, case.label, case.hidden, outcome, _kind(result))
+        done[i] = _Checked(case.check, case.label, case.hidden, outcome, _status(result))
     out = [done[i] for i in range(len(cases))]
     # A pass on a case that cannot tell the mistake named on the others earns nothing.
     settled = checks.without_blind_passes(cases, [c.outcome for c in out], answers.variants)
@@ -187,7 +187,7 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
         outcome = checks.failure(result)
         same = checks.Outcome(False, "(the training did not return: see above)", None, 0.0)
         run.checked.setdefault(qid, []).extend(_Checked(n, "grading subset", False, outcome if i == 0 else same,
-                                                        _kind(result)) for i, n in enumerate(names))
+                                                        _status(result)) for i, n in enumerate(names))
     else:
         predicted = None
         params = training.trained_params(task, result.outputs, result.types)
@@ -212,11 +212,11 @@ def _worker(folder, binds, rubric, answers, slot, tasks, run: _Run, errors: list
     try:
         with Child(folder, rubric.limits, binds=binds, slot=slot) as child:
             tol = rubric.tolerances
-            for kind, qid, cases in tasks:
+            for task, qid, cases in tasks:
                 _import_all(child, _modules(qid), rubric.limits, run)
                 if _blocked(qid, run):
                     continue
-                if kind == "unit":
+                if task == "unit":
                     _run_unit(child, qid, cases, answers, tol, rubric.limits, run)
                 else:
                     _run_training(child, qid, rubric, answers, rubric.limits, run)
@@ -293,8 +293,8 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     elif q.auto_points > 0:
         q.status = "partial"
     else:
-        kinds = [c.kind for c in failed]
-        q.status = next((k for k in ("not-implemented", "timeout", "crashed", "error") if k in kinds), "failed")
+        statuses = [c.status for c in failed]
+        q.status = next((k for k in ("not-implemented", "timeout", "crashed", "error") if k in statuses), "failed")
     if failed:
         public = [c for c in failed if not c.hidden]
         first = public[0].outcome.message.splitlines()[0] if public else ""
@@ -306,11 +306,11 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
 
 
 def _blocked_question(qid, rubric, reason) -> QuestionResult:
-    kind, message = reason
+    status, message = reason
     weights = questions.get(qid).weights or {"import": 1}
-    checked = [_Checked(name, "import", False, checks.Outcome(False, message, None, 0.0), kind) for name in weights]
+    checked = [_Checked(name, "import", False, checks.Outcome(False, message, None, 0.0), status) for name in weights]
     q = _question(qid, rubric, checked, 0.0)
-    q.status = "timeout" if kind == "timeout" else ("crashed" if kind == "crashed" else "error")
+    q.status = "timeout" if status == "timeout" else ("crashed" if status == "crashed" else "error")
     q.summary = f"{qid}: {message}"
     return q
 
@@ -422,7 +422,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
         report.full_data_losses[model] = rubric.model(model).full_data_loss
     failed_imports = [m for m, v in merged.imports.items() if v]
     if failed_imports and len(failed_imports) == len(questions.modules()):
-        kinds = {merged.imports[m][0] for m in failed_imports}
-        report.status = "timeout" if kinds == {"timeout"} else "import-error"
+        statuses = {merged.imports[m][0] for m in failed_imports}
+        report.status = "timeout" if statuses == {"timeout"} else "import-error"
     report.seconds = round(time.monotonic() - start, 3)
     return report

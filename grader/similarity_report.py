@@ -40,7 +40,7 @@ NOT_COMPARED = ("bad-archive", "no-package")
 class Entry:
     """One side of a comparison."""
     key: str                   # the name a flag uses: a student's key, "reference", "earlier:<name>"
-    kind: str                  # "student", "reference" or "earlier"
+    role: str                  # "student", "reference" or "earlier"
     label: str                 # how the report shows it ("DOE John", a file name)
     files: dict[str, str]      # "lab2/x.py" -> source text
     prints: nd.Prints | None = None
@@ -109,12 +109,12 @@ def compare(entries: list[Entry], settings, skeleton: dict[str, str] | None = No
     skip = nd.boilerplate(skeleton, settings.kgram)
     for e in entries:
         e.prints = nd.fingerprints(e.files, skip, settings.kgram, settings.window)
-    students = [e for e in entries if e.kind == "student"]
+    students = [e for e in entries if e.role == "student"]
     pairs = []
     for a, b in itertools.combinations(entries, 2):
-        if a.kind != "student" and b.kind != "student":
+        if a.role != "student" and b.role != "student":
             continue
-        if a.kind != "student" or (b.kind == "student" and b.key < a.key):
+        if a.role != "student" or (b.role == "student" and b.key < a.key):
             a, b = b, a          # a student on the left, the smaller key when both are
         s = nd.score(a.prints, b.prints)
         pairs.append(Pair(a, b, s, s >= settings.threshold))
@@ -123,10 +123,10 @@ def compare(entries: list[Entry], settings, skeleton: dict[str, str] | None = No
     for p in pairs:
         if p.flagged:
             for x, y in ((p.a, p.b), (p.b, p.a)):
-                if x.kind == "student":
+                if x.role == "student":
                     flags.setdefault(x.key, set()).add(flag_name(y.key))
     return Result(settings.threshold, settings.kgram, pairs, len(students),
-                  [e for e in entries if e.kind != "student"], {k: sorted(v) for k, v in sorted(flags.items())},
+                  [e for e in entries if e.role != "student"], {k: sorted(v) for k, v in sorted(flags.items())},
                   top_pairs=settings.top_pairs)
 
 

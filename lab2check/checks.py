@@ -45,8 +45,8 @@ def run_local(case_or_probe, arrays=None, options=None) -> Result:
         return Result("error", error=error_of(err))
     outputs, types = {}, {}
     for key, value in raw.items():
-        array, kind = encode(value, MAX_ELEMENTS)
-        types[key] = kind
+        array, described = encode(value, MAX_ELEMENTS)
+        types[key] = described
         if array is not None:
             outputs[key] = array
     return Result("ok", outputs, types)
@@ -329,11 +329,11 @@ class Trajectory:
 
 
 def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epochs, trajectory_rtol,
-                      max_loss, call, m=None, context: Trajectory | None = None, kind="", item=None):
+                      max_loss, call, m=None, context: Trajectory | None = None, described="", item=None):
     """``[(check, Outcome)]`` for a training run: trajectory and 500-epoch loss threshold.
 
     ``m`` is the number of training examples (to recognise a loss that sums instead of averaging);
-    ``kind`` and ``item`` describe losses that were not a list of floats (their type, their first
+    ``described`` and ``item`` describe losses that were not a list of floats (their type, their first
     element when it is an array).
     """
     context = context or Trajectory(m)
@@ -351,7 +351,7 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
             trajectory = Outcome(False, msg, None, 0.0)
         return [("trajectory", trajectory), ("final_loss", Outcome(False, msg, None, 0.0))]
     if losses is None:
-        bad = not_floats(call, kind or "not a list of floats", item, m, epochs)
+        bad = not_floats(call, described or "not a list of floats", item, m, epochs)
         return [("trajectory", bad), ("final_loss", bad)]
     losses = np.asarray(losses, np.float64).ravel()
     out = [("trajectory", trajectory_outcome(losses[:k], ref[:k], trajectory_rtol, call, m, context))]
@@ -369,10 +369,10 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
     return out
 
 
-def not_floats(call, kind, item, m, epochs) -> Outcome:
+def not_floats(call, described, item, m, epochs) -> Outcome:
     """The trajectory outcome when train's losses are not a list of floats; a list of arrays of
     m values each is a loss returning the per-example vector."""
-    msg = f"{call}: losses is {kind}, expected a list of {epochs} floats"
+    msg = f"{call}: losses is {described}, expected a list of {epochs} floats"
     if item is not None:
         msg += f" (its first element is an ndarray of shape {tuple(np.shape(item))})"
         if m and np.size(item) == m:

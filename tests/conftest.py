@@ -77,3 +77,38 @@ def reference_submission(corpus_dir):
 def reference_report(grade_small, reference_submission):
     """The reference graded once: the baseline other tests compare question by question."""
     return grade_small(reference_submission)
+
+
+# --- sandboxed children, for test_sandbox.py and test_host_confinement.py ----------------------
+
+@pytest.fixture(params=["bubblewrap", "rlimits"])
+def sandbox_kind(request):
+    """Each test of a child runs in both sandboxes: bubblewrap (skipped where it does not work)
+    and resource limits only."""
+    from grader.sandbox.launch import _bubblewrap_works
+    works, why = _bubblewrap_works()
+    if request.param == "bubblewrap" and not works:
+        pytest.skip(f"bubblewrap does not work here: {why}")
+    return request.param
+
+
+@pytest.fixture
+def sandbox(tmp_path, sandbox_kind):
+    """``open(limits=..., binds=..., at_import=..., in_call=...) -> Child`` on a tiny ``lab2`` package
+    (``test_sandbox.write_submission``); every child is closed, and checked to leave no process."""
+    from test_sandbox import LIMITS, write_submission
+
+    from grader.sandbox import Child, processes_of
+    children = []
+
+    def open_child(limits=LIMITS, binds=None, **code):
+        child = Child(write_submission(tmp_path / f"submission{len(children)}", **code), limits, binds=binds,
+                      sandbox=sandbox_kind)
+        children.append(child)
+        return child
+
+    yield open_child
+    for child in children:
+        child.close()
+        if child.uid is not None:
+            assert processes_of(child.uid) == [], "processes of the dedicated uid were left behind"

@@ -106,9 +106,9 @@ def test_a_pass_that_cannot_tell_the_named_mistake_earns_nothing():
 
 # --- the scoring ---------------------------------------------------------------------------------
 
-def _checked(check, label, passed, credit=0.0, hidden=False, kind="failed"):
+def _checked(check, label, passed, credit=0.0, hidden=False, status="failed"):
     return grade._Checked(check, label, hidden, Outcome(passed, "" if passed else f"{check} is wrong", None,
-                                                         1.0 if passed else credit), kind)
+                                                         1.0 if passed else credit), status)
 
 
 def test_points_are_split_by_the_registry_weights_then_between_cases():
@@ -131,6 +131,6 @@ def test_a_perfect_question_gets_exactly_its_points_and_a_dead_one_names_why():
     groups = {"init_params": 2, "forward": 3, "backward": 7, "gradcheck": 5, "update": 2}  # odd counts: 1/21 shares
     perfect = [_checked(g, f"case-{i}", True) for g, n in groups.items() for i in range(n)]
     assert grade._question("q2_1", rubric, perfect, 0.0).auto_points == auto
-    missing = [_checked(g, f"case-{i}", False, kind="not-implemented") for g, n in groups.items() for i in range(n)]
+    missing = [_checked(g, f"case-{i}", False, status="not-implemented") for g, n in groups.items() for i in range(n)]
     q = grade._question("q2_1", rubric, missing, 0.0)
     assert (q.auto_points, q.status) == (0.0, "not-implemented")

@@ -15,12 +15,12 @@ import threading
 import time
 
 import pytest
-from test_sandbox import GOOD, HOSTILE, KINDS, LIMITS, QUICK, Z, recovers, write_submission
+from test_sandbox import GOOD, HOSTILE, LIMITS, QUICK, Z, recovers
 
 from grader import PROJECT
 from grader.report import Report
 from grader.rubric import Limits
-from grader.sandbox import Child, cgroup, processes_of, sandbox_status, seccomp_filter
+from grader.sandbox import cgroup, processes_of, sandbox_status, seccomp_filter
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,29 +29,6 @@ SECCOMP = pytest.mark.skipif(not seccomp_filter.status()[0], reason=f"no seccomp
 ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox empties the bounding set only when run as root")
 MB = 1 << 20
 CHILD_FOLDER = PROJECT / "grader" / "sandbox"  # the child's script and protocol.py
-
-
-@pytest.fixture(params=KINDS)
-def kind(request):
-    return request.param
-
-
-@pytest.fixture
-def sandbox(tmp_path, kind):
-    """``open(limits=..., binds=..., at_import=..., in_call=...) -> Child``; all closed and checked at the end."""
-    children = []
-
-    def open_child(limits=LIMITS, binds=None, **code):
-        child = Child(write_submission(tmp_path / f"submission{len(children)}", **code), limits, binds=binds,
-                      sandbox=kind)
-        children.append(child)
-        return child
-
-    yield open_child
-    for child in children:
-        child.close()
-        if child.uid is not None:
-            assert processes_of(child.uid) == [], "processes of the dedicated uid were left behind"
 
 
 def shmem() -> int:

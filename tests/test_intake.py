@@ -130,7 +130,7 @@ def test_subjects_are_read_tolerantly(subject, group, key):
 def test_an_mbox_gives_one_record_per_student_and_lists_the_rest(tmp_path, mails):
     rubric = rubric_with(tmp_path, {"deadlines": {"thursday": THURSDAY.isoformat()}})
     found = intake.collect(ti.write_mbox(tmp_path / "Inbox", mails), tmp_path / "out" / "incoming", rubric)
-    assert (found.kind, found.source) == ("mbox", "mail")
+    assert (found.format, found.source) == ("mbox", "mail")
     records = by_key(found.records)
     assert sorted(records) == ["DOE_John", "DUPONT_Marie", "EVIL_Eve", "LEE_Min-Ho", "MARTIN_Alice", "MULLER_Jurgen"]
     assert [r.key for r in found.records] == sorted(records)        # sorted, whatever the mailbox order
@@ -201,7 +201,7 @@ def test_maildir_and_eml_folder_give_the_same_records_as_the_mbox(tmp_path, mail
     results = {}
     for kind, write in (("mbox", ti.write_mbox), ("maildir", ti.write_maildir), ("eml", ti.write_eml_folder)):
         found = intake.collect(write(tmp_path / kind, mails), tmp_path / f"out-{kind}" / "incoming", rubric)
-        assert found.kind == kind
+        assert found.format == kind
         results[kind] = summary_of(found.records)
     assert results["mbox"] == results["maildir"] == results["eml"]
     assert len(results["mbox"]) == 6
@@ -273,7 +273,7 @@ def test_the_three_moodle_layouts_give_the_same_records(tmp_path, class_, layout
     write = ti.write_moodle_folder if unpacked else ti.write_moodle_zip
     source = write(tmp_path / ("download" if unpacked else "DLCV-Lab 2-42.zip"), class_, layout)
     found = intake.collect(source, tmp_path / "out" / "incoming", load_rubric(RUBRIC_PATH))
-    assert (found.kind, found.source) == ("moodle", "moodle")
+    assert (found.format, found.source) == ("moodle", "moodle")
     records = {r.participant: r for r in found.records}
     assert sorted(records) == ["123456", "123457", "123458", "123459"]
     doe = records["123456"]

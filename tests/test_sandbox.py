@@ -33,7 +33,6 @@ HOSTILE = {"module": "single_neuron", "function": "sigmoid", "args": ["z"]}
 GOOD = {"module": "good", "function": "sigmoid", "args": ["z"]}
 BWRAP = pytest.mark.skipif(not _bubblewrap_works()[0],
                            reason=f"bubblewrap does not work here: {_bubblewrap_works()[1]}")
-KINDS = [pytest.param("bubblewrap", marks=BWRAP), "rlimits"]
 
 
 def write_submission(folder, at_import="", in_call="return 1 / (1 + np.exp(-z))", extra=""):
@@ -46,28 +45,6 @@ def write_submission(folder, at_import="", in_call="return 1 / (1 + np.exp(-z))"
                                            + "\n" + textwrap.dedent(at_import) + "\n\ndef sigmoid(z):\n" + body + "\n")
     (lab2 / "good.py").write_text("import numpy as np\n\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n")
     return folder
-
-
-@pytest.fixture(params=KINDS)
-def kind(request):
-    return request.param
-
-
-@pytest.fixture
-def sandbox(tmp_path, kind):
-    """``open(at_import=..., in_call=...) -> Child``; every child is closed and checked at the end."""
-    children = []
-
-    def open_child(limits=LIMITS, **code):
-        child = Child(write_submission(tmp_path / f"submission{len(children)}", **code), limits, sandbox=kind)
-        children.append(child)
-        return child
-
-    yield open_child
-    for child in children:
-        child.close()
-        if child.uid is not None:
-            assert processes_of(child.uid) == [], "processes of the dedicated uid were left behind"
 
 
 def hostile(sandbox, where, code):
@@ -197,7 +174,7 @@ def trying(where, paths, action):
     return {"in_call": code + "return np.array(worked)"}
 
 
-ONLY_BWRAP = pytest.mark.parametrize("kind", [pytest.param("bubblewrap", marks=BWRAP)])
+ONLY_BWRAP = pytest.mark.parametrize("sandbox_kind", [pytest.param("bubblewrap", marks=BWRAP)])
 
 
 @ONLY_BWRAP
@@ -436,9 +413,9 @@ def test_a_student_error_is_described(sandbox):
     assert "single_neuron.py" in response.error["traceback"]
 
 
-def test_a_memory_limit_too_small_for_numpy_is_an_internal_error(tmp_path, kind):
+def test_a_memory_limit_too_small_for_numpy_is_an_internal_error(tmp_path, sandbox_kind):
     limits = SimpleNamespace(**{**LIMITS.model_dump(), "memory_mb": 48})
-    with Child(write_submission(tmp_path / "s"), limits, sandbox=kind) as child:
+    with Child(write_submission(tmp_path / "s"), limits, sandbox=sandbox_kind) as child:
         with pytest.raises(SandboxError, match="failed to start"):
             child.start()
         if child.uid is not None:
@@ -447,31 +424,31 @@ def test_a_memory_limit_too_small_for_numpy_is_an_internal_error(tmp_path, kind)
 
 def test_sandbox_status_can_be_forced_to_rlimits(monkeypatch, tmp_path):
     monkeypatch.setenv("LAB2_SANDBOX", "rlimits")
-    kind, line = sandbox_status()
-    assert kind == "rlimits" and line.startswith("bubblewrap was turned off (LAB2_SANDBOX=rlimits): "
+    used, line = sandbox_status()
+    assert used == "rlimits" and line.startswith("bubblewrap was turned off (LAB2_SANDBOX=rlimits): "
                                                  "student code ran with resource limits only; ")
     with Child(write_submission(tmp_path / "s"), LIMITS) as child:
-        assert child.kind == "rlimits"
+        assert child.sandbox == "rlimits"
     monkeypatch.setenv("LAB2_SANDBOX", "none")
     with pytest.raises(SandboxError, match="expected rlimits or bubblewrap"):
         sandbox_status()
     monkeypatch.delenv("LAB2_SANDBOX")
     if _bubblewrap_works()[0]:
-        kind, line = sandbox_status()
-        assert kind == "bubblewrap" and line.startswith("student code ran in bubblewrap: no network, read-only "
+        used, line = sandbox_status()
+        assert used == "bubblewrap" and line.startswith("student code ran in bubblewrap: no network, read-only "
                                                         "view of the submission and the data; ")
 
 
-def test_slots_are_not_shared(tmp_path, kind):
+def test_slots_are_not_shared(tmp_path, sandbox_kind):
     folder = write_submission(tmp_path / "s")
-    with Child(folder, LIMITS, sandbox=kind) as first, Child(folder, LIMITS, sandbox=kind) as second:
+    with Child(folder, LIMITS, sandbox=sandbox_kind) as first, Child(folder, LIMITS, sandbox=sandbox_kind) as second:
         assert first.slot != second.slot
         with pytest.raises(SandboxError, match="in use"):
-            Child(folder, LIMITS, sandbox=kind, slot=first.slot)
+            Child(folder, LIMITS, sandbox=sandbox_kind, slot=first.slot)
 
 
-def test_data_binds_are_visible_read_only(tmp_path, kind):
-    if kind == "rlimits" and os.geteuid() != 0:
+def test_data_binds_are_visible_read_only(tmp_path, sandbox_kind):
+    if sandbox_kind == "rlimits" and os.geteuid() != 0:
         pytest.skip("without bubblewrap and a dedicated uid, nothing is read-only")
     # Data must be readable by the child's uid (o+r on the path), unlike pytest's private tmp_path.
     with tempfile.TemporaryDirectory() as data:
@@ -479,9 +456,9 @@ def test_data_binds_are_visible_read_only(tmp_path, kind):
         np.save(f"{data}/X.npy", np.arange(6.0))
         folder = tmp_path / "s"
         folder.mkdir()
-        with Child(folder, LIMITS, binds={data: "/data"}, sandbox=kind) as child:
+        with Child(folder, LIMITS, binds={data: "/data"}, sandbox=sandbox_kind) as child:
             path = child.sandbox_path(f"{data}/X.npy")
-            assert path == (f"{os.path.realpath(data)}/X.npy" if kind == "rlimits" else "/data/X.npy")
+            assert path == (f"{os.path.realpath(data)}/X.npy" if sandbox_kind == "rlimits" else "/data/X.npy")
             write_submission(folder, in_call=f"""
                 x = np.load({path!r}, mmap_mode="r")
                 try:
@@ -504,7 +481,7 @@ def test_start_up_and_per_request_overhead_are_small(sandbox, capsys):
         assert response.status == "ok"
     per_request = (time.perf_counter() - started) / 100
     with capsys.disabled():
-        print(f"\n{child.kind}: start-up {child.start_seconds * 1000:.0f} ms, "
+        print(f"\n{child.sandbox}: start-up {child.start_seconds * 1000:.0f} ms, "
               f"{per_request * 1000:.2f} ms per request")
     assert child.start_seconds < 2.0
     assert per_request < 0.02

@@ -173,7 +173,7 @@ def test_earlier_submissions_are_compared_with_students_only(folders, tmp_path):
     res = similarity_report.compare([student(k, folders[k]) for k in ("terse", "loops")] + entries
                                     + [similarity_report.reference_entry()], RUBRIC.similarity)
     assert res.flags == {"terse": ["earlier:OLD Student Lab2 DLCV.tar.bz2"]}
-    assert all("student" in (p.a.kind, p.b.kind) for p in res.pairs)   # earlier/reference never paired
+    assert all("student" in (p.a.role, p.b.role) for p in res.pairs)   # earlier/reference never paired
     assert len(res.pairs) == 1 + 2 * 3
 
 

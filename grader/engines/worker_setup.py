@@ -51,10 +51,10 @@ def probe(want: dict) -> list[str]:
         problems.append(f"has numpy {numpy.__version__}, the driver {want['numpy']} (install requirements.txt)")
     if want["bubblewrap"]:
         try:
-            kind, line = sandbox.sandbox_status()
+            sandbox, line = sandbox.sandbox_status()
         except Exception as err:  # noqa: BLE001
-            kind, line = "none", f"{type(err).__name__}: {err}"
-        if kind != "bubblewrap":
+            sandbox, line = "none", f"{type(err).__name__}: {err}"
+        if sandbox != "bubblewrap":
             problems.append(f"cannot sandbox with bubblewrap as the driver does ({line}): install bubblewrap")
     try:  # pickled apart from the call: unpickling it needs the grader, imported just above
         key = reference_answers.cache_key(pickle.loads(want["rubric"]))

@@ -1,14 +1,14 @@
 """Where submissions arrive, read into one list of plain records for the batch.
 
-``detect(source)`` tells the kind of SOURCE from its content, ``collect`` reads it: one
+``detect(source)`` tells the format of SOURCE from its content, ``collect`` reads it: one
 ``Submission`` per archive found (or per message without one), with who sent it, when, and from
-which group. One module per kind: ``folder`` (archives directly in a folder, as before),
+which group. One module per format: ``folder`` (archives directly in a folder, as before),
 ``mail`` (an mbox file, a Maildir, a folder of ``.eml`` files, or one ``.eml``), ``moodle``
 (a "Download all submissions" zip or its unpacked folder, with the grading worksheet when
 given). What this package is not: grading, lateness penalties (``grader.lateness``) or the way
 back to Moodle (``grader.moodle_export``).
 
-Archives found inside a mail or a Moodle zip are written once into ``OUT/incoming/<kind>/``
+Archives found inside a mail or a Moodle zip are written once into ``OUT/incoming/<source>/``
 under a sanitised, bounded name (``files.safe_name``): never a name the student chose used as
 a path. Bad input from the teacher (a file that is not a mailbox, a zip that is not a Moodle
 download) raises ``UsageError`` with one line naming the file, before any grading; a message
@@ -61,7 +61,7 @@ class Submission:
 
 @dataclass
 class Intake:
-    kind: str                    # folder | mbox | maildir | eml | moodle
+    format: str                  # folder | mbox | maildir | eml | moodle
     source: str                  # folder | mail | moodle
     records: list[Submission]
     notes: list[str] = field(default_factory=list)   # for the teacher: what was skipped and why
@@ -69,7 +69,7 @@ class Intake:
 
 
 def detect(source) -> str:
-    """The kind of ``source``: ``folder``, ``mbox``, ``maildir``, ``eml`` or ``moodle``.
+    """The format of ``source``: ``folder``, ``mbox``, ``maildir``, ``eml`` or ``moodle``.
 
     Read from the content, not the name: a folder with ``cur/``, ``new/`` and ``tmp/`` is a
     Maildir; a folder whose entries are named like Moodle's participants is a Moodle download; a
@@ -85,7 +85,7 @@ def detect(source) -> str:
         if moodle.looks_like_download(path):
             return "moodle"
         if mail.eml_files(path):
-            # Mixed, one kind would be silently ignored: the teacher says which.
+            # Mixed, one format would be silently ignored: the teacher says which.
             stray = sorted(p.name for p in path.iterdir() if p.is_file() and files.archive_extension(p.name))
             if stray:
                 raise UsageError(f"{path} holds both .eml messages and archives ({stray[0]}, ...): "
@@ -121,17 +121,17 @@ def collect(source, incoming: Path, rubric, worksheet=None) -> Intake:
     """
     from grader.intake import folder, mail, moodle
     path = Path(source)
-    kind = detect(path)
-    if worksheet is not None and kind != "moodle":
-        raise UsageError(f"--moodle-worksheet needs a Moodle download as SOURCE, and {path} is a {kind} "
+    fmt = detect(path)
+    if worksheet is not None and fmt != "moodle":
+        raise UsageError(f"--moodle-worksheet needs a Moodle download as SOURCE, and {path} is a {fmt} "
                          "(students are matched by Moodle's participant id, never by name)")
-    if kind == "folder":
-        return Intake(kind, "folder", folder.collect(path))
-    if kind in ("mbox", "maildir", "eml"):
-        records, notes = mail.collect(path, kind, incoming / "mail")
-        return Intake(kind, "mail", choose(records, rubric.lateness), notes)
+    if fmt == "folder":
+        return Intake(fmt, "folder", folder.collect(path))
+    if fmt in ("mbox", "maildir", "eml"):
+        records, notes = mail.collect(path, fmt, incoming / "mail")
+        return Intake(fmt, "mail", choose(records, rubric.lateness), notes)
     records, notes = moodle.collect(path, incoming / "moodle", rubric.lateness, worksheet)
-    return Intake(kind, "moodle", choose(records, rubric.lateness), notes, worksheet)
+    return Intake(fmt, "moodle", choose(records, rubric.lateness), notes, worksheet)
 
 
 def choose(records: list[Submission], late) -> list[Submission]:

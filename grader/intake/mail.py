@@ -67,29 +67,29 @@ def parse_subject(subject: str) -> tuple[str, names.StudentName | None]:
     return group, names.parse_name(rest)
 
 
-def collect(path: Path, kind: str, incoming: Path) -> tuple[list[Submission], list[str]]:
+def collect(path: Path, fmt: str, incoming: Path) -> tuple[list[Submission], list[str]]:
     """Every message of the mailbox at ``path`` as records; notes for the teacher."""
-    messages = list(_messages(path, kind))
+    messages = list(_messages(path, fmt))
     if not messages:
         raise UsageError(f"{path} holds no message")
     records, notes = [], []
     for index, (label, data) in enumerate(messages):
         found = _records(data, label, (index,), incoming)
         records += found
-        if kind == "mbox" and index == len(messages) - 1 and any(r.status == BAD_MESSAGE for r in found):
+        if fmt == "mbox" and index == len(messages) - 1 and any(r.status == BAD_MESSAGE for r in found):
             notes.append(f"{path}: its last message is cut short: the mbox file looks truncated "
                          "(copied while it was being written?)")
     return records, notes
 
 
-def _messages(path: Path, kind: str):
+def _messages(path: Path, fmt: str):
     """``(label, bytes)`` of each message, in a stable order."""
     try:
-        if kind == "mbox":
+        if fmt == "mbox":
             box = mailbox.mbox(path, factory=None, create=False)
             for n, key in enumerate(box.iterkeys(), 1):
                 yield f"{path.name} message {n}", box.get_bytes(key)
-        elif kind == "maildir":
+        elif fmt == "maildir":
             box = mailbox.Maildir(path, factory=None, create=False)
             for key in sorted(box.iterkeys()):
                 yield f"{path.name}/{files.shown(key, 80)}", box.get_bytes(key)

@@ -165,8 +165,8 @@ def problems(results: dict) -> list[str]:
         out.append("output is not a string")
     for i, t in enumerate(tests):
         out += [f"tests[{i}] has the unknown key {k!r}" for k in sorted(set(t) - TEST_KEYS)]
-        for key, kind in (("name", str), ("output", str)):
-            if key in t and not isinstance(t[key], kind):
+        for key, wanted in (("name", str), ("output", str)):
+            if key in t and not isinstance(t[key], wanted):
                 out.append(f"tests[{i}].{key} has the wrong type")
         for key in ("score", "max_score"):
             if key in t and not _number(t[key]):

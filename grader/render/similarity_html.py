@@ -38,7 +38,7 @@ def _percent(score: float) -> str:
 
 
 def _who(entry) -> str:
-    if entry.kind == "student":
+    if entry.role == "student":
         return f"{_e(entry.label)} <small>({_e(entry.key)})</small>"
     return f"<i>{_e(entry.label)}</i> <small>({_e(entry.key)})</small>"
 

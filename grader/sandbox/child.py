@@ -277,8 +277,8 @@ def _answer(request, frames, probes, plain, result, numpy, max_elements):
         values = probes.run(request["probe"], arrays, request["options"])
         types, names, blobs = {}, [], []
         for key, value in values.items():
-            array, kind = plain.encode(value, max_elements)
-            types[str(key)] = str(kind)
+            array, described = plain.encode(value, max_elements)
+            types[str(key)] = str(described)
             if array is not None:
                 names.append(str(key))
                 blob = io.BytesIO()

@@ -69,19 +69,19 @@ NO_SECCOMP_LINE = "no seccomp filter ({})"
 # --- which sandbox ------------------------------------------------------------------------------
 
 def sandbox_status() -> tuple[str, str]:
-    """``(kind, line)``: the sandbox used for student code, and the report's first line.
+    """``(sandbox, line)``: the sandbox used for student code, and the report's first line.
 
     ``LAB2_SANDBOX=rlimits`` turns bubblewrap off; ``LAB2_SANDBOX=bubblewrap`` makes its absence
     an error instead of a fallback.
     """
-    kind, line = _sandbox_kind()
+    sandbox, line = _which_sandbox()
     cgroup_ok, why = cgroups.status()
     line += "; " + (CGROUP_LINE if cgroup_ok else NO_CGROUP_LINE.format(why))
     seccomp_ok, why = seccomp_filter.status()
-    return kind, line + "; " + (SECCOMP_LINE if seccomp_ok else NO_SECCOMP_LINE.format(why))
+    return sandbox, line + "; " + (SECCOMP_LINE if seccomp_ok else NO_SECCOMP_LINE.format(why))
 
 
-def _sandbox_kind() -> tuple[str, str]:
+def _which_sandbox() -> tuple[str, str]:
     forced = os.environ.get("LAB2_SANDBOX", "").strip().lower()
     if forced not in ("", "rlimits", "bubblewrap"):
         raise SandboxError(f"LAB2_SANDBOX={forced!r}: expected rlimits or bubblewrap")
@@ -219,14 +219,14 @@ def _bwrap_argv(binds, env: dict, chdir: str, info_fd, tmpfs_mb: int) -> list[st
 
 # --- the command -------------------------------------------------------------------------------
 
-def command(kind: str, config: dict, folder: Path, binds: dict, limits, seccomp, info_w, passed: list):
+def command(sandbox: str, config: dict, folder: Path, binds: dict, limits, seccomp, info_w, passed: list):
     """``(argv, env, private home or None)``: bwrap around the child, or the child as its reaper.
 
     ``config`` is the child's configuration (completed here); the descriptors the child needs
     are added to ``passed``: its configuration (a pipe, not the command line), and bwrap's
     options and the seccomp filter (pipes too).
     """
-    if kind == "bubblewrap":
+    if sandbox == "bubblewrap":
         config |= {"submission": SANDBOX_SUBMISSION, "code_root": SANDBOX_LIB, "reaper": False}
         mounts = [*_python_binds(), *((str(src), dst) for src, dst in CHILD_FILES.items()),
                   (str(LAB2CHECK), f"{SANDBOX_LIB}/lab2check"), (str(folder), SANDBOX_SUBMISSION), *binds.items()]

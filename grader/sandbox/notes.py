@@ -14,15 +14,15 @@ _SIGNAL_CAUSES = {
 }
 
 
-def signal_of(code: int, kind: str) -> int | None:
+def signal_of(code: int, sandbox: str) -> int | None:
     """The signal that ended a child, from its exit status (bwrap reports signal n as exit code 128+n)."""
-    return -code if code < 0 else code - 128 if kind == "bubblewrap" and 128 < code < 128 + 65 else None
+    return -code if code < 0 else code - 128 if sandbox == "bubblewrap" and 128 < code < 128 + 65 else None
 
 
-def describe_exit(code: int, kind: str, limits, output: str, oom: bool = False) -> str:
+def describe_exit(code: int, sandbox: str, limits, output: str, oom: bool = False) -> str:
     """What ended a child, from its exit status and, with ``oom``, the out-of-memory kills its
     cgroup counted."""
-    sig = signal_of(code, kind)
+    sig = signal_of(code, sandbox)
     if sig == signal.SIGKILL and oom:
         return (f"killed: memory limit of {limits.memory_mb} MB reached (memory written to files in /tmp, "
                 "memfd or shared memory counts too)")
@@ -43,14 +43,14 @@ def describe_exit(code: int, kind: str, limits, output: str, oom: bool = False) 
 
 def error_note(error: dict, limits) -> str:
     """A hint for the exceptions the sandbox itself causes."""
-    kind, message = error.get("type", ""), error.get("message", "")
-    if kind.endswith("MemoryError"):  # numpy raises its own _ArrayMemoryError
+    error_type, message = error.get("type", ""), error.get("message", "")
+    if error_type.endswith("MemoryError"):  # numpy raises its own _ArrayMemoryError
         return f"memory limit of {limits.memory_mb} MB reached (MemoryError)"
-    if kind == "EOFError":
+    if error_type == "EOFError":
         return "stdin is empty: input() cannot be answered"
     if "[Errno 27]" in message:
         return f"file size limit of {limits.file_size_mb} MB reached"
-    if kind == "BlockingIOError" and "[Errno 11]" in message:
+    if error_type == "BlockingIOError" and "[Errno 11]" in message:
         return f"process limit of {limits.processes} processes and threads reached"
     return ""
 

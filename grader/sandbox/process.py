@@ -71,9 +71,9 @@ class Child:
             raise SandboxError(f"no such submission folder: {self.folder}")
         self.limits = limits
         self.binds = {str(Path(src).resolve()): str(dst) for src, dst in (binds or {}).items()}
-        self.kind = sandbox or launch.sandbox_status()[0]
-        if self.kind not in ("bubblewrap", "rlimits"):
-            raise ValueError(f"unknown sandbox {self.kind!r}")
+        self.sandbox = sandbox or launch.sandbox_status()[0]
+        if self.sandbox not in ("bubblewrap", "rlimits"):
+            raise ValueError(f"unknown sandbox {self.sandbox!r}")
         self.start_timeout = start_timeout
         self.cgroups = cgroups.status()[0]
         self.seccomp = launch.seccomp_program()
@@ -91,7 +91,7 @@ class Child:
     def sandbox_path(self, host_path) -> str:
         """Where the child sees ``host_path`` (a submission file or one of the binds)."""
         path = str(Path(host_path).resolve())
-        if self.kind == "rlimits":
+        if self.sandbox == "rlimits":
             return path
         for source, target in [(str(self.folder), launch.SANDBOX_SUBMISSION), *self.binds.items()]:
             if launch.under(path, source):
@@ -221,7 +221,7 @@ class Child:
         if code is None:
             return "the child process closed its answer channel", None
         oom = proc.cgroup is not None and proc.cgroup.oom_kills() > 0
-        return describe_exit(code, self.kind, self.limits, output.text(), oom), signal_of(code, self.kind)
+        return describe_exit(code, self.sandbox, self.limits, output.text(), oom), signal_of(code, self.sandbox)
 
     def _stop(self, output) -> None:
         proc, self._proc = self._proc, None
@@ -248,12 +248,12 @@ class Child:
         config = {"request_fd": req_r, "response_fd": resp_w, "rlimits": launch.rlimits(self.limits, self.uid),
                   "uid": self.uid, "gid": self.uid, "max_elements": (self.limits.max_array_mb << 20) // 8,
                   "site": [launch.numpy_site()], "seccomp": self.seccomp is not None}
-        info_r, info_w = os.pipe2(os.O_CLOEXEC) if self.kind == "bubblewrap" else (None, None)
+        info_r, info_w = os.pipe2(os.O_CLOEXEC) if self.sandbox == "bubblewrap" else (None, None)
         passed, home, cgroup = [fd for fd in (req_r, resp_w, info_w) if fd is not None], None, None
         try:
             if self.cgroups:
                 cgroup = cgroups.Cgroup(self.limits.memory_mb << 20, self.limits.processes + PIDS_SLACK)
-            argv, env, home = launch.command(self.kind, config, self.folder, self.binds, self.limits,
+            argv, env, home = launch.command(self.sandbox, config, self.folder, self.binds, self.limits,
                                             self.seccomp, info_w, passed)
             popen = subprocess.Popen(launch.joining(cgroup, argv), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
                                      env=env, cwd="/", pass_fds=passed, start_new_session=True)
@@ -269,7 +269,7 @@ class Child:
         finally:
             for fd in (*passed, out_w):  # the child's ends: its copies are the only ones now
                 os.close(fd)
-        proc = _Process(popen, self.kind, req_w, resp_r, out_r, home, cgroup)
+        proc = _Process(popen, self.sandbox, req_w, resp_r, out_r, home, cgroup)
         deadline = started + self.start_timeout
         try:
             if info_r is not None:
@@ -289,7 +289,7 @@ class Child:
             proc.release()
             reason = {"timeout": "it did not start in time", "eof": "it stopped before it was ready"}.get(
                 outcome, outcome)
-            raise SandboxError(f"the {self.kind} child process failed to start ({reason}): "
+            raise SandboxError(f"the {self.sandbox} child process failed to start ({reason}): "
                                f"{output.text().strip()[-800:] or outcome}")
         self.starts += 1
         self.start_seconds = time.monotonic() - started
@@ -301,12 +301,12 @@ class Child:
 class _Process:
     """One started child: its pipes, its cgroup, and how to kill it without leaving anything behind."""
 
-    def __init__(self, popen, kind, req_w, resp_r, out_r, home, cgroup=None):
+    def __init__(self, popen, sandbox, req_w, resp_r, out_r, home, cgroup=None):
         self.popen, self.home, self.cgroup = popen, home, cgroup
         self.req_w, self.resp_r, self.out_r = req_w, resp_r, out_r
         for fd in (req_w, resp_r, out_r):
             os.set_blocking(fd, False)
-        self.killer = _Killer(popen, kind, cgroup)
+        self.killer = _Killer(popen, sandbox, cgroup)
         self._finalizer = weakref.finalize(self, self.killer)  # a forgotten Child dies with its owner
 
     def exchange(self, chunks, reader, deadline, output) -> str:
@@ -413,8 +413,8 @@ class _Killer:
     is left is killed), read (``usage``) and removed.
     """
 
-    def __init__(self, popen, kind, cgroup=None):
-        self.popen, self.kind, self.pidfd, self.cgroup = popen, kind, None, cgroup
+    def __init__(self, popen, sandbox, cgroup=None):
+        self.popen, self.sandbox, self.pidfd, self.cgroup = popen, sandbox, None, cgroup
         self.usage = None
 
     def __call__(self) -> None:
@@ -423,7 +423,7 @@ class _Killer:
             try:
                 if self.pidfd is not None:
                     signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-                elif self.kind == "bubblewrap":
+                elif self.sandbox == "bubblewrap":
                     os.killpg(popen.pid, signal.SIGKILL)
                 else:
                     popen.send_signal(signal.SIGTERM)

@@ -38,12 +38,12 @@ def load_fixtures(folder=FIXTURES):
 def _answers(arrays, case_id):
     expected, variants = {}, {}
     for name, value in arrays.items():
-        kind, cid, *rest = name.split("|")
+        what, cid, *rest = name.split("|")
         if cid != case_id:
             continue
-        if kind == "exp":
+        if what == "exp":
             expected[rest[0]] = value
-        elif kind == "var":
+        elif what == "var":
             variants.setdefault(rest[0], {})[rest[1]] = value
     return expected, variants
 
@@ -144,5 +144,5 @@ def _smoke(qid, meta, arrays, seconds):
     context = checks.Trajectory(spec["n"], variants, outputs if outputs > 1 else None)
     outcomes = checks.evaluate_training(out.get("losses"), diverged, ref, spec["epochs"], spec["epochs"],
                                         spec["rtol"], float("inf"), call, m=spec["n"], context=context,
-                                        kind=result.types.get("losses", ""), item=out.get("losses_item"))
+                                        described=result.types.get("losses", ""), item=out.get("losses_item"))
     return [o.message for _, o in outcomes if not o.passed]

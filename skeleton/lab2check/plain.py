@@ -30,22 +30,22 @@ def encode(value, max_elements: int):
     value is not numeric data (a string, an object array, None, a dict...) or has more than
     ``max_elements`` elements.
     """
-    kind = describe(value)
+    described = describe(value)
     if isinstance(value, np.ndarray):
         base = value.view(np.ndarray) if type(value) is not np.ndarray else value
         if base.dtype.kind not in NUMERIC_KINDS:
-            return None, kind
+            return None, described
         if base.size > max_elements:
-            return None, f"{kind} with {base.size} elements (too large)"
-        return np.array(base, copy=True, order="C"), kind
+            return None, f"{described} with {base.size} elements (too large)"
+        return np.array(base, copy=True, order="C"), described
     if isinstance(value, (bool, np.bool_)):
-        return np.array(bool(value)), kind
+        return np.array(bool(value)), described
     if isinstance(value, (numbers.Real, np.number)) and not isinstance(value, np.complexfloating):
-        return np.array(float(value) if not isinstance(value, numbers.Integral) else int(value)), kind
+        return np.array(float(value) if not isinstance(value, numbers.Integral) else int(value)), described
     if isinstance(value, (list, tuple)) and len(value) <= max_elements:
         # A list of losses: accept real numbers only, never arbitrary objects.
         if all(isinstance(v, (numbers.Real, np.number)) and not isinstance(v, (bool, np.bool_)) for v in value):
-            return np.array([float(v) for v in value], dtype=np.float64), kind
+            return np.array([float(v) for v in value], dtype=np.float64), described
         if all(type(v) is np.ndarray and v.dtype.kind in NUMERIC_KINDS and v.size == 1 for v in value):
-            return np.array([float(v.reshape(())) for v in value], dtype=np.float64), kind
-    return None, kind
+            return np.array([float(v.reshape(())) for v in value], dtype=np.float64), described
+    return None, described
