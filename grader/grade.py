@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import locate, reference_answers, report_md, training
-from grader.report import CheckResult, QuestionResult, Report
+from grader.report import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
 from lab2check import checks, questions
@@ -34,7 +34,7 @@ class _Checked:
     label: str
     hidden: bool
     outcome: checks.Outcome
-    status: str = "failed"  # failed | not-implemented | timeout | crashed | error (when not passed)
+    status: QuestionStatus = QuestionStatus.FAILED  # when not passed: failed, not-implemented, timeout...
 
 
 @dataclass
@@ -49,12 +49,14 @@ class _Run:
     usage: dict | None = None                       # the child's Child.usage once it is closed
 
 
-def _status(result) -> str:
+def _status(result) -> QuestionStatus:
+    """A failed case's status from how its request ended (a bad output counts as an error)."""
     if result.status == "ok":
-        return "failed"
+        return QuestionStatus.FAILED
     if checks.not_implemented(result):
-        return "not-implemented"
-    return {"timeout": "timeout", "crashed": "crashed", "error": "error"}.get(result.status, "error")
+        return QuestionStatus.NOT_IMPLEMENTED
+    ended = {"timeout": QuestionStatus.TIMEOUT, "crashed": QuestionStatus.CRASHED}
+    return ended.get(result.status, QuestionStatus.ERROR)
 
 
 def _import_all(child, modules, limits, run: _Run):
@@ -66,16 +68,17 @@ def _import_all(child, modules, limits, run: _Run):
         if result.status == "ok":
             run.imports[mod] = None
         elif result.status == "timeout":
-            run.imports[mod] = ("timeout", f"importing lab2.{mod} took more than {limits.import_seconds:g} s: put "
-                                           'your experiments under `if __name__ == "__main__":`')
+            run.imports[mod] = (QuestionStatus.TIMEOUT,
+                                f"importing lab2.{mod} took more than {limits.import_seconds:g} s: put "
+                                'your experiments under `if __name__ == "__main__":`')
         elif result.status == "error":
             err = result.error or {}
             msg = err.get("message", f"importing lab2.{mod} failed")
             if "EOFError" in msg or "input" in (err.get("traceback") or ""):
                 msg += ' (input() at import: put interactive code under `if __name__ == "__main__":`)'
-            run.imports[mod] = ("error", msg)
+            run.imports[mod] = (QuestionStatus.ERROR, msg)
         else:
-            run.imports[mod] = ("crashed", f"importing lab2.{mod} ended the process: {result.note}")
+            run.imports[mod] = (QuestionStatus.CRASHED, f"importing lab2.{mod} ended the process: {result.note}")
 
 
 def _modules(qid) -> tuple:
@@ -287,14 +290,15 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
                                     c.hidden, c.outcome.mistake))
     failed = [c for c in checked if not c.outcome.passed]
     if spec.auto == 0:
-        q.status, q.summary = "manual", "graded by hand"
+        q.status, q.summary = QuestionStatus.MANUAL, "graded by hand"
     elif not failed:
-        q.status, q.summary = "passed", "all checks passed"
+        q.status, q.summary = QuestionStatus.PASSED, "all checks passed"
     elif q.auto_points > 0:
-        q.status = "partial"
+        q.status = QuestionStatus.PARTIAL
     else:
         statuses = [c.status for c in failed]
-        q.status = next((k for k in ("not-implemented", "timeout", "crashed", "error") if k in statuses), "failed")
+        worst = (QuestionStatus.NOT_IMPLEMENTED, QuestionStatus.TIMEOUT, QuestionStatus.CRASHED, QuestionStatus.ERROR)
+        q.status = next((k for k in worst if k in statuses), QuestionStatus.FAILED)
     if failed:
         public = [c for c in failed if not c.hidden]
         first = public[0].outcome.message.splitlines()[0] if public else ""
@@ -310,7 +314,7 @@ def _blocked_question(qid, rubric, reason) -> QuestionResult:
     weights = questions.get(qid).weights or {"import": 1}
     checked = [_Checked(name, "import", False, checks.Outcome(False, message, None, 0.0), status) for name in weights]
     q = _question(qid, rubric, checked, 0.0)
-    q.status = "timeout" if status == "timeout" else ("crashed" if status == "crashed" else "error")
+    q.status = status if status in (QuestionStatus.TIMEOUT, QuestionStatus.CRASHED) else QuestionStatus.ERROR
     q.summary = f"{qid}: {message}"
     return q
 
@@ -423,6 +427,6 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
     failed_imports = [m for m, v in merged.imports.items() if v]
     if failed_imports and len(failed_imports) == len(questions.modules()):
         statuses = {merged.imports[m][0] for m in failed_imports}
-        report.status = "timeout" if statuses == {"timeout"} else "import-error"
+        report.status = RowStatus.TIMEOUT if statuses == {QuestionStatus.TIMEOUT} else RowStatus.IMPORT_ERROR
     report.seconds = round(time.monotonic() - start, 3)
     return report
