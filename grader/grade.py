@@ -273,8 +273,7 @@ def _bounded_text(text: str, limit: int) -> str:
 
 def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     spec = rubric.questions[qid]
-    q = QuestionResult(qid, spec.title, spec.auto, manual_title=spec.manual_title, max_manual=spec.manual,
-                       bonus=spec.bonus, seconds=round(seconds, 3))
+    q = QuestionResult.of_rubric(qid, spec, round(seconds, 3))
     weights = questions.get(qid).weights
     total_weight = sum(weights.values()) or 1
     per_group = {}

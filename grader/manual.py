@@ -191,9 +191,8 @@ def apply_manual(report: Report, entries: dict) -> list[str]:
 def load_batch(path, rubric) -> dict:
     """The batch manual file (``load_manual(batch=True)``), every entry checked now against the
     rubric's questions: a mistake in it stops the batch before any grading, not half-way."""
-    template = Report(student="", submission="", questions=[
-        QuestionResult(qid, spec.title, spec.auto, manual_title=spec.manual_title, max_manual=spec.manual,
-                       bonus=spec.bonus) for qid, spec in rubric.questions.items()])
+    template = Report(student="", submission="",
+                      questions=[QuestionResult.of_rubric(qid, spec) for qid, spec in rubric.questions.items()])
     entries = load_manual(path, batch=True)
     for per_student in entries.values():
         apply_manual(template, per_student)

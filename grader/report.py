@@ -67,6 +67,12 @@ class QuestionResult:
     def __post_init__(self):
         self.status = QuestionStatus(self.status)   # a string from JSON or a caller; a wrong one raises
 
+    @classmethod
+    def of_rubric(cls, qid: str, spec, seconds: float = 0.0) -> "QuestionResult":
+        """A question not graded yet, as ``spec`` (its ``rubric.yaml`` entry) describes it."""
+        return cls(qid, spec.title, spec.auto, manual_title=spec.manual_title, max_manual=spec.manual,
+                   bonus=spec.bonus, seconds=seconds)
+
     @property
     def auto_points(self) -> float:
         return round(sum(c.points for c in self.checks), 6)
