@@ -17,6 +17,7 @@ from grader import rubric as rubric_mod
 from grader.archive import ArchiveError, extract, scratch_parent
 from grader.locate import PackageError
 from grader.report import Report
+from lab2check import questions
 
 
 def load_rubric(path=None):
@@ -30,7 +31,7 @@ def student_name(path: Path) -> str:
 
 
 def _keep_figure(root, report: Report, folder) -> None:
-    if folder is None or not any(q.id == "q3_1" for q in report.questions):
+    if folder is None or not any(questions.get(q.id).figure for q in report.questions):
         return
     try:
         report.figure_file = figure.keep(root, folder)

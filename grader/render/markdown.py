@@ -14,6 +14,7 @@ from grader.figure import NAMES as FIGURE_NAMES
 from grader.render import common as c
 from grader.render import neutralise as N
 from grader.report import CheckResult, QuestionResult, Report
+from lab2check import questions
 
 
 def _cell(text: str) -> str:
@@ -33,8 +34,9 @@ def _check(check: CheckResult) -> list[str]:
 
 
 def _question(q: QuestionResult, figure: str = "") -> list[str]:
-    """A question's section; ``figure``: Q3.1's figure copied beside the feedback (grader.figure),
-    shown inline for the teacher who grades it by hand (only a name the grader itself gives)."""
+    """A question's section; ``figure``: the figure of a question about one (the registry's
+    ``figure``: Q3.1) copied beside the feedback (grader.figure), shown inline for the teacher
+    who grades it by hand (only a name the grader itself gives)."""
     title = f"## {_cell(c.question_name(q))}"
     lines = [title, "", f"**{c.points_cell(q)}** · {c.status_cell(q)}"]
     if q.summary:
@@ -106,7 +108,9 @@ def render(report: Report) -> str:
         if report.questions:
             lines += _table(report)
             for q in report.questions:
-                lines += _question(q, report.figure_file if q.id == "q3_1" else "")
+                # .get: a report read back from disk may name a question this registry does not hold
+                about_figure = getattr(questions.QUESTIONS.get(q.id), "figure", False)
+                lines += _question(q, report.figure_file if about_figure else "")
         lines += _losses(report)
     if report.warnings:
         lines += ["## Warnings", "", *(f"- {_cell(w)}" for w in report.warnings), ""]
