@@ -131,7 +131,8 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
         if left <= 0:
             done[i] = _Checked(case.check, case.label, case.hidden,
                                checks.Outcome(False, f"{case.call}: not run: the question's time limit of "
-                                                     f"{limits.call_seconds:g} s was used up", None, 0.0), "timeout")
+                                                     f"{limits.call_seconds:g} s was used up", None, 0.0),
+                               QuestionStatus.TIMEOUT)
             continue
         options = case.options
         if case.probe == "numgrad" and _sources_right(qid, run, done):
@@ -152,12 +153,12 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
 
-def _training_task(qid, rubric, answers) -> training.Task:
+def _training_task(qid, rubric, answers, data: dict) -> training.Task:
+    """What judging ``qid``'s training needs; ``data``: the train request's data files, host paths."""
     q = questions.get(qid)
     ref = answers.training[qid]
     spec = rubric.model(q.training.model)
-    _, options = reference_answers.train_request(qid, rubric, answers.data, ref["init"])
-    return training.Task(qid, q.module, ref["init"], options["data"], answers.labels[qid], ref["losses"],
+    return training.Task(qid, q.module, ref["init"], data, answers.labels[qid], ref["losses"],
                          ref["accuracy"], rubric.training.epochs, rubric.training.trajectory_epochs,
                          rubric.training.trajectory_rtol, spec.max_loss, spec.min_test_accuracy,
                          f"{q.module}.train(X, y, ..., epochs={rubric.training.epochs}, lr={spec.lr:g})",
@@ -175,8 +176,9 @@ def _answer_bounds(task: training.Task, rubric) -> dict:
 
 def _run_training(child, qid, rubric, answers, limits, run: _Run):
     start = time.monotonic()
-    task = _training_task(qid, rubric, answers)
-    arrays, options = reference_answers.train_request(qid, rubric, answers.data, task.init)
+    arrays, options = reference_answers.train_request(qid, rubric, answers.data, answers.training[qid]["init"])
+    task = _training_task(qid, rubric, answers, options["data"])
+    # A new dict: the task keeps the host's paths, the child gets the sandbox's.
     options["data"] = {k: child.sandbox_path(v) for k, v in options["data"].items()}
     result = child.request("train", arrays, options, timeout=limits.wall_factor * limits.train_seconds,
                            cpu_seconds=limits.train_seconds, **_answer_bounds(task, rubric))
