@@ -51,14 +51,12 @@ def draw_curves(report: Report, path: Path) -> None:
     replace_if_changed(tmp, path)
 
 
-
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
 
 
 def not_graded(student: str, file: str, status: RowStatus, error: str, rubric, sandbox: str = "") -> Report:

@@ -35,6 +35,20 @@ BWRAP = pytest.mark.skipif(not _bubblewrap_works()[0],
                            reason=f"bubblewrap does not work here: {_bubblewrap_works()[1]}")
 
 
+# Forks until the process limit refuses one; returns how many it made (each fork sleeps on).
+FORK_BOMB = """
+        forks = 0
+        while True:
+            try:
+                pid = os.fork()
+            except OSError:
+                return forks
+            if pid == 0:
+                time.sleep(1e9)
+            forks += 1
+"""
+
+
 def write_submission(folder, at_import="", in_call="return 1 / (1 + np.exp(-z))", extra=""):
     """A ``lab2`` package whose ``single_neuron`` runs ``at_import`` and ``in_call``."""
     lab2 = folder / "lab2"
@@ -94,17 +108,7 @@ def test_hostile_code_costs_one_request(sandbox, where, code, status, says, rest
 
 
 def test_a_fork_bomb_is_contained_by_the_process_limit(sandbox):
-    child = sandbox(in_call="""
-        forks = 0
-        while True:
-            try:
-                pid = os.fork()
-            except OSError:
-                return forks
-            if pid == 0:
-                time.sleep(1e9)
-            forks += 1
-    """)
+    child = sandbox(in_call=FORK_BOMB)
     response = child.request("call", Z, HOSTILE, QUICK)
     assert response.status == "ok", response
     # The child itself is one of the 32 processes of its uid (without a dedicated uid, the

@@ -9,7 +9,7 @@ time with the engine's grade function (``grader.batch_task.grade_archive``) and 
 
 - A worker that dies (SIGKILL, out of memory) costs its own archive only: that task's ``death``
   says how, and a fresh worker takes its place.
-- A worker still busy after the batch's time budget (``grader.engines.time_budget``) is killed:
+- A worker still busy after the batch's time budget (``grader.batch.time_budget``) is killed:
   a grader bug, the sandbox's own limits end any student run much sooner.
 - A worker dies with the batch process (``PR_SET_PDEATHSIG``), so a killed batch leaves nothing
   running; Ctrl-C reaches the batch only (each worker has its own session), which stops them.
