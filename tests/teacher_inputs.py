@@ -6,7 +6,7 @@ worksheet in English and French, quoted as Moodle (PHP's ``fputcsv``) writes it.
 import mailbox
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -20,10 +20,25 @@ class Mail:
     date: datetime | None
     attachments: list[tuple[str, bytes]] = field(default_factory=list)
     raw_subject: str | None = None      # a pre-encoded (RFC 2047) Subject header, as written
+    # When the teacher's server received it (its Received header, and an mbox's From line): by
+    # default ``date``, as for a mail sent on the spot; ``server=False`` writes no Received header.
+    received: datetime | None = None
+    server: bool = True
+    from_line: datetime | None = None   # an mbox From line's time when it is not the server's
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)   # below the server's Received
+
+    @property
+    def server_time(self) -> datetime | None:
+        return (self.received or self.date) if self.server else None
 
 
 def message(mail: Mail) -> EmailMessage:
     msg = EmailMessage()
+    if mail.server_time is not None:
+        msg["Received"] = (f"from client.etu.example by mx.univ.example with ESMTPS id 4Qx; "
+                           f"{format_datetime(mail.server_time)}")
+    for name, value in mail.extra_headers:   # below the server's: what the sender wrote
+        msg[name] = value
     msg["From"] = mail.sender
     msg["To"] = "teacher@univ.example"
     if mail.raw_subject is None:
@@ -46,7 +61,11 @@ def message(mail: Mail) -> EmailMessage:
 def write_mbox(path: Path, mails: list[Mail]) -> Path:
     box = mailbox.mbox(path)
     for mail in mails:
-        box.add(message(mail))
+        entry = mailbox.mboxMessage(message(mail))
+        line_time = mail.from_line or mail.server_time
+        if line_time is not None:   # the From line as the server wrote it: its time, in UTC
+            entry.set_from("MAILER-DAEMON", line_time.astimezone(timezone.utc).timetuple())
+        box.add(entry)
     box.flush()
     box.close()
     return path

@@ -18,9 +18,18 @@ A student who sent several times (mail) or uploaded several archives (Moodle) ge
 latest archive received before the group's deadline (or the latest of all when every one is
 late); the others are listed in that row's warnings, not graded. Archives of a plain folder are
 all graded, as before.
+
+A mail's student is who sent it: records that read as the same student but come from different
+sender addresses are never chosen among. Each address gets its own row (the same rule within
+it: its own latest archive before the deadline), so a later mail from another address with a
+classmate's subject and archive name cannot replace his graded archive; every such row carries a
+warning naming the other addresses, for the teacher to decide (the rows are then graded in
+folders named by content, ``grader.batch_plan``). A student who really wrote from two addresses
+gets two rows and the same warning: the teacher keeps one.
 """
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 from grader import UsageError, lateness, names
@@ -128,7 +137,7 @@ def collect(source, incoming: Path, rubric, worksheet=None) -> Intake:
     if fmt == "folder":
         return Intake(fmt, "folder", folder.collect(path))
     if fmt in ("mbox", "maildir", "eml"):
-        records, notes = mail.collect(path, fmt, incoming / "mail")
+        records, notes = mail.collect(path, fmt, incoming / "mail", rubric.lateness.timezone)
         return Intake(fmt, "mail", choose(records, rubric.lateness), notes)
     records, notes = moodle.collect(path, incoming / "moodle", rubric.lateness, worksheet)
     return Intake(fmt, "moodle", choose(records, rubric.lateness), notes, worksheet)
@@ -140,14 +149,17 @@ def choose(records: list[Submission], late) -> list[Submission]:
     A ``bad-message`` record is always its own row. The records left out are named in the
     chosen one's warnings. The result is sorted by key and position, whatever the input order.
     """
-    groups: dict[str, list[Submission]] = {}
+    groups: dict[tuple, list[Submission]] = {}
     kept = []
     for r in records:
         if r.status == BAD_MESSAGE:
             kept.append(r)
         else:
-            groups.setdefault(r.participant or r.key, []).append(r)
-    for group in groups.values():
+            groups.setdefault((r.participant or r.key, _address(r)), []).append(r)
+    senders: dict[str, list[str]] = {}
+    for who, address in groups:
+        senders.setdefault(who, []).append(address)
+    for (who, address), group in groups.items():
         archives = [r for r in group if r.path is not None and not r.status]
         pool = archives or group
         in_time = [r for r in pool if lateness.on_time(late, r.group, r.received)]
@@ -157,8 +169,19 @@ def choose(records: list[Submission], late) -> list[Submission]:
                 chosen.warnings.append(f"also received, not graded: {_describe(other)}"
                                        + (" (too late: an earlier one was before the deadline)"
                                           if other in pool and other not in in_time and in_time else ""))
+        others = sorted(a for a in senders[who] if a != address)
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            chosen.warnings.append(f"sent from {address or 'no address'}, but {shown} also sent mail "
+                                   f"read as {chosen.display}: each address is graded in its own row, "
+                                   "none replaces the other: decide which is the student's")
         kept.append(chosen)
     return sorted(kept, key=lambda r: (r.key, r.order))
+
+
+def _address(r: Submission) -> str:
+    """The sender's address, lower-cased ("" for what is not mail)."""
+    return parseaddr(r.sender)[1].lower() if r.source == "mail" else ""
 
 
 def _when(r: Submission) -> tuple:
