@@ -74,3 +74,31 @@ def test_a_hostile_report_md_is_graded_not_a_grader_error(tmp_path, name, small_
     question = next(q for q in report.questions if q.id == "report")
     messages = [c.message for c in question.checks]
     assert messages and all(says in m and len(m) < 300 for m in messages), messages
+
+
+# --- mail ---------------------------------------------------------------------------------------
+
+MAIL_CHECK = """
+import json, resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
+sys.path.insert(0, sys.argv[1])
+import teacher_inputs as ti
+from grader.intake import mail
+messages = list(ti.hostile_mails().values())
+box = ti.write_raw_mbox(Path(sys.argv[2]) / "Inbox", messages)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+records, _ = mail.collect(box, "mbox", Path(sys.argv[2]) / "incoming")
+print(json.dumps({"bytes": box.stat().st_size, "statuses": [str(r.status) for r in records],
+                  "before_kb": before, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def test_hostile_mail_headers_and_mime_are_read_under_cpu_and_memory_bounds(tmp_path):
+    run = subprocess.run([sys.executable, "-c", MAIL_CHECK, str(TESTS), str(tmp_path)], cwd=PROJECT,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]      # 8,000 encoded words alone took 674 MB before
+    found = json.loads(run.stdout)
+    assert found["statuses"] == ["bad-message"] * len(found["statuses"])
+    # Linear: a small multiple of the mailbox's own bytes (2.5 MB), never its square.
+    assert (found["peak_kb"] - found["before_kb"]) << 10 < 20 * found["bytes"] + (20 << 20)

@@ -548,3 +548,32 @@ def test_a_forward_as_attachment_keeps_the_forwarders_sender_and_time(tmp_path):
     assert record.sender == "Eve <eve@etu.example>" and record.received == TWO_DAYS_LATE
     assert any("forwarded by Eve <eve@etu.example> (the original from john@etu.example)" in w
                for w in record.warnings)
+
+
+HOSTILE_MAILS = ti.hostile_mails()
+HOSTILE_REASONS = {
+    "8,000 encoded words in the Subject": "its Subject header is 167999 characters long",
+    "50,000 encoded words, folded": "its Subject header is 899998 characters long",
+    "150 encoded words in 3 KB": "its Subject header holds 150 encoded words",
+    "a From of 10,000 addresses": "its From header is 168888 characters long",
+    "a Content-Type of 10,000 parameters": "its Content-Type header is 88919 characters long",
+    "100 parts of 15 KB headers": "its headers are over 262144 characters in all",
+    "2,000 MIME parts": "it has more than 100 MIME parts",
+    "MIME parts nested 200 deep": "its MIME parts are nested more than 8 deep",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_REASONS)
+def test_a_mail_over_the_header_and_mime_caps_costs_its_own_row_only(tmp_path, name):
+    honest = ti.message(ti.Mail("DLCV-thursday: DOE John Lab2", "john@etu.example", ON_TIME,
+                                [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "x"))])).as_bytes()
+    box = ti.write_raw_mbox(tmp_path / "Inbox", [HOSTILE_MAILS[name], honest])
+    records = intake.collect(box, tmp_path / "in", load_rubric(RUBRIC_PATH)).records
+    (bad,) = [r for r in records if r.status == "bad-message"]
+    assert bad.reason.startswith(f"Inbox message 1: not read: {HOSTILE_REASONS[name]}") and len(bad.reason) < 200
+    (good,) = [r for r in records if r.status != "bad-message"]
+    assert good.key == "DOE_John" and good.path is not None
+
+
+def test_every_hostile_mail_is_named():
+    assert set(HOSTILE_MAILS) == set(HOSTILE_REASONS)

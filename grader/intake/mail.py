@@ -45,7 +45,8 @@ from grader.intake import BAD_MESSAGE, NO_ARCHIVE, Submission, files
 
 MAX_HEADER_CHARS = 16 << 10   # one header's raw value (a long legitimate References is a few KB)
 MAX_ENCODED_WORDS = 100       # RFC 2047 words in one header (a long subject has a handful)
-MAX_PARTS = 500               # MIME parts of one message
+MAX_DECODED_CHARS = 256 << 10   # header characters decoded for one message, all its parts and reads
+MAX_PARTS = 100               # MIME parts of one message (a student's mail has a handful)
 MAX_DEPTH = 8                 # nesting of multiparts and attached messages
 _ENCODED_WORD = "=?"
 
@@ -56,7 +57,11 @@ class HeaderTooLarge(ValueError):
 
 class _BoundedPolicy(policy.EmailPolicy):
     """``policy.default`` whose headers are decoded only under the caps: every decoding (the
-    parser's own Content-Type reads included) goes through ``header_fetch_parse``."""
+    parser's own Content-Type reads included) goes through ``header_fetch_parse``. ``budget`` (a
+    one-item list, one per message: policies are immutable) counts the characters decoded, so
+    that many parts with long headers cannot add up (the parser decodes ~40 KB/s of parameters)."""
+
+    budget = None
 
     def header_fetch_parse(self, name, value):
         if len(value) > MAX_HEADER_CHARS:
@@ -65,11 +70,13 @@ class _BoundedPolicy(policy.EmailPolicy):
         if value.count(_ENCODED_WORD) > MAX_ENCODED_WORDS:
             raise HeaderTooLarge(f"its {files.shown(name, 40)} header holds {value.count(_ENCODED_WORD)} "
                                  f"encoded words (at most {MAX_ENCODED_WORDS} are read)")
+        if self.budget is not None:
+            self.budget[0] -= len(value)
+            if self.budget[0] < 0:
+                raise HeaderTooLarge(f"its headers are over {MAX_DECODED_CHARS} characters in all")
         return super().header_fetch_parse(name, value)
 
 
-_POLICY = _BoundedPolicy()
-_PARSER = email.parser.BytesParser(policy=_POLICY)
 # Reply and forward prefixes in the languages students write in, any number of them, and
 # mailing-list tags such as "[dlcv]".
 _PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|tr|aw|wg|sv|vs|rv|rif|enc)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*|\[[^\]]*\]\s*)+",
@@ -186,7 +193,7 @@ def _bad(label: str, why: str, order: tuple, msg=None) -> Submission:
 
 def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=None) -> list[Submission]:
     try:
-        msg = _PARSER.parsebytes(data)
+        msg = email.parser.BytesParser(policy=_BoundedPolicy(budget=[MAX_DECODED_CHARS])).parsebytes(data)
     except HeaderTooLarge as err:
         return [_bad(label, f"not read: {err}", order)]
     except Exception as err:  # noqa: BLE001 - any parser failure costs this message only
