@@ -88,8 +88,10 @@ def body(student: Student, changed: list[str] | None = None) -> str:
     if report.lateness:
         lines.append(shown(report.lateness, 300))
     if row.get("status") != "graded":
-        lines.append(f"Not graded normally: {row.get('status')}"
-                     + (f": {shown(report.error, 300)}" if report.error else ""))
+        # As grades.csv says why (batch.Row.reason): the error, else the first question that stopped.
+        why = report.error or next((q.summary for q in report.questions
+                                    if q.status not in ("passed", "manual") and q.summary), "")
+        lines.append(f"Not graded normally: {row.get('status')}" + (f": {shown(why, 300)}" if why else ""))
     if report.questions:
         lines += ["", "Points per question:"]
         width = max(len(f"{q.id} {q.title}") for q in report.questions)
