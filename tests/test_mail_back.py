@@ -240,7 +240,7 @@ class Server:
     """aiosmtpd on 127.0.0.1 with STARTTLS (required) and a login; keeps what it receives. After
     ``limit`` messages it answers 421 (shutting down), as a server going away does."""
 
-    def __init__(self, cert: Path, key: Path, limit: int | None = None):
+    def __init__(self, cert: Path, key: Path, limit: int | None = None, tls: str = "starttls"):
         self.received: list[tuple[list[str], bytes]] = []
         self.limit = limit
         self.lock = threading.Lock()
@@ -249,8 +249,12 @@ class Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, tls_context=context,
-                                     require_starttls=True, auth_required=True, authenticator=self.authenticate)
+        how = {"starttls": {"tls_context": context, "require_starttls": True, "auth_required": True},
+               # aiosmtpd does not see implicit TLS as TLS for AUTH: the transport is TLS all the same.
+               "ssl": {"ssl_context": context, "auth_required": True, "auth_require_tls": False},
+               "none": {}}[tls]
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, authenticator=self.authenticate,
+                                     **how)
         self.controller.start()
 
     @staticmethod
@@ -408,3 +412,20 @@ def test_ctrl_c_between_two_messages_loses_nothing_and_the_next_run_sends_the_re
     assert "4 replies sent, 1 already delivered" in done.stdout
     keys = [parse(d)["X-Lab2-Student"] for _, d in server.received]
     assert sorted(keys) == [k for k in MAILED if k != "REFUSED_Rita"] and len(set(keys)) == len(keys)
+
+
+def test_implicit_tls_with_ssl_and_a_server_without_starttls_is_refused(graded, certificate, tmp_path):
+    out = copy_out(graded, tmp_path)
+    login = {"LAB2_SMTP_USER": USER, "LAB2_SMTP_PASSWORD": PASSWORD}
+    implicit, bare = Server(*certificate, tls="ssl"), Server(*certificate, tls="none")
+    try:
+        sent = mail_back(out, "--smtp", f"127.0.0.1:{implicit.port}", "--ssl", "--cafile", certificate[0], "--send",
+                         "--pause", "0", env=login)
+        refused = mail_back(out, "--smtp", f"127.0.0.1:{bare.port}", "--cafile", certificate[0], "--send",
+                            "--pause", "0", "--resend", env=login)
+    finally:
+        implicit.stop()
+        bare.stop()
+    assert sent.returncode == 0 and "5 replies sent" in sent.stdout, sent.stderr
+    assert len(implicit.received) == 5
+    assert refused.returncode == 2 and "does not offer STARTTLS" in refused.stderr and bare.received == []

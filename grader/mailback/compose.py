@@ -42,7 +42,7 @@ def message_id(student: Student, sender: Address) -> str:
 
 
 def subject(student: Student) -> str:
-    text = student.subject or "Lab 2"
+    text = shown(student.subject, 200) or "Lab 2"
     return text if text[:3].lower() == "re:" else f"Re: {text}"
 
 
@@ -122,7 +122,7 @@ def reply(student: Student, sender: Address, when: datetime, *, changed: list[st
     """The reply to ``student``'s mail, from ``sender``, dated ``when`` (aware)."""
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = Address(display_name=student.name, addr_spec=student.address)
+    msg["To"] = Address(display_name=shown(student.name, 120), addr_spec=student.address)
     msg["Subject"] = subject(student)
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = message_id(student, sender)

@@ -131,6 +131,9 @@ class Smtp:
                 smtp.login(*self.login)
         except smtplib.SMTPAuthenticationError as err:
             raise UsageError(f"{self.host} refused the login: {err.smtp_code} {_text(err.smtp_error)}") from None
+        except smtplib.SMTPNotSupportedError:
+            raise UsageError(f"{self.host}:{self.port} offers no login (AUTH), and one is set "
+                             f"({USER_VAR} or ~/.netrc)") from None
         except ssl.SSLError as err:
             raise UsageError(f"TLS with {self.host}:{self.port} failed: {shown(err, 200)}") from None
         except (smtplib.SMTPException, OSError) as err:
