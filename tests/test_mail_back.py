@@ -414,6 +414,7 @@ def test_ctrl_c_between_two_messages_loses_nothing_and_the_next_run_sends_the_re
     assert sorted(keys) == [k for k in MAILED if k != "REFUSED_Rita"] and len(set(keys)) == len(keys)
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_implicit_tls_with_ssl_and_a_server_without_starttls_is_refused(graded, certificate, tmp_path):
     out = copy_out(graded, tmp_path)
     login = {"LAB2_SMTP_USER": USER, "LAB2_SMTP_PASSWORD": PASSWORD}
@@ -429,3 +430,21 @@ def test_implicit_tls_with_ssl_and_a_server_without_starttls_is_refused(graded, 
     assert sent.returncode == 0 and "5 replies sent" in sent.stdout, sent.stderr
     assert len(implicit.received) == 5
     assert refused.returncode == 2 and "does not offer STARTTLS" in refused.stderr and bare.received == []
+
+
+def test_a_feedback_html_beside_the_markdown_is_attached_too(graded, tmp_path):
+    out = copy_out(graded, tmp_path)
+    page = "<!DOCTYPE html><p>Pete's feedback, é</p>\n"
+    (out / "students" / "PLAIN_Pete" / "feedback.html").write_text(page, encoding="utf-8")
+    assert mail_back(out, "--mbox", tmp_path / "r.mbox").returncode == 0
+    pete = next(parse(m.as_bytes()) for m in mailbox.mbox(tmp_path / "r.mbox") if m["X-Lab2-Student"] == "PLAIN_Pete")
+    parts = {p.get_filename(): (p.get_content_type(), p.get_content()) for p in pete.iter_attachments()}
+    assert parts == {"Lab2 feedback PLAIN Pete.md": ("text/markdown",
+                                                    (out / "students" / "PLAIN_Pete" / "feedback.md").read_text()),
+                     "Lab2 feedback PLAIN Pete.html": ("text/html", page)}
+
+
+def test_no_batch_in_out_is_one_line_and_exit_2(tmp_path):
+    done = mail_back(tmp_path / "nothing", "--mbox", tmp_path / "r.mbox")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "grades.csv" in done.stderr
+    assert not (tmp_path / "nothing").exists() and not (tmp_path / "r.mbox").exists()

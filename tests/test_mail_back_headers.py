@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from grader.intake import mail
+from grader.mailback import _warnings as mail_back_warnings
 from grader.mailback import compose, gradebook, teacher_address
-from grader.report import Report
+from grader.report import CheckResult, QuestionResult, Report
 
 
 def reply_to(headers: bytes) -> dict:
@@ -103,3 +104,23 @@ def test_the_identity_follows_the_grade_not_the_run():
                                          ("a..b@etu.example", False), ("a@etu.example\r\nBcc: x@y.example", False)])
 def test_only_plain_addresses_are_sent_to(address, ok):
     assert gradebook.deliverable(address) is ok
+
+
+def test_the_body_gives_the_total_the_points_the_mistakes_and_the_lateness():
+    wrong = CheckResult("loss: values", False, 0.0, 1.0, mistake="no-clipping")
+    q = QuestionResult("q1_3", "loss", 1.0, checks=[wrong])
+    report = Report(student="DOE John", submission="x", total_max=20, questions=[q],
+                    lateness="Submission received 2026-12-11T10:00:00+01:00, deadline 2026-12-10T23:59:00+01:00: "
+                             "1 started day late: late penalty -2.")
+    text = compose.body(student(report=report, points={"q1_3": "0"}))
+    lines = text.splitlines()
+    assert "Total: 12 / 20" in lines and report.lateness in lines
+    assert any(line.split() == ["q1_3", "loss", "0", "/", "1"] for line in lines)
+    assert any(line.startswith("  - no-clipping: ") and len(line) > 20 for line in lines)
+
+
+def test_an_address_that_sent_for_two_students_and_a_name_sent_from_two_addresses_are_warned():
+    found = mail_back_warnings([student(also_from=["mallory@evil.example"]),
+                                student(key="EVIL_Mallory", address="John@etu.example")])
+    assert any("DOE_John: mail read as this student also came from mallory@evil.example" in w for w in found)
+    assert any("john@etu.example sent the archives graded as DOE_John, EVIL_Mallory" in w for w in found)

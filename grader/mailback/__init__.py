@@ -174,8 +174,29 @@ def run(out, *, sender: str, mbox=None, smtp: str | None = None, security: str =
         channel = deliver.Smtp(host.strip("[]"), int(port), security, cafile)
     else:
         channel = deliver.Mbox(Path(mbox))
+    gradebook.read_csv(out)     # no batch there: one line, before anything is written
+    with _batch_idle(out), _lock(out / FOLDER):
+        return _run(out, teacher, via, channel, not send, resend, pending_ok, pause, progress, clock)
+
+
+@contextlib.contextmanager
+def _batch_idle(out: Path):
+    """Held while OUT is read and replies go out: a batch writing OUT meanwhile could change a
+    grade under the reply (``grader.batch`` takes this lock exclusively)."""
+    fd = os.open(out / ".batch.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"a batch is writing to {out}: wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run(out, teacher, via, channel, dry_run, resend, pending_ok, pause, progress, clock) -> Outcome:
     students, left = gradebook.read(out)
-    outcome = Outcome(via, via == "smtp" and not send, left=left, warnings=_warnings(students))
+    outcome = Outcome(via, via == "smtp" and dry_run, left=left, warnings=_warnings(students))
     ready = []
     for s in students:
         pending = [q.id for q in s.report.questions if q.manual_pending and not q.bonus]
@@ -183,12 +204,11 @@ def run(out, *, sender: str, mbox=None, smtp: str | None = None, security: str =
             outcome.held.append((s.key, "written parts not graded yet: " + ", ".join(pending)))
         else:
             ready.append(s)
-    with _lock(out / FOLDER):
-        journal = Journal(out / FOLDER)
-        outcome.planned = plan(ready, via, journal, channel, resend, outcome)
-        if outcome.dry_run or not outcome.planned:
-            return outcome
-        _deliver(outcome, channel, journal, teacher, pause, progress, clock)
+    journal = Journal(out / FOLDER)
+    outcome.planned = plan(ready, via, journal, channel, resend, outcome)
+    if outcome.dry_run or not outcome.planned:
+        return outcome
+    _deliver(outcome, channel, journal, teacher, pause, progress, clock)
     return outcome
 
 

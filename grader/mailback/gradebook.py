@@ -7,6 +7,10 @@ questions' titles and maxima, the mistakes named, the lateness sentence, the wri
 still pending. ``mail.json`` (written by the batch from ``grader.intake.mail.reply_to``) gives
 the address and the message to answer.
 
+The written parts still pending are read from ``report.json``, where ``batch --manual`` merges
+hand-given points; an export that changes only ``grades.csv`` leaves them pending there, and
+``mail-back --pending-ok`` is then the way to send.
+
 A row of ``grades.csv`` is matched with its folder ``students/<key>/`` through the folder's
 ``archive.json`` (the same sha256, names and file name, as the CSV writes them); a row or a
 folder that matches nothing, or more than one, is listed and gets no mail. Nothing here
