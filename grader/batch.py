@@ -49,6 +49,8 @@ OUT holds::
                    figure.png       Q3.1's figure when the submission has an image (grader.figure),
                                     shown in feedback.md for the teacher grading it by hand
                    code.json        the lab2/ sources, kept for the near-duplicate report
+                   mail.json        a mail's From address, Message-ID, References and subject:
+                                    what ``python -m grader mail-back`` answers (grader.mailback)
                    archive.json     which archive and rubric these are the results of; written
                                     last, so it marks the folder complete
     incoming/<mail|moodle>/...      archives taken out of mails and Moodle zips (kept: they are graded)
@@ -106,6 +108,7 @@ from grader.report import QuestionStatus, Report, RowStatus
 from lab2check import questions
 
 MARKER = "archive.json"
+MAIL = "mail.json"
 WORK = ".work"
 
 
@@ -127,6 +130,7 @@ class Row:
     received: str = ""         # ISO 8601, "" when unknown
     participant: str = ""      # Moodle's participant id
     moodle_folder: str = ""    # the participant's folder in Moodle's download
+    mail: dict = field(default_factory=dict)   # a mail's reply envelope (intake.mail.reply_to), for mail-back
 
     @property
     def late_days(self) -> int | None:
@@ -176,6 +180,10 @@ def _write_student(folder: Path, row: Row) -> None:
     if not report.figure_file:
         for name in figure.NAMES:  # nor an earlier version's figure
             (folder / name).unlink(missing_ok=True)
+    if row.mail:   # what grader.mailback answers: the message this archive came from
+        write_atomic(folder / MAIL, N.json_dumps(row.mail, indent=1) + "\n")
+    else:
+        (folder / MAIL).unlink(missing_ok=True)
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
               "last_name": row.last, "first_name": row.first, "status": report.status,
               "fingerprint": row.fingerprint}

@@ -475,8 +475,23 @@ def test_a_later_mail_from_another_address_cannot_replace_a_classmates_archive(t
         assert not any("also received, not graded" in w for w in john.warnings + eve.warnings)
         assert any("sent from john.doe@etu.example, but eve@etu.example also sent" in w for w in john.warnings)
         assert any("sent from eve@etu.example, but john.doe@etu.example also sent" in w for w in eve.warnings)
-        planned = batch_plan.plan(records)                             # two folders, named by content
-        assert len({a.key for a in planned}) == 2 and all(a.key.startswith("DOE_John-") for a in planned)
+        # His row is the student's (his From reads as DOE John); hers is a row of its own.
+        assert john.key == "DOE_John" and eve.key.startswith("DOE_John-from-eve-etu-example-")
+        assert sorted(a.key for a in batch_plan.plan(records)) == sorted([john.key, eve.key])
+
+
+def test_the_student_is_the_sender_whose_from_reads_as_him_even_when_she_wrote_first(tmp_path):
+    mails = [ti.Mail("DLCV-thursday: DOE John Lab2", "mallory@evil.example", datetime(2026, 12, 9, 12, 0, tzinfo=CET),
+                     [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "hers"))]),
+             ti.Mail("DLCV-thursday: DOE John Lab2", "jdoe@etu.example", datetime(2026, 12, 10, 20, 0, tzinfo=CET),
+                     [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "his"))])]
+    records = by_key(intake.collect(ti.write_mbox(tmp_path / "Inbox", mails), tmp_path / "in",
+                                    load_rubric(RUBRIC_PATH)).records)
+    # Neither From holds "doe" and "john": the earliest sender's is the plain row, the other's its own.
+    assert records["DOE_John"].sender == "mallory@evil.example"
+    other = next(r for k, r in records.items() if k != "DOE_John")
+    assert other.path.read_bytes() == tar(tmp_path, "his") and other.key.startswith("DOE_John-from-jdoe")
+    assert records["DOE_John"].also_from == ["jdoe@etu.example"]
 
 
 def test_one_sender_writing_twice_still_gets_one_row(tmp_path, mails):

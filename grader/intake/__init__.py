@@ -23,10 +23,13 @@ A mail's student is who sent it: records that read as the same student but come 
 sender addresses are never chosen among. Each address gets its own row (the same rule within
 it: its own latest archive before the deadline), so a later mail from another address with a
 classmate's subject and archive name cannot replace his graded archive; every such row carries a
-warning naming the other addresses, for the teacher to decide (the rows are then graded in
-folders named by content, ``grader.batch_plan``). A student who really wrote from two addresses
-gets two rows and the same warning: the teacher keeps one.
+warning naming the other addresses, for the teacher to decide. The student's own row (the plain
+key, ``students/DOE_John/``) is the sender's whose From reads as the student (the display name or
+the address holds the student's last and first names), else the earliest sender's; each other
+sender's row is ``<key>-from-<its address's slug>``. A student who really wrote from two
+addresses gets two rows and the same warning: the teacher keeps one.
 """
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
@@ -58,10 +61,15 @@ class Submission:
     reason: str = ""             # why, for a record without an archive
     order: tuple = ()            # position in SOURCE: the last tie-break, for determinism
     fallback: str = ""           # what names the record when ``name`` is None (file, sender)
+    reply: dict = field(default_factory=dict)   # a mail's: what a reply needs (``mail.reply_to``)
+    also_from: list[str] = field(default_factory=list)   # other From addresses of mail read as this student
+    from_other: str = ""         # set by ``choose``: the address of a sender who is not the student
 
     @property
     def key(self) -> str:
-        return self.name.key if self.name else names.fallback_key(self.fallback or self.file or "unnamed")
+        key = self.name.key if self.name else names.fallback_key(self.fallback or self.file or "unnamed")
+        # Another sender's mail read as this student: a row of its own, never the student's folder.
+        return f"{key}-from-{names.fallback_key(self.from_other)}" if self.from_other else key
 
     @property
     def display(self) -> str:
@@ -159,6 +167,12 @@ def choose(records: list[Submission], late) -> list[Submission]:
     senders: dict[str, list[str]] = {}
     for who, address in groups:
         senders.setdefault(who, []).append(address)
+    for who, addresses in senders.items():
+        if len(addresses) > 1:
+            owner = _owner(who, {a: groups[(who, a)] for a in addresses})
+            for a in addresses:
+                for r in groups[(who, a)]:
+                    r.from_other = a if a != owner else ""
     for (who, address), group in groups.items():
         archives = [r for r in group if r.path is not None and not r.status]
         pool = archives or group
@@ -170,6 +184,7 @@ def choose(records: list[Submission], late) -> list[Submission]:
                                        + (" (too late: an earlier one was before the deadline)"
                                           if other in pool and other not in in_time and in_time else ""))
         others = sorted(a for a in senders[who] if a != address)
+        chosen.also_from = [a for a in others if a]   # for grader.mailback's impersonation warning
         if others:
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
             chosen.warnings.append(f"sent from {address or 'no address'}, but {shown} also sent mail "
@@ -179,9 +194,27 @@ def choose(records: list[Submission], late) -> list[Submission]:
     return sorted(kept, key=lambda r: (r.key, r.order))
 
 
+def _owner(key: str, by_address: dict[str, list[Submission]]) -> str:
+    """Which of several senders of mail read as the student ``key`` is the student: the one
+    address whose From (display name or address) holds the key's words, else the earliest."""
+    words = {w for w in re.split(r"[^a-z]+", key.lower()) if len(w) > 1}
+
+    def reads_as(records):
+        text = " ".join(names.fallback_key(r.sender).lower() for r in records)
+        return bool(words) and words <= set(re.split(r"[^a-z]+", text))
+
+    consistent = [a for a, records in by_address.items() if reads_as(records)]
+    if len(consistent) == 1:
+        return consistent[0]
+    return min(by_address, key=lambda a: min(_when(r) for r in by_address[a]))
+
+
 def _address(r: Submission) -> str:
-    """The sender's address, lower-cased ("" for what is not mail)."""
-    return parseaddr(r.sender)[1].lower() if r.source == "mail" else ""
+    """The sender's address, lower-cased ("" for what is not mail): the From header's one clean
+    address (``mail.reply_to``), else what ``parseaddr`` reads in it."""
+    if r.source != "mail":
+        return ""
+    return (r.reply.get("address") or parseaddr(r.sender)[1]).lower()
 
 
 def _when(r: Submission) -> tuple:
