@@ -37,7 +37,7 @@ SMALL = {
     "3,000 nested mappings": _value("{a: " * 3000 + "1" + "}" * 3000),
     "YAML aliases": laughs(),
     "a merge key": _block("base: &b {single_neuron: 0.1}\nloss_500:\n  <<: *b"),
-    "a huge list": _value("[" + ",".join(["1"] * 20000) + "]"),
+    "a huge list": _value("[" + ",".join(["1"] * 5000) + "]"),
     "a huge key": _block("loss_500:\n  " + "k" * 50000 + ": 1\n  single_neuron: x"),
 }
 

@@ -43,9 +43,9 @@ from zoneinfo import ZoneInfo
 from grader import UsageError, names
 from grader.intake import BAD_MESSAGE, NO_ARCHIVE, Submission, files
 
-MAX_HEADER_CHARS = 16 << 10   # one header's raw value (a long legitimate References is a few KB)
+MAX_HEADER_CHARS = 8 << 10    # one header's raw value (a long legitimate References is a few KB)
 MAX_ENCODED_WORDS = 100       # RFC 2047 words in one header (a long subject has a handful)
-MAX_DECODED_CHARS = 256 << 10   # header characters decoded for one message, all its parts and reads
+MAX_DECODED_CHARS = 64 << 10    # header characters decoded for one message, all its parts and reads
 MAX_PARTS = 100               # MIME parts of one message (a student's mail has a handful)
 MAX_DEPTH = 8                 # nesting of multiparts and attached messages
 _ENCODED_WORD = "=?"
