@@ -26,8 +26,9 @@ Who sent it: ``sender``, the outer message's ``From``, is the record's identity 
 Bounds (the message is the student's): every header is decoded only when it is at most
 ``MAX_HEADER_CHARS`` long with at most ``MAX_ENCODED_WORDS`` RFC 2047 encoded words
 (``email``'s header parser grows faster than linearly with both: 8,000 encoded words took 674 MB),
-and a message of more than ``MAX_PARTS`` MIME parts or nested deeper than ``MAX_DEPTH`` is not
-read: each is a ``bad-message`` row that says why.
+and at most ``MAX_DECODED_CHARS`` of headers are decoded for one message in all; a message of
+more than ``MAX_PARTS`` MIME parts or nested deeper than ``MAX_DEPTH`` is not read either: each
+is a ``bad-message`` row that says why. Parsing the MIME structure itself is linear in the bytes.
 """
 import email.parser
 import mailbox
