@@ -10,9 +10,11 @@ reference answers come from this project's cache (``LAB2_CACHE``), which hold th
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -113,14 +115,23 @@ def test_a_broken_archive_or_no_package_is_a_scored_result_not_an_autograder_fai
     assert results["extra_data"]["status"] == "no-package" and "no lab2/ package" in results["output"]
 
 
-def test_without_bubblewrap_student_code_cannot_read_the_bundles_source(bundle, tmp_path):
+def test_without_bubblewrap_student_code_cannot_read_the_bundles_source(bundle):
     # Docker may refuse bubblewrap's namespaces: the grader falls back to resource limits
     # (forced here as the code selects it, LAB2_SANDBOX=rlimits). A package whose every module
     # runs the bundle's reference in its own place would take every automatic point if the
     # dedicated uid could read source/ (and the answers' cache beside it).
     if os.geteuid() != 0:
         pytest.skip("only a grader run as root has a dedicated uid to hide source/ from")
-    root = autograder_root(bundle, tmp_path / "autograder")
+    # Gradescope's /autograder is world-searchable (0755), unlike pytest's private tmp_path.
+    base = Path(tempfile.mkdtemp(prefix="lab2-autograder-"))
+    base.chmod(0o755)
+    try:
+        _cannot_read_the_source(autograder_root(bundle, base / "autograder"))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _cannot_read_the_source(root: Path) -> None:
     reference = root / "source" / "reference" / "lab2"
     cheat = textwrap.dedent("""
         import glob, sys
