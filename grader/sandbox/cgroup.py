@@ -139,6 +139,11 @@ def _v2_layout(folder: str) -> tuple[_Layout | None, str]:
     if not {"memory", "pids"} <= set(available):
         return None, "cgroup v2 without the memory and pids controllers"
     enabled = _read(os.path.join(folder, "cgroup.subtree_control")).split()
+    if "cpu" in available and "cpu" not in enabled:
+        # Alone, and first: optional (without it children only lack a fair share of the CPU),
+        # and a write fails as a whole, so it must not take the required two down with it.
+        with contextlib.suppress(OSError):
+            _write(os.path.join(folder, "cgroup.subtree_control"), "+cpu")
     missing = [c for c in ("memory", "pids") if c not in enabled]
     if missing:
         try:
@@ -146,9 +151,6 @@ def _v2_layout(folder: str) -> tuple[_Layout | None, str]:
         except OSError as err:
             # EBUSY: the grader's own cgroup holds processes; run it in a delegated subtree.
             return None, f"cannot enable {' and '.join(missing)} below {folder}: {err.strerror}"
-    if "cpu" in available and "cpu" not in enabled:
-        with contextlib.suppress(OSError):  # optional: without it children only lack a fair share
-            _write(os.path.join(folder, "cgroup.subtree_control"), "+cpu")
     return _Layout(2, {"unified": folder}), ""
 
 
