@@ -13,6 +13,8 @@ Like ``tests/test_sandbox.py``, the tests of a child drive ``grader.sandbox.Chil
 tightly: the assertions are on statuses, the cgroup's CPU counts and ratios with wide margins.
 """
 import os
+import struct
+import tempfile
 
 import numpy as np
 import pytest
@@ -168,3 +170,43 @@ def test_without_bubblewrap_the_reference_rubric_and_answers_cannot_be_read(tmp_
     assert read_back.status == "ok", read_back
     x = np.load(small_answers.data["X_train"], mmap_mode="r")
     np.testing.assert_array_equal(read_back.outputs["out"], np.asarray(x[:3, :5], dtype=float))
+
+
+def _can_list(folder, uid: int, gid: int) -> bool:
+    """Whether a process of ``uid``/``gid`` (no other group) may list ``folder``."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            os.listdir(folder)
+            os._exit(0)
+        except OSError:
+            os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
+@ROOT
+def test_the_acl_entry_denies_the_sandbox_group_only_and_keeps_an_existing_acl():
+    from grader.sandbox import hiding
+    from grader.sandbox.slots import SANDBOX_GID
+    with tempfile.TemporaryDirectory() as base:  # world-searchable, unlike pytest's tmp_path
+        os.chmod(base, 0o755)
+        folder = os.path.join(base, "project")
+        os.mkdir(folder)
+        os.chmod(folder, 0o755)
+        _hidden_from_the_sandbox_group_only(hiding, folder, SANDBOX_GID)
+
+
+def _hidden_from_the_sandbox_group_only(hiding, folder, gid):
+    # An ACL of the teacher's own: user 12345 may not enter; it stays.
+    os.setxattr(folder, hiding.XATTR, struct.pack("<I", 2) + b"".join(
+        hiding._ENTRY.pack(*e) for e in [(1, 7, 0xFFFFFFFF), (2, 0, 12345), (4, 5, 0xFFFFFFFF),
+                                         (0x10, 5, 0xFFFFFFFF), (0x20, 5, 0xFFFFFFFF)]))
+    assert _can_list(folder, 61999, gid) and not _can_list(folder, 12345, 12345)
+    assert hiding.hide(folder, gid) == ""
+    assert not _can_list(folder, 61999, gid)       # the sandbox group: refused
+    assert _can_list(folder, 61999, 61999)                 # anyone else: "other"'s r-x, as before
+    assert not _can_list(folder, 12345, 12345)             # the teacher's own entry is kept
+    assert os.stat(folder).st_mode & 0o777 == 0o755
