@@ -105,6 +105,7 @@ from grader.render import neutralise as N
 from grader.render import render_markdown, to_gradescope
 from grader.render.common import pts
 from grader.report import QuestionStatus, Report, RowStatus
+from grader.sandbox.process import REQUEST_OVERHEAD_SECONDS
 from lab2check import questions
 
 MARKER = "archive.json"
@@ -226,13 +227,26 @@ def _failed_report(report: Report, why: str, rubric) -> Report:
 
 # --- the batch ------------------------------------------------------------------------------------
 
+GRADER_SECONDS = 120.0  # the grader's own work on one archive: unpacking, judging, REPORT.md, the plots
+
+
 def time_budget(rubric) -> float:
-    """Seconds after which a worker still grading one archive is taken as stuck: twice what every
-    time limit of the rubric allows one submission, run one after the other, plus starts."""
-    limits = rubric.limits
-    worst = (len(questions.modules()) * limits.import_seconds + len(questions.unit_questions()) * limits.call_seconds
-             + len(questions.training_questions()) * limits.train_seconds)
-    return 2 * worst + 120
+    """Seconds after which a worker still grading one archive is taken as stuck (a grader bug).
+
+    The longest the sandbox lets a submission inside its limits take, every request run one
+    after the other to its wall-clock limit (the same limits ``grader.grade`` gives them): each
+    module imported in each of the two children (``import_seconds``), each unit question
+    (``call_seconds`` for all its cases), each training (``wall_factor`` times ``train_seconds``:
+    a ``train`` that sleeps uses no CPU time) and its ``predict`` (``wall_factor`` times
+    ``call_seconds``); each request may add a fresh process's start and a failed one's stop
+    (``REQUEST_OVERHEAD_SECONDS``); then ``GRADER_SECONDS`` of the grader's own work.
+    """
+    limits, overhead = rubric.limits, REQUEST_OVERHEAD_SECONDS
+    imports = 2 * len(questions.modules()) * (limits.import_seconds + overhead)
+    units = len(questions.unit_questions()) * (limits.call_seconds + overhead)
+    trainings = len(questions.training_questions()) * (
+        limits.wall_factor * limits.train_seconds + overhead + limits.wall_factor * limits.call_seconds + overhead)
+    return imports + units + trainings + GRADER_SECONDS
 
 
 @contextlib.contextmanager
