@@ -326,7 +326,7 @@ def _manual_question(qid, rubric, sub) -> QuestionResult:
     q = _question(qid, rubric, [], 0.0)
     if not questions.get(qid).figure:
         return q
-    text = sub.report.read_text(encoding="utf-8", errors="replace") if sub.report else ""
+    text = report_md.read(sub.report) if sub.report else ""
     found = report_md.find_figure(sub.root, text)
     shown = figure.showable(sub.root) if sub.root is not None and Path(sub.root).is_dir() else None
     if shown:   # name the image the feedback shows (grader.figure.keep copies this one)
@@ -349,7 +349,7 @@ def _report_question(rubric, sub, report: Report) -> QuestionResult:
     if sub.report is None:
         outcomes = dict.fromkeys(models, failed("no REPORT.md in the submission"))
     else:
-        text = sub.report.read_text(encoding="utf-8", errors="replace")
+        text = report_md.read(sub.report)
         losses, why = report_md.parse_loss_500(text)
         if losses is None:
             outcomes = dict.fromkeys(models, failed(f"REPORT.md: the loss_500 block does not parse: {why}"))

@@ -42,8 +42,12 @@ RUBRIC = load_rubric(RUBRIC_PATH)
 CET = timezone(timedelta(hours=1))
 TEACHER = "Prof. Teach <teacher@univ.example>"
 USER, PASSWORD = "teacher", "s3cret-pass"
-MAILED = ["DOE_John", "ETE_Zoe", "EVIL_Mallory", "PLAIN_Pete", "REFUSED_Rita", "SANS_Paquet"]
+# Mallory's mail read as DOE John is graded in a row of its own (issue 22: a mail's student is who
+# sent it), and its reply goes to her.
+IMPOSTOR = "DOE_John-from-mallory-evil-example-9f551b7a"
+MAILED = ["DOE_John", IMPOSTOR, "ETE_Zoe", "EVIL_Mallory", "PLAIN_Pete", "REFUSED_Rita", "SANS_Paquet"]
 ADDRESS = {"DOE_John": "john.doe@etu.example", "ETE_Zoe": "zoe.ete@etu.example", "EVIL_Mallory": "mallory@evil.example",
+           IMPOSTOR: "mallory@evil.example",
            "PLAIN_Pete": "pete@etu.example", "REFUSED_Rita": "rita@refused.example",
            "SANS_Paquet": "paquet@etu.example"}
 HOSTILE_SUBJECT = "=?utf-8?q?DLCV-friday:_EVIL_Mallory_Lab2=0D=0ABcc:_victim@etu.example=0D=0AX-Evil:_1?="
@@ -141,7 +145,9 @@ def mail_back(out, *args, env=None) -> subprocess.CompletedProcess:
 
 def grades(out: Path) -> dict[str, dict]:
     rows = csv.DictReader(io.StringIO((out / "grades.csv").read_bytes().decode("utf-8-sig"), newline=""))
-    return {f"{r['last_name']} {r['first_name']}": r for r in rows}
+    # Mallory's row read as DOE John (IMPOSTOR) is named DOE John too: his own row is the other one.
+    return {f"{r['last_name']} {r['first_name']}": r for r in rows
+            if "sent from mallory@evil.example, but" not in r["warnings"]}
 
 
 def parse(data: bytes):
@@ -161,7 +167,7 @@ def test_the_batch_records_the_message_each_archive_came_from(graded):
     students = graded["out"] / "students"
     doe = json.loads((students / "DOE_John" / "mail.json").read_text())
     assert (doe["address"], doe["message_id"]) == ("john.doe@etu.example", "<doe.1@etu.example>")
-    assert doe["also_from"] == ["mallory@evil.example"]          # the impersonating subject, not graded
+    assert doe["also_from"] == ["mallory@evil.example"]          # the impersonating subject, its own row
     sans = json.loads((students / "SANS_Paquet" / "mail.json").read_text())
     assert sans["message_id"] == "<sans.2@etu.example>"          # the mail graded: the later one
     bob = json.loads((students / "BOB_Bobby" / "mail.json").read_text())
@@ -178,14 +184,14 @@ def test_written_parts_not_graded_yet_hold_the_replies(graded, tmp_path):
     held = {line.removeprefix("warning: ").split(":")[0] for line in done.stderr.splitlines() if "held" in line}
     assert held == {"DOE_John", "ETE_Zoe", "EVIL_Mallory"}   # the others sent no lab2/: nothing to grade by hand
     box = mailbox.mbox(tmp_path / "drafts.mbox")
-    assert sorted(m["X-Lab2-Student"] for m in box) == ["PLAIN_Pete", "REFUSED_Rita", "SANS_Paquet"]
+    assert sorted(m["X-Lab2-Student"] for m in box) == [IMPOSTOR, "PLAIN_Pete", "REFUSED_Rita", "SANS_Paquet"]
 
 
 def test_mbox_drafts_one_per_graded_student_threaded_and_never_twice(graded, tmp_path):
     out, drafts = copy_out(graded, tmp_path), tmp_path / "replies.mbox"
     done = mail_back(out, "--mbox", drafts)
     assert done.returncode == 0, done.stderr
-    assert "6 replies drafted" in done.stdout
+    assert "7 replies drafted" in done.stdout
     assert "not mailed: MARTIN Alice" not in done.stderr      # listed by folder key
     assert any(line.startswith("not mailed: MARTIN_Alice: no grade (no-archive)") for line in done.stderr.splitlines())
     assert any(line.startswith("not mailed: BOB_Bobby: no reply: its From header is not one clean address")
@@ -193,7 +199,7 @@ def test_mbox_drafts_one_per_graded_student_threaded_and_never_twice(graded, tmp
     assert "DOE_John: mail read as this student also came from mallory@evil.example" in done.stderr
     box = mailbox.mbox(drafts)
     messages = {m["X-Lab2-Student"]: parse(m.as_bytes()) for m in box}
-    assert sorted(messages) == MAILED and len(box) == 6
+    assert sorted(messages) == MAILED and len(box) == 7
     for key, msg in messages.items():
         assert msg["To"].addresses[0].addr_spec == ADDRESS[key]
         assert msg["From"].addresses[0].addr_spec == "teacher@univ.example"
@@ -230,7 +236,7 @@ def test_mbox_drafts_one_per_graded_student_threaded_and_never_twice(graded, tmp
     # A second run writes nothing: the file is byte for byte the same.
     before = drafts.read_bytes()
     again = mail_back(out, "--mbox", drafts)
-    assert again.returncode == 0 and "0 replies drafted, 6 already delivered" in again.stdout
+    assert again.returncode == 0 and "0 replies drafted, 7 already delivered" in again.stdout
     assert drafts.read_bytes() == before
 
 
@@ -296,7 +302,7 @@ def test_smtp_is_a_dry_run_until_send(graded, certificate, tmp_path):
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr
-    assert "dry run: 6 replies would be sent" in done.stdout
+    assert "dry run: 7 replies would be sent" in done.stdout
     assert "  DOE_John -> john.doe@etu.example: Re: DLCV-thursday: DOE John Lab2 [total 19]" in done.stdout
     assert server.received == [] and not (out / "mail-back" / "journal.jsonl").exists()
 
@@ -336,11 +342,11 @@ def test_smtp_sends_stops_with_the_server_and_resumes_without_a_duplicate(graded
         second.stop()
     assert resumed.returncode == 0, resumed.stderr
     assert "REFUSED_Rita: recipient refused: 550 5.1.1 no such user here" in resumed.stderr
-    assert "2 replies sent, 3 already delivered" in resumed.stdout and "1 refused" in resumed.stdout
-    assert again.returncode == 0 and "0 replies sent, 5 already delivered" in again.stdout   # Rita tried again
+    assert "3 replies sent, 3 already delivered" in resumed.stdout and "1 refused" in resumed.stdout
+    assert again.returncode == 0 and "0 replies sent, 6 already delivered" in again.stdout   # Rita tried again
     received = [(rcpt, parse(data)) for rcpt, data in first.received + second.received]
     ids = [m["Message-ID"] for _, m in received]
-    assert len(ids) == len(set(ids)) == 5
+    assert len(ids) == len(set(ids)) == 6
     keys = sorted(m["X-Lab2-Student"] for _, m in received)
     assert keys == [k for k in MAILED if k != "REFUSED_Rita"]
     for rcpt, msg in received:     # each went to its sender only: no Bcc, no Reply-To, no other student
@@ -364,20 +370,20 @@ def test_a_regraded_student_gets_a_new_reply_only_with_resend(graded, certificat
     try:
         args = ("--smtp", f"127.0.0.1:{server.port}", "--cafile", certificate[0], "--send", "--pause", "0")
         assert mail_back(out, *args, env=login).returncode == 0
-        assert len(server.received) == 5
+        assert len(server.received) == 6
         # The teacher changes DOE John's figure mark: the batch merges the new file (nothing regraded).
         batch.run(graded["source"], out, RUBRIC, jobs=1, progress=False,
                   manual_csv=manual_csv(tmp_path / "hand2.csv", {("DOE John", "q3_1"): 2}))
         without = mail_back(out, *args, env=login)
-        assert without.returncode == 0 and len(server.received) == 5
+        assert without.returncode == 0 and len(server.received) == 6
         assert "DOE_John: the grade changed since the reply delivered (total: 19 -> 20 / 20; " \
                "q3_1 architecture figure: 1 -> 2): --resend sends a new one" in without.stderr
         resent = mail_back(out, *args, "--resend", env=login)
     finally:
         server.stop()
     assert resent.returncode == 0 and "1 replies sent" in resent.stdout
-    assert len(server.received) == 6
-    first = parse(next(d for _, d in server.received if b"X-Lab2-Student: DOE_John" in d))
+    assert len(server.received) == 7
+    first = parse(next(d for _, d in server.received if b"X-Lab2-Student: DOE_John\r\n" in d))
     new = parse(server.received[-1][1])
     assert new["X-Lab2-Student"] == "DOE_John" and new["Message-ID"] != first["Message-ID"]
     assert new["References"] == f"<doe.1@etu.example> {first['Message-ID']}"
@@ -409,7 +415,7 @@ def test_ctrl_c_between_two_messages_loses_nothing_and_the_next_run_sends_the_re
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr
-    assert "4 replies sent, 1 already delivered" in done.stdout
+    assert "5 replies sent, 1 already delivered" in done.stdout
     keys = [parse(d)["X-Lab2-Student"] for _, d in server.received]
     assert sorted(keys) == [k for k in MAILED if k != "REFUSED_Rita"] and len(set(keys)) == len(keys)
 
@@ -427,8 +433,8 @@ def test_implicit_tls_with_ssl_and_a_server_without_starttls_is_refused(graded, 
     finally:
         implicit.stop()
         bare.stop()
-    assert sent.returncode == 0 and "5 replies sent" in sent.stdout, sent.stderr
-    assert len(implicit.received) == 5
+    assert sent.returncode == 0 and "6 replies sent" in sent.stdout, sent.stderr
+    assert len(implicit.received) == 6
     assert refused.returncode == 2 and "does not offer STARTTLS" in refused.stderr and bare.received == []
 
 

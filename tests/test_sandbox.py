@@ -317,6 +317,13 @@ FORGED = {
         npy += bytes(16)
         os.write(fd, len(head).to_bytes(8, 'big') + head + len(npy).to_bytes(8, 'big') + npy)
     """,
+    "an empty array with a dimension numpy refuses": """
+        head = json.dumps({"id": 1, "status": "ok", "types": {"out": "x"}, "arrays": ["out"]}).encode()
+        npy = b"\\x93NUMPY\\x01\\x00" + (118).to_bytes(2, "little")
+        shape = "(0, 1180591620717411303424)"   # 2**70: no element, but no numpy array has it
+        npy += ("{'descr': '<f8', 'fortran_order': False, 'shape': " + shape + ", }").ljust(117).encode() + b"\\n"
+        os.write(fd, len(head).to_bytes(8, 'big') + head + len(npy).to_bytes(8, 'big') + npy)
+    """,
     "an object array": """
         head = json.dumps({"id": 1, "status": "ok", "types": {"out": "x"}, "arrays": ["out"]}).encode()
         npy = b"\\x93NUMPY\\x01\\x00" + (118).to_bytes(2, "little")
