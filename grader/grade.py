@@ -331,8 +331,8 @@ def _manual_question(qid, rubric, sub) -> QuestionResult:
     shown = figure.showable(sub.root) if sub.root is not None and Path(sub.root).is_dir() else None
     if shown:   # name the image the feedback shows (grader.figure.keep copies this one)
         first = report_md.image_files(Path(sub.root))[0]
-        also = f" (also {first}, which cannot be shown inline)" if first != shown[0] else ""
-        found = f"image file {shown[0]}{also}"
+        also = f" (also {report_md.cut(first)}, which cannot be shown inline)" if first != shown[0] else ""
+        found = f"image file {report_md.cut(shown[0])}{also}"
     q.summary = f"figure for the teacher: {found}" if found else "no figure found: look in REPORT.md"
     return q
 

@@ -272,11 +272,11 @@ def find_figure(submission_root, report_text: str = "") -> str | None:
     if submission_root is not None and Path(submission_root).is_dir():
         images = image_files(Path(submission_root))
         if images:
-            return f"image file {_cut(images[0])}"
+            return f"image file {cut(images[0])}"
     text = _bounded(report_text or "")[0].replace("\r\n", "\n")
     link = _MD_IMAGE.search(text) or _HTML_IMAGE.search(text)
     if link:
-        return f"image link {_cut(link.group(1))} in REPORT.md"
+        return f"image link {cut(link.group(1))} in REPORT.md"
     for info, _body in _blocks(text):
         if info in _DIAGRAM_INFO:
             return f"{info} diagram in REPORT.md"
@@ -290,7 +290,8 @@ def find_figure(submission_root, report_text: str = "") -> str | None:
     return None
 
 
-def _cut(text: str, limit: int = 120) -> str:
+def cut(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters (a student value in a message)."""
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

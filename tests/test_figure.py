@@ -77,3 +77,18 @@ def test_q3_1s_summary_names_the_image_the_feedback_shows(tmp_path):
     (root / "net.png").unlink()
     q = grade._manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
     assert q.summary == "figure for the teacher: image file architecture.svg"
+
+
+def test_a_long_image_path_is_cut_in_q3_1s_summary(tmp_path):
+    from grader import grade, locate
+    from grader import rubric as rubric_mod
+    root = tmp_path / "sub"
+    deep = root / ("d" * 200) / ("e" * 200)
+    (root / "lab2").mkdir(parents=True)
+    for f in ("__init__.py", "single_neuron.py", "hidden_layer.py", "multiclass.py"):
+        (root / "lab2" / f).write_text("")
+    deep.mkdir(parents=True)
+    (deep / "net.png").write_bytes(png())
+    q = grade._manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
+    assert q.summary.startswith("figure for the teacher: image file ddd") and q.summary.endswith("...")
+    assert len(q.summary) < 200
