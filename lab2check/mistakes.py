@@ -21,7 +21,8 @@ import numpy as np
 
 GENERAL, EDGE = "general", "edge"
 
-# id -> (scope, advice): every known mistake, the scope declared beside it (see above).
+# id -> (scope, advice): every known mistake, the scope declared beside it (see above). No id holds
+# "hidden": the kit's fixture names carry the ids, and a test refuses any name that says "hidden".
 CATALOGUE = {
     "no-clipping": (EDGE, "log(0) is -inf: clip y_hat to [eps, 1 - eps] (eps at most 1e-7) before taking logs."),
     "missing-mean": (GENERAL,
@@ -81,7 +82,7 @@ CATALOGUE = {
     "lr-ignored": (GENERAL, "the update must use the lr train was given (p - lr * dp), not a constant or a global."),
     "tanh-activation": (GENERAL,
         "the hidden layer of this lab uses the sigmoid, A1 = sigmoid(W1 @ X + b1), not np.tanh."),
-    "no-hidden-activation": (GENERAL,
+    "missing-activation": (GENERAL,
         "the hidden layer needs its activation: A1 = sigmoid(W1 @ X + b1), then "
         "Z2 = W2 @ A1 + b2 (without it the two layers are one linear map), and "
         "backward multiplies by its derivative A1 * (1 - A1)."),

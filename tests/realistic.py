@@ -439,7 +439,7 @@ STUDENTS = (
        {"q2_1": 1.25, "q2_2": 1.5 / 4, "q2_3": 0.0}, ["fixed-m", "bias-gradient-shape"]),
 
     # No hidden activation: Z1 fed straight to the output layer, the backward consistent with
-    # that linear layer (dZ1 = dA1). Named no-hidden-activation (its own variant is the closest
+    # that linear layer (dZ1 = dA1). Named missing-activation (its own variant is the closest
     # explanation), never tanh-activation (tanh z ~ z on small weights). q2_1 as the tanh student:
     # forward and backward fail, the gradient check keeps its share (the gradient of the student's
     # own forward and loss), init and update pass: 1.25. q2_2 and q2_3: predict gives other labels
@@ -447,13 +447,13 @@ STUDENTS = (
     # the linear network diverges at lr = 1 in the lab's training (stopped at epoch 3): 0 and 0,
     # as for tanh-activation. (Judging a variant's trained model in its own network and letting a
     # spike recover are issue 21's items 2 and 4, done apart: they may change these two.)
-    _s("no-hidden-activation", [("hidden_layer",
+    _s("missing-activation", [("hidden_layer",
                                  '    A1 = sigmoid(Z1)\n    Z2 = np.dot(params["W2"], A1) + params["b2"]\n',
                                  '    Z2 = np.dot(params["W2"], Z1) + params["b2"]\n'),
                                 ("hidden_layer", '    cache = {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2}\n',
                                  '    cache = {"Z1": Z1, "A1": Z1, "Z2": Z2, "A2": A2}\n'),
                                 ("hidden_layer", "    dZ1 = dA1 * A1 * (1 - A1)\n", "    dZ1 = dA1\n")],
-       {"q2_1": 1.25, "q2_2": 0.0, "q2_3": 0.0}, ["no-hidden-activation"]),
+       {"q2_1": 1.25, "q2_2": 0.0, "q2_3": 0.0}, ["missing-activation"]),
 
     # MSE habits in Part 2: dZ2 = (A2 - y) * A2 * (1 - A2). Named extra-sigmoid-derivative in the
     # hidden network too (the catalogue mistake applies in every backward). q2_1: backward and the

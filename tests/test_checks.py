@@ -180,11 +180,11 @@ def test_a_variant_is_named_only_when_it_is_clearly_the_closest_explanation():
     linear = E * 0.8
     tanh = linear * (1 + 4e-6)                       # within tolerance of the linear output
     got = linear.copy()
-    assert mistakes.diagnose(got, E, {"tanh-activation": tanh, "no-hidden-activation": linear}) \
-        == "no-hidden-activation"
+    assert mistakes.diagnose(got, E, {"tanh-activation": tanh, "missing-activation": linear}) \
+        == "missing-activation"
     assert mistakes.diagnose(got, E, {"tanh-activation": tanh}) == "tanh-activation"  # the only candidate
     # Two mistakes that give the same output on this case: neither is the explanation.
-    assert mistakes.diagnose(got, E, {"tanh-activation": linear.copy(), "no-hidden-activation": linear}) is None
+    assert mistakes.diagnose(got, E, {"tanh-activation": linear.copy(), "missing-activation": linear}) is None
     # Within tolerance of a variant that is itself barely off the right answer: the right answer
     # (a float32 slip) fits as well: nothing named.
     near = E * (1 + 1.2e-5)
@@ -194,9 +194,9 @@ def test_a_variant_is_named_only_when_it_is_clearly_the_closest_explanation():
 def test_the_trajectory_names_the_closest_variant_only():
     ref = np.linspace(0.7, 0.5, 10)
     linear = np.linspace(0.7, 0.6, 10)
-    context = checks.Trajectory(500, {"tanh-activation": linear * (1 + 4e-4), "no-hidden-activation": linear})
+    context = checks.Trajectory(500, {"tanh-activation": linear * (1 + 4e-4), "missing-activation": linear})
     outcome = checks.trajectory_outcome(linear.copy(), ref, 1e-3, "train(...)", 500, context)
-    assert outcome.mistake == "no-hidden-activation", outcome.message
+    assert outcome.mistake == "missing-activation", outcome.message
     assert "tanh" not in outcome.message
 
 

@@ -223,9 +223,9 @@ def test_the_extra_sigmoid_derivative_is_named_in_every_backward(catalogue, muta
 
 
 def test_a_hidden_layer_without_activation_is_never_named_tanh(catalogue):
-    for mutation in ("no-hidden-activation", "no-hidden-activation-forward"):
+    for mutation in ("missing-activation", "missing-activation-forward"):
         for check in ("forward", "backward"):
             ids = {m for o in _settled(catalogue, mutation, "q2_1", check).values() for m in o.ids}
-            assert ids == {"no-hidden-activation"}, (mutation, check, ids)
+            assert ids == {"missing-activation"}, (mutation, check, ids)
     ids = {m for o in _settled(catalogue, "tanh-activation", "q2_1", "forward").values() for m in o.ids}
     assert ids == {"tanh-activation"}
