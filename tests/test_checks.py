@@ -240,3 +240,26 @@ def test_the_first_line_is_the_named_mistake_and_a_blind_pass_comes_last():
     q = grade._question("q1_3", rubric, [blind, plain], 0.0)
     assert q.summary == "q1_3: loss(...): 1 of 1 values differ"      # never the blind pass
     assert checks.first_line("q1_3", [blind.outcome]).startswith("q1_3: loss(...): right here")  # only one
+
+
+def test_every_renderer_leads_a_question_with_its_named_mistake():
+    from grader.render import gradescope, markdown, terminal
+    from grader.report import Report
+    rubric = load()
+    blind = grade._Checked("loss", "public-2", False, Outcome(False, "loss(...): right here, but this case cannot "
+                                                                     "tell missing-mean ...", None, 0.0, blind=True))
+    named = grade._Checked("loss", "public-1", False, Outcome(False, "loss(...): 1 of 1 values differ " + mistakes.tag(
+        "missing-mean"), "missing-mean", 0.0))
+    q = grade._question("q1_3", rubric, [blind, named], 0.0)
+    report = Report("DOE Jane", "x", questions=[q])
+    tag = "[mistake:missing-mean]"
+    md = markdown.render(report)
+    row = next(line for line in md.splitlines() if line.startswith("| q1_3"))
+    assert "mistake:missing-mean" in row and "right here" not in row  # Markdown escapes the brackets
+    assert md.index("loss: public-1") < md.index("loss: public-2")  # the blind pass after the failure
+    out = gradescope.question_output(q).splitlines()
+    assert tag in out[1] and out.index(next(x for x in out if "public-1" in x)) < \
+        out.index(next(x for x in out if "public-2" in x))
+    text = terminal.render(report, width=400)
+    row = next(line for line in text.splitlines() if line.startswith("q1_3"))
+    assert tag in row and "right here" not in row
