@@ -281,6 +281,9 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     per_group = {}
     for c in checked:
         per_group.setdefault(c.check, []).append(c)
+    # A pass taken back because its case cannot tell the mistake named on the others is listed
+    # after every real finding: it is never the first thing a student reads.
+    checked = sorted(checked, key=lambda c: c.outcome.blind)
     for c in checked:
         share = spec.auto * weights.get(c.check, 0) / total_weight / len(per_group[c.check])
         points = share * (1.0 if c.outcome.passed else c.outcome.credit)
@@ -288,7 +291,7 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
         # each rounded to 6 digits summed to 0.999999 instead of 1 for a perfect question.
         q.checks.append(CheckResult(f"{c.check}: {c.label}", c.outcome.passed, round(points, 9), round(share, 9),
                                     "" if c.outcome.passed and not c.outcome.message else c.outcome.message,
-                                    c.hidden, c.outcome.mistake))
+                                    c.hidden, c.outcome.mistake, list(c.outcome.also)))
     failed = [c for c in checked if not c.outcome.passed]
     if spec.auto == 0:
         q.status, q.summary = QuestionStatus.MANUAL, "graded by hand"
@@ -301,13 +304,12 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
         worst = (QuestionStatus.NOT_IMPLEMENTED, QuestionStatus.TIMEOUT, QuestionStatus.CRASHED, QuestionStatus.ERROR)
         q.status = next((k for k in worst if k in statuses), QuestionStatus.FAILED)
     if failed:
-        public = [c for c in failed if not c.hidden]
-        first = public[0].outcome.message.splitlines()[0] if public else ""
         hidden = sum(1 for c in failed if c.hidden)
         extra = f"{hidden} hidden check{'s' if hidden > 1 else ''} failed" if hidden else ""
-        q.summary = f"{qid}: {first}" if first else ""
-        q.summary = "; ".join(s for s in (q.summary, extra) if s)
+        first = checks.first_line(qid, [c.outcome for c in failed if not c.hidden])
+        q.summary = "; ".join(s for s in (first, extra) if s)
     return q
+
 
 
 def _blocked_question(qid, rubric, reason) -> QuestionResult:

@@ -192,9 +192,9 @@ def mistake_counts(rows) -> list[tuple[str, int, list[str]]]:
         seen = set()
         for q in row.report.questions:
             for check in q.checks:
-                if check.mistake:
-                    seen.add(check.mistake)
-                    questions.setdefault(check.mistake, set()).add(q.id)
+                for mistake in check.ids:
+                    seen.add(mistake)
+                    questions.setdefault(mistake, set()).add(q.id)
         students.update(seen)
     return [(m, n, sorted(questions[m])) for m, n in sorted(students.items(), key=lambda kv: (-kv[1], kv[0]))]
 
