@@ -164,8 +164,10 @@ class BatchResult:
 
 # --- writing ------------------------------------------------------------------------------------
 
-def _write_student(folder: Path, row: Row) -> None:
-    """The student's outputs; the marker last, so that a folder with a marker is complete."""
+def _write_student(folder: Path, row: Row, notes: list[str] | None = None) -> None:
+    """The student's outputs; the marker last, so that a folder with a marker is complete.
+    The marker also keeps where the archive came from and ``notes`` (the row's notes but those
+    of the hand-given points), so that ``grader.review``'s export rebuilds the row without SOURCE."""
     folder.mkdir(parents=True, exist_ok=True)
     report = row.report
     write_atomic(folder / "report.json", N.json_dumps(report.to_dict(), indent=1) + "\n")
@@ -178,7 +180,10 @@ def _write_student(folder: Path, row: Row) -> None:
             (folder / name).unlink(missing_ok=True)
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
               "last_name": row.last, "first_name": row.first, "status": report.status,
-              "fingerprint": row.fingerprint}
+              "fingerprint": row.fingerprint,
+              "origin": {"source": row.source, "group": row.group, "received": row.received,
+                         "participant": row.participant, "moodle_folder": row.moodle_folder},
+              "notes": list(row.notes if notes is None else notes)}
     write_atomic(folder / MARKER, N.json_dumps(marker, indent=1) + "\n")  # "file" as neutralise.text shows it
 
 
@@ -276,8 +281,9 @@ class _Batch:
         they cannot be written the row says so (``internal-error``, retried next run) and the
         batch goes on."""
         try:
+            before = list(row.notes)
             self.merge_manual(row)
-            _write_student(self.student_folder(row.key), row)
+            _write_student(self.student_folder(row.key), row, before)
         except Exception as err:  # noqa: BLE001 - one archive's files, never the whole batch
             row.report = _failed_report(row.report, f"its results could not be written: {type(err).__name__}: {err}",
                                         self.rubric)

@@ -47,7 +47,30 @@ def _parser():
                    "holding lab2/) also compared in similarity.html; never graded")
     b.add_argument("--moodle-worksheet", metavar="FILE",
                    help="Moodle's grading worksheet (CSV): written back filled into OUT/moodle/")
+    _review_parser(sub)
     return p
+
+
+def _review_parser(sub):
+    r = sub.add_parser("review", help="grade the written questions of a batch's output in a local web app")
+    r.add_argument("out", metavar="OUT", help="the batch's output folder")
+    r.add_argument("--export", action="store_true", help="merge the gradebook's hand grades into OUT and exit")
+    r.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, this machine only)")
+    r.add_argument("--port", type=int, default=8700, help="port (default: 8700; 0 picks a free one)")
+    r.add_argument("--rubric")
+    r.add_argument("--items", metavar="FILE", help="rubric items of the written parts (default: rubric_items.yaml "
+                   "beside the rubric)")
+    r.add_argument("--grader", metavar="NAME", help="who grades, kept with every grade (default: the user name)")
+
+
+def _review(args) -> int:
+    from grader import api
+    from grader import rubric as rubric_mod
+    from grader.review import main as review_main
+    rubric = api.load_rubric(args.rubric)
+    items = args.items or rubric_mod.items_path(args.rubric or rubric_mod.RUBRIC)
+    return review_main.run(args.out, rubric, items, export=args.export, host=args.host, port=args.port,
+                           grader_name=args.grader)
 
 
 def _write(path, text):
@@ -96,7 +119,7 @@ def _batch(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"grade": _grade, "batch": _batch}[args.command](args)
+        return {"grade": _grade, "batch": _batch, "review": _review}[args.command](args)
     except UsageError as err:
         from grader.render.neutralise import terminal
         print(f"error: {terminal(err, newlines=False)}", file=sys.stderr)  # it may quote a file name
