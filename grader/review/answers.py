@@ -30,6 +30,7 @@ from grader.figure import REPORT_NAME
 from grader.render import neutralise as N
 
 MAX_CHARS = 20_000
+CACHE_VERSION = 1    # of the grouping and the suggestions: a change here recomputes the cached suggestions
 TEMPLATE = PROJECT / "skeleton" / "REPORT.md"
 _HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*)$")
 _QUESTION = re.compile(r"\b(?:q(?:uestion)?\s*)(\d)\s*[._\-,]\s*(\d)\b", re.I)
@@ -136,10 +137,14 @@ def normalise(text: str) -> str:
     for line in text.replace("\r", "").split("\n"):
         line = re.sub(r"^\s*(?:>\s*)+", "", line)      # quoted answers
         lines.append(line)
-    t = "\n".join(lines).replace("$", "")
+    return re.sub(r"\s+", "", canonical_tex("\n".join(lines).replace("$", "")))
+
+
+def canonical_tex(text: str) -> str:
+    """``_RULES`` applied: the spellings of one formula made one (spaces kept)."""
     for pattern, repl in _RULES:
-        t = pattern.sub(repl, t)
-    return re.sub(r"\s+", "", t)
+        text = pattern.sub(repl, text)
+    return text
 
 
 # --- the class ------------------------------------------------------------------------------------
@@ -228,4 +233,4 @@ def random_salt() -> str:
 
 def cache_key(answers: list[Answer]) -> str:
     """What a question's cached suggestions depend on: its groups' normalised texts."""
-    return hashlib.sha256(json.dumps(sorted({a.group for a in answers})).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([CACHE_VERSION, sorted({a.group for a in answers})]).encode()).hexdigest()

@@ -138,9 +138,9 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
             abort(404)
         g = groups[n]
         members = []
-        for i, a in enumerate(g.members):
+        for a in g.members:
             st = review.state(a, snap)
-            members.append({"a": a, "state": st, "label": f"answer {_label(q, a.key)}",
+            members.append({"a": a, "state": st, "label": f"answer {_label(q, a.key)}", "anon": review.anon[a.key],
                             "points": pts(review.points(q, st.grade)) if st.grade else ""})
         group_grade = snap["group"].get(g.id)
         forms = []
@@ -148,8 +148,9 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
         for a in g.members:
             if a.group not in seen:
                 seen.add(a.group)
-                forms.append({"html": answer_html(a), "raw": a.text, "count": sum(m.group == a.group for m in g.members),
-                              "truncated": a.truncated, "has_report": a.has_report})
+                count = sum(m.group == a.group for m in g.members)
+                forms.append({"html": answer_html(a), "raw": a.text, "count": count, "truncated": a.truncated,
+                              "has_report": a.has_report})
         ids = {x.id for x in groups}
         suggestions = []
         for left, right in review.suggested.get(q, []):
@@ -161,12 +162,13 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
                 idx = next(i for i, x in enumerate(groups) if x.id == other)
                 suggestions.append({"id": other, "n": idx, "html": answer_html(groups[idx].first)})
         figure = next((m["a"].figure for m in members if m["a"].figure), "")
+        figure_anon = next((m["anon"] for m in members if m["a"].figure), "")
         status = [("graded" if all(review.state(a, snap).graded for a in x.members) else "todo") for x in groups]
         done, total = review.progress(q, snap)
         return render_template("question.html", q=q, n=n, count=len(groups), g=g, members=members,
                                forms=forms, grade=group_grade, items=review.question_items(q),
                                max_points=review.max_points(q), library=library, suggestions=suggestions,
-                               figure_key=g.first.key if figure else "", status=status, done=done, total=total,
+                               figure_key=figure_anon, status=status, done=done, total=total,
                                group_points=pts(review.points(q, group_grade)) if group_grade else "",
                                labels=[_label(q, x.first.key) for x in groups])
 
@@ -210,9 +212,10 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
         nxt = _first_ungraded(q, groups, snap, n)
         return redirect(url_for("group", q=q, n=n if nxt is None else nxt, **_keep()))
 
-    @app.post("/q/<q>/<int:n>/member/<key>")
-    def save_member(q, n, key):
+    @app.post("/q/<q>/<int:n>/member/<anon>")
+    def save_member(q, n, anon):
         _question(q)
+        key = review.by_anon.get(anon, "")
         a = review.by_key[q].get(key)
         if a is None:
             abort(404)
@@ -263,9 +266,10 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
         return render_template("items.html", q=q, items=review.question_items(q), error=error,
                                saved=request.args.get("saved"), max_points=review.max_points(q))
 
-    @app.get("/figure/<key>")
-    def figure(key):
-        if not any(key in review.by_key[q] for q in review.questions):
+    @app.get("/figure/<anon>")
+    def figure(anon):
+        key = review.by_anon.get(anon)
+        if key is None:
             abort(404)
         folder = review.out / "students" / key
         for name in FIGURE_NAMES:

@@ -11,6 +11,7 @@ with the grade it had, when the answer changed since a grade last reached it (``
 grade was given to another answer; ``changed``: ``seen`` holds another answer). Points:
 the applied items' sum plus ``adjust``, kept within 0 and the written part's maximum.
 """
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,10 @@ class Review:
         self.groups = {q: A.groups(self.answers[q], self.salt) for q in self.questions}
         self.group_by_id = {q: {g.id: g for g in gs} for q, gs in self.groups.items()}
         self.by_key = {q: {a.key: a for a in self.answers[q]} for q in self.questions}
+        # Addresses name a student by an opaque id, never by the folder key (which is the name).
+        self.anon = {a.key: hashlib.sha256(f"{self.salt}\0{a.key}".encode()).hexdigest()[:16]
+                     for q in self.questions for a in self.answers[q]}
+        self.by_anon = {v: k for k, v in self.anon.items()}
         self.suggested = {}
         for q in self.questions:
             if progress:

@@ -101,7 +101,7 @@ def _parser() -> MarkdownIt:
 
 _MD = _parser()
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$", re.M)   # a table's |---|---|
-_PLAIN_MATH = re.compile(r"^(\s*(?:>\s*)*)(.*[A-Za-z0-9)\]].*=.*\S.*)$")
+_QUOTE = re.compile(r"^\s*(?:>\s*)*")
 
 
 def _code_span(text: str) -> str:
@@ -124,9 +124,11 @@ def _plain_maths_as_code(text: str) -> str:
             fence = s[:3]
             out.append(line)
             continue
-        m = _PLAIN_MATH.match(line)
-        if m and "$" not in line and "`" not in line and not s.startswith(("|", "#")):
-            out.append(m.group(1) + _code_span(m.group(2).strip()))
+        quote = _QUOTE.match(line).group(0)
+        left, _, right = line[len(quote):].partition("=")
+        if (right.strip() and re.search(r"[A-Za-z0-9)\]]", left) and "$" not in line and "`" not in line
+                and not s.startswith(("|", "#"))):
+            out.append(quote + _code_span(line[len(quote):].strip()))
         else:
             out.append(line)
     return "\n".join(out)

@@ -19,7 +19,7 @@ import json
 import re
 from pathlib import Path
 
-from grader.review.answers import Group
+from grader.review.answers import Group, canonical_tex
 
 _MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.S)
 _POINTS = 3
@@ -35,10 +35,41 @@ def right_hand_side(text: str) -> str | None:
     return rhs[:500] or None
 
 
+def _expand_sigmoid(tex: str) -> str:
+    """``\\sigma(z)`` (and ``sigmoid(z)``) written out as ``\\frac{1}{1+e^{-(z)}}``: math-verify
+    reads ``\\sigma`` as a symbol times ``(z)``, which would never meet the written-out form."""
+    out, i = [], 0
+    pattern = re.compile(r"\\sigma\s*(?:\\left)?\(|\bsigmoid\s*\(")
+    while True:
+        m = pattern.search(tex, i)
+        if not m:
+            out.append(tex[i:])
+            return "".join(out)
+        depth, j = 1, m.end()
+        while j < len(tex) and depth:
+            depth += {"(": 1, ")": -1}.get(tex[j], 0)
+            j += 1
+        if depth:
+            out.append(tex[i:])
+            return "".join(out)
+        inner = re.sub(r"\\right$", "", tex[m.end():j - 1])
+        out.append(tex[i:m.start()] + "\\frac{1}{1+e^{-(" + _expand_sigmoid(inner) + ")}}")
+        i = j
+
+
+def _for_parsing(rhs: str) -> str:
+    """The spellings made one (``answers.canonical_tex``), then what math-verify would misread
+    rewritten: ``yhat`` back to ``\\hat{y}`` (else a product y*h*a*t), and a transpose ``X^T``
+    as its own symbol ``X_{T}`` (math-verify drops ``^T``, and ``X^T v`` would equal ``X v``)."""
+    tex = canonical_tex(rhs)
+    tex = re.sub(r"\b([A-Za-z])hat\b", r"\\hat{\1}", tex)
+    return re.sub(r"([A-Za-z])\s*\^\s*T(?![A-Za-z])", r"\1_{T}", tex)
+
+
 def _parse(rhs: str):
     from math_verify import parse
     try:
-        found = parse(f"${rhs}$")
+        found = parse(f"${_expand_sigmoid(_for_parsing(rhs))}$")
     except Exception:  # noqa: BLE001 - an answer that does not parse is never suggested
         return None
     expr = found[0] if found else None
