@@ -24,7 +24,7 @@ SANDBOX = {"test_batch", "test_batch_sources", "test_cluster", "test_corpus_chea
            "test_host_confinement", "test_sandbox", "test_similarity", "test_gradescope_bundle",
            "test_question_registry"}
 SLOW = {"test_train_reference", "test_data", "test_diagnosis", "test_fresh_clone", "test_kit", "test_plots",
-        "test_reference", "test_skeleton"}
+        "test_reference", "test_skeleton", "test_review_browser"}
 
 
 def pytest_collection_modifyitems(items):

@@ -161,7 +161,6 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
             if other in ids:
                 idx = next(i for i, x in enumerate(groups) if x.id == other)
                 suggestions.append({"id": other, "n": idx, "html": answer_html(groups[idx].first)})
-        figure = next((m["a"].figure for m in members if m["a"].figure), "")
         figure_anon = next((m["anon"] for m in members if m["a"].figure), "")
         status = [("graded" if all(review.state(a, snap).graded for a in x.members) else "todo") for x in groups]
         done, total = review.progress(q, snap)
