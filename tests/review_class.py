@@ -85,7 +85,7 @@ def build(out: Path, answers: dict[str, dict[str, str]], *, figures: bool = True
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "REPORT.md").write_text(report_md(per), encoding="utf-8")
         if figures and i % 2 == 0:
-            (folder / "figure.png").write_bytes(png(shade=40 + 20 * i))
+            (folder / "figure.png").write_bytes(png(shade=(40 + 20 * i) % 256))
             report.figure_file = "figure.png"
         origin = {}
         if moodle:
