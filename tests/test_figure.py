@@ -57,3 +57,17 @@ def test_feedback_shows_the_copy_inline_under_q3_1_and_nothing_else(tmp_path):
     # report.json is read back from disk: a name the grader did not give is never linked.
     for forged in ("../../etc/passwd", "x.png)<script>alert(1)</script>", "https://evil.example/a.png"):
         assert "![" not in render_markdown(_report(forged))
+
+
+def test_report_md_is_kept_beside_the_feedback_bounded_and_never_through_a_link(tmp_path):
+    root, out = tmp_path / "sub", tmp_path / "out"
+    root.mkdir()
+    (root / "REPORT.md").write_bytes(b"### Q1.2\n$y$\n" + b"x" * (figure.REPORT_MAX_BYTES + 10))
+    assert figure.keep_report(root / "REPORT.md", out)
+    kept = (out / "REPORT.md").read_bytes()
+    assert kept.startswith(b"### Q1.2\n$y$\n") and len(kept) == figure.REPORT_MAX_BYTES
+    secret = tmp_path / "secret.md"
+    secret.write_text("the teacher's notes")
+    (root / "LINK.md").symlink_to(secret)
+    assert not figure.keep_report(root / "LINK.md", out) and not (out / "REPORT.md").exists()   # the old one gone
+    assert not figure.keep_report(None, out)
