@@ -48,9 +48,13 @@ OUT holds::
                    loss_curves.png  the student's training losses beside the reference's
                    figure.png       Q3.1's figure when the submission has an image (grader.figure),
                                     shown in feedback.md for the teacher grading it by hand
+                   REPORT.md        the student's REPORT.md (at most 1 MB), the written answers
+                                    grader.review shows
                    code.json        the lab2/ sources, kept for the near-duplicate report
-                   archive.json     which archive and rubric these are the results of; written
-                                    last, so it marks the folder complete
+                   archive.json     which archive and rubric these are the results of, where it
+                                    came from and the row's notes (grader.review's export rebuilds
+                                    the row from it); written last, so it marks the folder complete
+    gradebook.sqlite, review/       the review app's hand grades (grader.review): never touched here
     incoming/<mail|moodle>/...      archives taken out of mails and Moodle zips (kept: they are graded)
     moodle/                         feedback-files.zip and the filled worksheet (Moodle sources)
     .work/                          the workers' private extraction folders (removed at the end)
