@@ -13,12 +13,17 @@ COMPARE_WITH ?=
 WORKSHEET ?=
 Q ?=
 RUBRIC ?=
+FROM ?=
+MBOX ?=
+SMTP ?=
+SEND ?=
 
-.PHONY: help setup sysdeps grade batch review test test-fast lint reference skeleton fixtures kit gradescope bench clean
+.PHONY: help setup sysdeps grade batch mail-back review test test-fast lint reference skeleton fixtures kit gradescope bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
 	@echo "make batch SUBMISSIONS=source  grade a folder, mailbox or Moodle zip into OUT=$(OUT) [WORKSHEET=csv]"
+	@echo "make mail-back FROM=addr MBOX=file | SMTP=host:port [SEND=1]   reply to every student of a mail batch"
 	@echo "make review [OUT=out]          grade the written questions of a batch in a local web app"
 	@echo "make test                      the whole test suite"
 	@echo "make test-fast                 the pure checks (no sandbox, no training), under 30 s"
@@ -59,6 +64,12 @@ grade: setup
 batch: setup
 	$(PYTHON) -m grader batch "$(SUBMISSIONS)" --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) \
 	  $(if $(COMPARE_WITH),--compare-with "$(COMPARE_WITH)") $(if $(WORKSHEET),--moodle-worksheet "$(WORKSHEET)")
+
+# After a mail batch: one reply per graded student, as drafts (MBOX=replies.mbox) or sent
+# (SMTP=smtp.univ.example:587, a dry run unless SEND=1); see README "Replies by mail".
+mail-back: setup
+	$(PYTHON) -m grader mail-back $(OUT) --from "$(FROM)" $(if $(MBOX),--mbox "$(MBOX)") \
+	  $(if $(SMTP),--smtp "$(SMTP)") $(if $(SEND),--send)
 
 review: setup
 	$(PYTHON) -m grader review "$(OUT)"

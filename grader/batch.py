@@ -51,6 +51,8 @@ OUT holds::
                    REPORT.md        the student's REPORT.md (at most 1 MB), the written answers
                                     grader.review shows
                    code.json        the lab2/ sources, kept for the near-duplicate report
+                   mail.json        a mail's From address, Message-ID, References and subject:
+                                    what ``python -m grader mail-back`` answers (grader.mailback)
                    archive.json     which archive and rubric these are the results of, where it
                                     came from and the row's notes (grader.review's export rebuilds
                                     the row from it); written last, so it marks the folder complete
@@ -107,9 +109,11 @@ from grader.render import neutralise as N
 from grader.render import render_markdown, to_gradescope
 from grader.render.common import pts
 from grader.report import QuestionStatus, Report, RowStatus
+from grader.sandbox.process import REQUEST_OVERHEAD_SECONDS
 from lab2check import questions
 
 MARKER = "archive.json"
+MAIL = "mail.json"
 WORK = ".work"
 
 
@@ -131,6 +135,7 @@ class Row:
     received: str = ""         # ISO 8601, "" when unknown
     participant: str = ""      # Moodle's participant id
     moodle_folder: str = ""    # the participant's folder in Moodle's download
+    mail: dict = field(default_factory=dict)   # a mail's reply envelope (intake.mail.reply_to), for mail-back
 
     @property
     def late_days(self) -> int | None:
@@ -182,6 +187,10 @@ def _write_student(folder: Path, row: Row, notes: list[str] | None = None) -> No
     if not report.figure_file:
         for name in figure.NAMES:  # nor an earlier version's figure
             (folder / name).unlink(missing_ok=True)
+    if row.mail:   # what grader.mailback answers: the message this archive came from
+        write_atomic(folder / MAIL, N.json_dumps(row.mail, indent=1) + "\n")
+    else:
+        (folder / MAIL).unlink(missing_ok=True)
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
               "last_name": row.last, "first_name": row.first, "status": report.status,
               "fingerprint": row.fingerprint,
@@ -227,13 +236,26 @@ def _failed_report(report: Report, why: str, rubric) -> Report:
 
 # --- the batch ------------------------------------------------------------------------------------
 
+GRADER_SECONDS = 120.0  # the grader's own work on one archive: unpacking, judging, REPORT.md, the plots
+
+
 def time_budget(rubric) -> float:
-    """Seconds after which a worker still grading one archive is taken as stuck: twice what every
-    time limit of the rubric allows one submission, run one after the other, plus starts."""
-    limits = rubric.limits
-    worst = (len(questions.modules()) * limits.import_seconds + len(questions.unit_questions()) * limits.call_seconds
-             + len(questions.training_questions()) * limits.train_seconds)
-    return 2 * worst + 120
+    """Seconds after which a worker still grading one archive is taken as stuck (a grader bug).
+
+    The longest the sandbox lets a submission inside its limits take, every request run one
+    after the other to its wall-clock limit (the same limits ``grader.grade`` gives them): each
+    module imported in each of the two children (``import_seconds``), each unit question
+    (``call_seconds`` for all its cases), each training (``wall_factor`` times ``train_seconds``:
+    a ``train`` that sleeps uses no CPU time) and its ``predict`` (``wall_factor`` times
+    ``call_seconds``); each request may add a fresh process's start and a failed one's stop
+    (``REQUEST_OVERHEAD_SECONDS``); then ``GRADER_SECONDS`` of the grader's own work.
+    """
+    limits, overhead = rubric.limits, REQUEST_OVERHEAD_SECONDS
+    imports = 2 * len(questions.modules()) * (limits.import_seconds + overhead)
+    units = len(questions.unit_questions()) * (limits.call_seconds + overhead)
+    trainings = len(questions.training_questions()) * (
+        limits.wall_factor * limits.train_seconds + overhead + limits.wall_factor * limits.call_seconds + overhead)
+    return imports + units + trainings + GRADER_SECONDS
 
 
 @contextlib.contextmanager

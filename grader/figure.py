@@ -42,6 +42,21 @@ def _image(root: Path, relative: str) -> tuple[bytes, str] | None:
     return data, ".jpg" if suffix == ".jpeg" else suffix
 
 
+def showable(submission_root) -> tuple[str, bytes, str] | None:
+    """The submission's most likely architecture figure that Markdown can show: ``(path relative
+    to the root, bytes, suffix of the copy)``, or None. The order is ``report_md``'s: a name that
+    suggests an architecture first, then the order on disk."""
+    root = Path(submission_root)
+    for relative in report_md.image_files(root):
+        try:
+            found = _image(root, relative)
+        except OSError:
+            continue
+        if found:
+            return (relative, *found)
+    return None
+
+
 def keep(submission_root, folder) -> str:
     """Copy the submission's most likely architecture figure into ``folder`` as ``figure.<ext>``.
 
@@ -52,21 +67,16 @@ def keep(submission_root, folder) -> str:
     folder = Path(folder)
     for name in NAMES:
         (folder / name).unlink(missing_ok=True)
-    root = Path(submission_root)
-    for relative in report_md.image_files(root):
-        try:
-            found = _image(root, relative)
-        except OSError:
-            continue
-        if found:
-            data, suffix = found
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / f"figure{suffix}"
-            tmp = folder / f".figure.tmp-{os.getpid()}{suffix}"
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-            return target.name
-    return ""
+    found = showable(submission_root)
+    if found is None:
+        return ""
+    _, data, suffix = found
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"figure{suffix}"
+    tmp = folder / f".figure.tmp-{os.getpid()}{suffix}"
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target.name
 
 
 def keep_report(report_path, folder) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import locate, reference_answers, report_md, training
+from grader import figure, locate, reference_answers, report_md, training
 from grader.report import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
@@ -328,6 +328,11 @@ def _manual_question(qid, rubric, sub) -> QuestionResult:
         return q
     text = sub.report.read_text(encoding="utf-8", errors="replace") if sub.report else ""
     found = report_md.find_figure(sub.root, text)
+    shown = figure.showable(sub.root) if sub.root is not None and Path(sub.root).is_dir() else None
+    if shown:   # name the image the feedback shows (grader.figure.keep copies this one)
+        first = report_md.image_files(Path(sub.root))[0]
+        also = f" (also {first}, which cannot be shown inline)" if first != shown[0] else ""
+        found = f"image file {shown[0]}{also}"
     q.summary = f"figure for the teacher: {found}" if found else "no figure found: look in REPORT.md"
     return q
 

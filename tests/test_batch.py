@@ -258,6 +258,7 @@ def small_class(tmp_path_factory):
 
 
 def test_jobs_1_and_2_give_the_same_bytes(small_class):
+    """Byte for byte: both runs are on this machine in this test, so nothing can round apart."""
     root = small_class["root"]
     assert (root / "out1" / "grades.csv").read_bytes() == (root / "out2" / "grades.csv").read_bytes()
     assert (root / "out1" / "summary.md").read_bytes() == (root / "out2" / "summary.md").read_bytes()

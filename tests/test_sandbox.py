@@ -462,7 +462,11 @@ def test_data_binds_are_visible_read_only(tmp_path, sandbox_kind):
         folder.mkdir()
         with Child(folder, LIMITS, binds={data: "/data"}, sandbox=sandbox_kind) as child:
             path = child.sandbox_path(f"{data}/X.npy")
-            assert path == (f"{os.path.realpath(data)}/X.npy" if sandbox_kind == "rlimits" else "/data/X.npy")
+            # Without bubblewrap, as root, through a descriptor the grader passes: the sandbox's
+            # group is denied the grader's folders, where the data usually lies (the cache).
+            expected = ("/data/X.npy" if sandbox_kind == "bubblewrap" else f"{os.path.realpath(data)}/X.npy"
+                        if child.uid is None else f"/proc/self/fd/{child._bind_fds[os.path.realpath(data)]}/X.npy")
+            assert path == expected
             write_submission(folder, in_call=f"""
                 x = np.load({path!r}, mmap_mode="r")
                 try:

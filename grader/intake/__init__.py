@@ -49,6 +49,8 @@ class Submission:
     reason: str = ""             # why, for a record without an archive
     order: tuple = ()            # position in SOURCE: the last tie-break, for determinism
     fallback: str = ""           # what names the record when ``name`` is None (file, sender)
+    reply: dict = field(default_factory=dict)   # a mail's: what a reply needs (``mail.reply_to``)
+    also_from: list[str] = field(default_factory=list)   # other From addresses of mail read as this student
 
     @property
     def key(self) -> str:
@@ -152,6 +154,8 @@ def choose(records: list[Submission], late) -> list[Submission]:
         pool = archives or group
         in_time = [r for r in pool if lateness.on_time(late, r.group, r.received)]
         chosen = max(in_time or pool, key=_when)
+        chosen.also_from = sorted({o.reply.get("address", "").lower() for o in group}
+                                  - {chosen.reply.get("address", "").lower(), ""})
         for other in sorted(group, key=_when):
             if other is not chosen:
                 chosen.warnings.append(f"also received, not graded: {_describe(other)}"

@@ -16,7 +16,7 @@ import mailbox
 import re
 from datetime import timezone
 from email import policy
-from email.errors import CloseBoundaryNotFoundDefect, StartBoundaryNotFoundDefect
+from email.errors import CloseBoundaryNotFoundDefect, ObsoleteHeaderDefect, StartBoundaryNotFoundDefect
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
@@ -146,7 +146,38 @@ def _envelope(msg: EmailMessage, label: str) -> dict:
         warnings.append(f"{label}: its Date has no time zone: read as UTC")
     else:
         received = when
-    return {"subject": subject, "sender": sender, "received": received, "warnings": warnings}
+    return {"subject": subject, "sender": sender, "received": received, "warnings": warnings,
+            "reply": reply_to(msg)}
+
+
+def reply_to(msg: EmailMessage) -> dict:
+    """What a reply to this message needs (``grader.mailback``): its From address, parsed as a
+    structured header, and its ``Message-ID`` and ``References`` as found (checked when used).
+
+    ``address`` is ``""`` and ``problem`` says why when From is not exactly one clean address: no
+    From, two From headers or two addresses in one, or a header the parser had to repair (``bob@x
+    <mallory@y>`` parses as bob@x with a defect). Reply-To, Sender and the body are never read.
+    Never raises: an unreadable header costs the reply only, never the grade.
+    """
+    found = {"address": "", "name": "", "problem": "", "message_id": "", "references": "", "subject": ""}
+    try:
+        found["subject"] = files.shown(str(msg.get("subject", "")), 200)
+        found["message_id"] = files.shown(str(msg.get("message-id", "")), 300)
+        found["references"] = files.shown(str(msg.get("references", "")), 4000)
+        headers = msg.get_all("from") or []
+        if len(headers) != 1:
+            found["problem"] = "no From header" if not headers else f"{len(headers)} From headers"
+            return found
+        addresses = headers[0].addresses
+        repaired = [d for d in headers[0].defects if not isinstance(d, ObsoleteHeaderDefect)]
+        if len(addresses) != 1 or repaired:
+            found["problem"] = f"its From header is not one clean address ({files.shown(str(headers[0]), 120)!r})"
+            return found
+        found["address"] = str(addresses[0].addr_spec)
+        found["name"] = files.shown(str(addresses[0].display_name), 120)
+    except Exception as err:  # noqa: BLE001 - see the docstring
+        found["problem"] = f"its headers cannot be read for a reply ({type(err).__name__})"
+    return found
 
 
 def _attachments(msg: EmailMessage, env: dict, label: str):
@@ -156,6 +187,7 @@ def _attachments(msg: EmailMessage, env: dict, label: str):
         for inner in msg.iter_parts():
             inner_env = _envelope(inner, label)
             inner_env["forwarded_by"] = env["sender"]
+            inner_env["reply"] = env["reply"]      # a reply answers the mail the teacher received
             yield from _attachments(inner, inner_env if inner_env["received"] else env, label)
         return
     if msg.is_multipart():
@@ -186,7 +218,7 @@ def _submissions(msg: EmailMessage, label: str, order: tuple, incoming: Path) ->
     return [Submission(None, "", student, "mail", group=group, received=outer["received"],
                        sender=outer["sender"], subject=outer["subject"], warnings=list(outer["warnings"]),
                        status=NO_ARCHIVE, reason=f"{label}: {why}", order=order,
-                       fallback=_address(outer["sender"]) or label)]
+                       fallback=_address(outer["sender"]) or label, reply=outer["reply"])]
 
 
 def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label: str) -> Submission:
@@ -205,4 +237,4 @@ def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label
         warnings.append(f"the attachment's name {files.shown(filename, 120)!r} was stored as {name!r}")
     return Submission(path, name, from_subject or from_file, "mail", group=group, received=env["received"],
                       sender=env["sender"], subject=env["subject"], warnings=warnings, order=order,
-                      fallback=_address(env["sender"]) or name)
+                      fallback=_address(env["sender"]) or name, reply=env["reply"])

@@ -87,6 +87,10 @@ def _rows(out: Path) -> list:
         row = batch_mod.Row(meta.get("file", ""), meta.get("sha256", ""), folder.name, meta.get("last_name", ""),
                             meta.get("first_name", ""), report, meta.get("fingerprint") or {},
                             list(meta.get("notes") or []), up_to_date=True, **origin)
+        try:   # the mail's reply envelope (grader.mailback): written again as it was
+            row.mail = N.json_loads((folder / batch_mod.MAIL).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            row.mail = {}
         row.similar_to = similar.get((N.csv_cell(row.file), row.sha256), [])
         rows.append(row)
     return rows
