@@ -48,11 +48,15 @@ OUT holds::
                    loss_curves.png  the student's training losses beside the reference's
                    figure.png       Q3.1's figure when the submission has an image (grader.figure),
                                     shown in feedback.md for the teacher grading it by hand
+                   REPORT.md        the student's REPORT.md (at most 1 MB), the written answers
+                                    grader.review shows
                    code.json        the lab2/ sources, kept for the near-duplicate report
                    mail.json        a mail's From address, Message-ID, References and subject:
                                     what ``python -m grader mail-back`` answers (grader.mailback)
-                   archive.json     which archive and rubric these are the results of; written
-                                    last, so it marks the folder complete
+                   archive.json     which archive and rubric these are the results of, where it
+                                    came from and the row's notes (grader.review's export rebuilds
+                                    the row from it); written last, so it marks the folder complete
+    gradebook.sqlite, review/       the review app's hand grades (grader.review): never touched here
     incoming/<mail|moodle>/...      archives taken out of mails and Moodle zips (kept: they are graded)
     moodle/                         feedback-files.zip and the filled worksheet (Moodle sources)
     .work/                          the workers' private extraction folders (removed at the end)
@@ -169,8 +173,10 @@ class BatchResult:
 
 # --- writing ------------------------------------------------------------------------------------
 
-def _write_student(folder: Path, row: Row) -> None:
-    """The student's outputs; the marker last, so that a folder with a marker is complete."""
+def _write_student(folder: Path, row: Row, notes: list[str] | None = None) -> None:
+    """The student's outputs; the marker last, so that a folder with a marker is complete.
+    The marker also keeps where the archive came from and ``notes`` (the row's notes but those
+    of the hand-given points), so that ``grader.review``'s export rebuilds the row without SOURCE."""
     folder.mkdir(parents=True, exist_ok=True)
     report = row.report
     write_atomic(folder / "report.json", N.json_dumps(report.to_dict(), indent=1) + "\n")
@@ -187,7 +193,10 @@ def _write_student(folder: Path, row: Row) -> None:
         (folder / MAIL).unlink(missing_ok=True)
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
               "last_name": row.last, "first_name": row.first, "status": report.status,
-              "fingerprint": row.fingerprint}
+              "fingerprint": row.fingerprint,
+              "origin": {"source": row.source, "group": row.group, "received": row.received,
+                         "participant": row.participant, "moodle_folder": row.moodle_folder},
+              "notes": list(row.notes if notes is None else notes)}
     write_atomic(folder / MARKER, N.json_dumps(marker, indent=1) + "\n")  # "file" as neutralise.text shows it
 
 
@@ -298,8 +307,9 @@ class _Batch:
         they cannot be written the row says so (``internal-error``, retried next run) and the
         batch goes on."""
         try:
+            before = list(row.notes)
             self.merge_manual(row)
-            _write_student(self.student_folder(row.key), row)
+            _write_student(self.student_folder(row.key), row, before)
         except Exception as err:  # noqa: BLE001 - one archive's files, never the whole batch
             row.report = _failed_report(row.report, f"its results could not be written: {type(err).__name__}: {err}",
                                         self.rubric)

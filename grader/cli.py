@@ -49,6 +49,7 @@ def _parser():
     b.add_argument("--moodle-worksheet", metavar="FILE",
                    help="Moodle's grading worksheet (CSV): written back filled into OUT/moodle/")
     _mail_back_parser(sub)
+    _review_parser(sub)
     return p
 
 
@@ -72,6 +73,28 @@ def _mail_back_parser(sub) -> None:
                    "their reply, saying what changed")
     m.add_argument("--pause", type=float, default=2.0, metavar="SECONDS", help="between two messages (default 2)")
     m.add_argument("--pending-ok", action="store_true", help="reply even where written parts are not graded yet")
+
+
+def _review_parser(sub):
+    r = sub.add_parser("review", help="grade the written questions of a batch's output in a local web app")
+    r.add_argument("out", metavar="OUT", help="the batch's output folder")
+    r.add_argument("--export", action="store_true", help="merge the gradebook's hand grades into OUT and exit")
+    r.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, this machine only)")
+    r.add_argument("--port", type=int, default=8700, help="port (default: 8700; 0 picks a free one)")
+    r.add_argument("--rubric")
+    r.add_argument("--items", metavar="FILE", help="rubric items of the written parts (default: rubric_items.yaml "
+                   "beside the rubric)")
+    r.add_argument("--grader", metavar="NAME", help="who grades, kept with every grade (default: the user name)")
+
+
+def _review(args) -> int:
+    from grader import api
+    from grader import rubric as rubric_mod
+    from grader.review import main as review_main
+    rubric = api.load_rubric(args.rubric)
+    items = args.items or rubric_mod.items_path(args.rubric or rubric_mod.RUBRIC)
+    return review_main.run(args.out, rubric, items, export=args.export, host=args.host, port=args.port,
+                           grader_name=args.grader)
 
 
 def _write(path, text):
@@ -138,7 +161,7 @@ def _mail_back(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"grade": _grade, "batch": _batch, "mail-back": _mail_back}[args.command](args)
+        return {"grade": _grade, "batch": _batch, "mail-back": _mail_back, "review": _review}[args.command](args)
     except UsageError as err:
         from grader.render.neutralise import terminal
         print(f"error: {terminal(err, newlines=False)}", file=sys.stderr)  # it may quote a file name

@@ -92,3 +92,17 @@ def test_a_long_image_path_is_cut_in_q3_1s_summary(tmp_path):
     q = grade._manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
     assert q.summary.startswith("figure for the teacher: image file ddd") and q.summary.endswith("...")
     assert len(q.summary) < 200
+
+
+def test_report_md_is_kept_beside_the_feedback_bounded_and_never_through_a_link(tmp_path):
+    root, out = tmp_path / "sub", tmp_path / "out"
+    root.mkdir()
+    (root / "REPORT.md").write_bytes(b"### Q1.2\n$y$\n" + b"x" * (figure.REPORT_MAX_BYTES + 10))
+    assert figure.keep_report(root / "REPORT.md", out)
+    kept = (out / "REPORT.md").read_bytes()
+    assert kept.startswith(b"### Q1.2\n$y$\n") and len(kept) == figure.REPORT_MAX_BYTES
+    secret = tmp_path / "secret.md"
+    secret.write_text("the teacher's notes")
+    (root / "LINK.md").symlink_to(secret)
+    assert not figure.keep_report(root / "LINK.md", out) and not (out / "REPORT.md").exists()   # the old one gone
+    assert not figure.keep_report(None, out)
