@@ -152,13 +152,17 @@ def _mutated(case, result, tol):
 def _changed(case, result, name) -> bool:
     """Whether argument ``name`` of a call case holds, once the function returned
     (``after.<name>``, from ``probes.probe_call``), anything but the input this process sent:
-    the comparison is made here, never in the student's process. Missing counts as changed."""
+    the comparison is made here, never in the student's process. Nothing sent back judges
+    nothing (what comes back is the child's either way: omitting it gains what sending the
+    input back would)."""
     keys = case.options.get("params", {}).get(name)
     sent = {f"after.{name}.{k}": case.arrays[f"{name}.{k}"] for k in keys} if keys else \
         {f"after.{name}": case.arrays[name]}
     back = {k for k in result.outputs if k == f"after.{name}" or k.startswith(f"after.{name}.")}
-    if back != set(sent) or any(not result.types.get(k, "").startswith("ndarray of") for k in sent):
-        return True
+    if not back:
+        return False
+    if back != set(sent):
+        return True  # a key added to (or taken from) a dict argument
     return not all(result.outputs[k].shape == v.shape and np.array_equal(result.outputs[k], v, equal_nan=True)
                    for k, v in sent.items())
 
