@@ -39,6 +39,7 @@ class _Checked:
     outcome: checks.Outcome
     status: QuestionStatus = QuestionStatus.FAILED  # when not passed: failed, not-implemented, timeout...
     case: object = None  # the unit case (lab2check.cases.Case) it judged; None for a training check
+    returned: object = None  # a small "out" the case's call returned (<= 16 values), for _without_lone_finite_passes
 
 
 @dataclass
@@ -180,7 +181,9 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run, keep_printed=T
         if keep_printed and not case.hidden and result.output_tail.strip():
             run.printed.setdefault(qid, []).append(result.output_tail)
         outcome = checks.evaluate(case, result, answers.unit[case.id], answers.variants.get(case.id), tol)
-        done[i] = _Checked(case.check, case.label, case.hidden, outcome, _status(result), case)
+        out = result.outputs.get("out") if result.status == "ok" else None
+        done[i] = _Checked(case.check, case.label, case.hidden, outcome, _status(result), case,
+                           out if out is not None and out.size <= 16 else None)
     run.checked.setdefault(qid, []).extend(done[i] for i in range(len(cases)))
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
@@ -313,20 +316,22 @@ def _without_blind_passes(checked: dict, answers) -> None:
 
 
 def _without_lone_finite_passes(checked: dict) -> None:
-    """A finite-only case (a confidently wrong prediction, whose loss depends on the student's
-    eps) is passed by a large enough constant: its pass counts only where its check passes a
-    graded case compared by value too."""
+    """A finite-only case (confidently wrong predictions, whose loss depends on the student's
+    eps) is passed by any positive constant: its pass counts only where the function did not
+    return one value on every graded case of its check (a loss that sums, or scales, keeps it)."""
     for judged in checked.values():
         units = [c for c in judged if c.case is not None and _graded(c)]
         for check in {c.check for c in units}:
             group = [c for c in units if c.check == check]
-            if any(c.outcome.passed and not c.case.options.get("finite_only") for c in group):
+            values = [c.returned for c in group]
+            if len(group) < 2 or any(v is None for v in values) or \
+                    not all(np.array_equal(np.ravel(v), np.ravel(values[0])) for v in values):
                 continue
             for c in group:
                 if c.outcome.passed and c.case.options.get("finite_only"):
-                    c.outcome = checks.Outcome(False, f"{c.case.call}: finite and large enough, but this case checks "
-                                                      "no value and no other case of its check passed, so it earns "
-                                                      "nothing", None, 0.0)
+                    c.outcome = checks.Outcome(False, f"{c.case.call}: finite, but your function returned this same "
+                                                      "value on every case of this check: a constant earns nothing",
+                                               None, 0.0)
 
 
 def _own_loss_only_where_wrong(checked: dict) -> None:

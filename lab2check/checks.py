@@ -130,7 +130,7 @@ def compare_key(case, key, result, expected, variants, tol, rtol=None, short=Fal
                    rtol=rtol or _rtol(case, tol), atol=tol.atol, shapes=shapes,
                    variants={k: v.get(key) for k, v in (variants or {}).items()}, m=_m(case),
                    quantity=quantity, exact=case.check in ("predict", "one_hot"),
-                   finite_only=bool(case.options.get("finite_only")), at_least=case.options.get("at_least"))
+                   finite_only=bool(case.options.get("finite_only")), above=case.options.get("above"))
 
 
 def _mutated(case, result, tol):

@@ -9,8 +9,9 @@ public cases teach (the kit ships their answers); only hidden cases earn points
 element and a student can reproduce it by hand.
 
 No case is passed by a trivial function (zeros, ones, a constant label, an input returned):
-predict cases hold both classes, the confidently-wrong loss case asks for a large loss, not only
-a finite one (``tests/test_trivial_outputs.py`` checks every case of the seeds the rubrics use).
+predict cases hold several classes, the confidently-wrong loss case asks for a positive loss,
+not only a finite one, and pays only for a loss that is not constant (``grader/grade.py``;
+``tests/test_trivial_outputs.py`` checks every case of the seeds the rubrics use).
 
 Case ids (``q2_1/backward/public-1``) key the expected values in the grader's cache and in the
 kit's fixture file.
@@ -118,19 +119,13 @@ def loss1(q, seed, label, hidden, one=None):
                  {"y": y, "y_hat": y_hat}, ("out",), f"loss(y, y_hat), y {_shape(y)}, y_hat {_shape(y_hat)}")]
 
 
-def _confident_floor(wrong: int, m: int) -> float:
-    """The least loss of ``wrong`` confidently wrong predictions among ``m``: what clipping at
-    eps = 1e-2 gives them, the other terms left out; any smaller eps gives more."""
-    return round(wrong * float(np.log(100.0)) / m, 3)
-
-
 def loss1_edges(q, seed=None):
     rng = _edge_rng(seed)
     # Exact 0/1 predictions that agree with y: any clipping eps <= 1e-7 gives the same loss to ~1e-7.
     y = np.array([[1.0, 0.0, 1.0, 0.0, 1.0]])
     y_hat = np.array([[1.0, 0.0, 0.7, 0.2, 0.9]])
     # Confidently wrong: the value depends on the student's eps, so it is only asked to be finite
-    # and at least the loss that clipping at eps = 1e-2 gives (zeros or a constant 1 fail).
+    # and positive (zeros fail; a constant earns nothing: grader/grade.py, _without_lone_finite_passes).
     y_bad, y_hat_bad = np.array([[1.0, 0.0, 1.0]]), np.array([[0.0, 1.0, 0.5]])
     shown = ("y = [[1, 0, 1, 0, 1]], y_hat = [[1, 0, 0.7, 0.2, 0.9]]", "y = [[1, 0, 1]], y_hat = [[0, 1, 0.5]]")
     if rng is not None:  # the same kinds of predictions, other values and order
@@ -142,14 +137,12 @@ def loss1_edges(q, seed=None):
         y_hat_bad = 1.0 - y_bad
         y_hat_bad[0, rng.integers(4)] = rng.uniform(0.3, 0.7)
         shown = (f"y {_shape(y)} with exact 0 and 1 in y_hat where y is", f"y {_shape(y_bad)}, y_hat = 1 - y but once")
-    wrong = int(np.sum(np.abs(y_bad - y_hat_bad) == 1.0))
     hidden = seed is not None
     return [Case(q.id, "loss", _edge_label("exact-0-1", seed), hidden, "call",
                  _call(q.module, "loss", ["y", "y_hat"]), {"y": y, "y_hat": y_hat}, ("out",),
                  f"loss(y, y_hat), {shown[0]}"),
             Case(q.id, "loss", _edge_label("confidently-wrong", seed), hidden, "call",
-                 _call(q.module, "loss", ["y", "y_hat"], finite_only=True,
-                       at_least=_confident_floor(wrong, y_bad.shape[1])),
+                 _call(q.module, "loss", ["y", "y_hat"], finite_only=True, above=0.0),
                  {"y": y_bad, "y_hat": y_hat_bad}, ("out",), f"loss(y, y_hat), {shown[1]}")]
 
 
