@@ -9,9 +9,12 @@ The stages, in order, and why:
 3. ``training`` questions: the student's ``train`` from the reference's initial parameters on
    the grading subset, then ``predict`` on the test subset: trajectory, 500-epoch loss, accuracy.
 4. the ``report`` question: REPORT.md's ``loss_500`` block.
-Training runs in one child and the unit checks in another, side by side, when ``concurrency``
-is 2: each child gets a fixed list of tasks in a fixed order, so scores never depend on timing.
-Scores are computed here, in the parent, from plain arrays only.
+Training runs in one child and the public unit checks in another, side by side, when
+``concurrency`` is 2: each child gets a fixed list of tasks in a fixed order, so scores never
+depend on timing. The hidden cases run last, once both are closed, in a child of their own
+whose printed output is never kept: nothing a hidden case shows (its inputs, kept in module
+state or in a file) can reach a later request's printed output, the only student text that
+reaches the feedback. Scores are computed here, in the parent, from plain arrays only.
 """
 import threading
 import time
@@ -24,7 +27,7 @@ from grader import figure, locate, reference_answers, report_md, training
 from grader.report import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
-from lab2check import checks, questions
+from lab2check import checks, gradcheck, questions
 
 
 @dataclass
@@ -35,6 +38,8 @@ class _Checked:
     hidden: bool
     outcome: checks.Outcome
     status: QuestionStatus = QuestionStatus.FAILED  # when not passed: failed, not-implemented, timeout...
+    case: object = None  # the unit case (lab2check.cases.Case) it judged; None for a training check
+    returned: object = None  # a small "out" the case's call returned (<= 16 values), for _without_lone_finite_passes
 
 
 @dataclass
@@ -114,15 +119,42 @@ def _differentiated_right(sources, judged_of) -> bool:
 
 
 def _sources_right(qid, run: _Run, done: dict) -> bool:
-    """``_differentiated_right`` for ``qid`` while its cases run (``done``: those judged so far)."""
+    """``_differentiated_right`` for ``qid`` while its cases run (``done``: those judged so far in
+    this phase; ``run.checked``: every case judged before)."""
     return _differentiated_right(questions.get(qid).differentiates,
-                                 lambda q: done.values() if q == qid else run.checked.get(q, []))
+                                 lambda q: list(run.checked.get(q, [])) + (list(done.values()) if q == qid else []))
 
 
-def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
+def _mixed_request(case) -> tuple[dict, object]:
+    """A gradient check's arrays with the point mixed in among its perturbed sets
+    (``gradcheck.mixed``), and the order to take the values back in."""
+    names = [k.split(".", 1)[1] for k in case.arrays if k.startswith("perturbed.")]
+    point = {n: case.arrays[n] if n in case.arrays else case.arrays[f"params.{n}"] for n in names}
+    stacks, order = gradcheck.mixed({n: case.arrays[f"perturbed.{n}"] for n in names}, point,
+                                    gradcheck.key_of(case.id, case.arrays))
+    return {**case.arrays, **{f"perturbed.{n}": v for n, v in stacks.items()}}, order
+
+
+def _unmix(result, order, loss_elsewhere) -> None:
+    """The child's loss values put back in ``perturb``'s order (``losses``), those at the point
+    apart (``losses_at_point``), and the loss the backward case of the same inputs returned
+    (``loss_elsewhere``): the evidence ``checks`` weighs before any own-loss credit."""
+    losses = result.outputs.get("losses")
+    if losses is not None and losses.size == order.size:
+        result.outputs["losses"], result.outputs["losses_at_point"] = gradcheck.unmixed(losses, order)
+    elif losses is not None:
+        del result.outputs["losses"]  # not one value per set sent: no own-loss comparison
+    if loss_elsewhere is not None:
+        result.outputs["loss_elsewhere"] = loss_elsewhere
+
+
+def _run_unit(child, qid, cases, answers, tol, limits, run: _Run, keep_printed=True, used=0.0):
+    """Judge ``cases`` of ``qid`` in ``child`` into ``run`` within what is left of the question's
+    ``call_seconds`` (``used``: spent in an earlier phase); what the requests printed is kept
+    for the feedback only when ``keep_printed`` (never for hidden cases)."""
     start = time.monotonic()
-    deadline = start + limits.call_seconds
-    done = {}
+    deadline = start + limits.call_seconds - used
+    done, chain_losses = {}, {}
     # Gradient checks last: by then the question's own forward cases are judged, and where the
     # loss and forward are right the child is not asked for loss values at all (charged once).
     for i in sorted(range(len(cases)), key=lambda j: cases[j].probe == "numgrad"):
@@ -132,24 +164,27 @@ def _run_unit(child, qid, cases, answers, tol, limits, run: _Run):
             done[i] = _Checked(case.check, case.label, case.hidden,
                                checks.Outcome(False, f"{case.call}: not run: the question's time limit of "
                                                      f"{limits.call_seconds:g} s was used up", None, 0.0),
-                               QuestionStatus.TIMEOUT)
+                               QuestionStatus.TIMEOUT, case)
             continue
-        options = case.options
+        options, arrays, order = case.options, case.arrays, None
         if case.probe == "numgrad" and _sources_right(qid, run, done):
             options = {**options, "losses": False}
-        result = child.request(case.probe, case.arrays, options, timeout=left, **_case_bounds(answers, case))
+        elif case.probe == "numgrad":
+            arrays, order = _mixed_request(case)
+        result = child.request(case.probe, arrays, options, timeout=left, **_case_bounds(answers, case))
+        if order is not None and result.status == "ok":
+            _unmix(result, order, chain_losses.get(case.label))
+        if case.probe == "chain" and result.status == "ok" and "loss" in result.outputs:
+            chain_losses[case.label] = result.outputs["loss"]
         if result.status == "timeout":
             result.note = f"{case.call} did not return within the question's {limits.call_seconds:g} s"
-        if not case.hidden and result.output_tail.strip():
+        if keep_printed and not case.hidden and result.output_tail.strip():
             run.printed.setdefault(qid, []).append(result.output_tail)
         outcome = checks.evaluate(case, result, answers.unit[case.id], answers.variants.get(case.id), tol)
-        done[i] = _Checked(case.check, case.label, case.hidden, outcome, _status(result))
-    out = [done[i] for i in range(len(cases))]
-    # A pass on a case that cannot tell the mistake named on the others earns nothing.
-    settled = checks.without_blind_passes(cases, [c.outcome for c in out], answers.variants)
-    for c, outcome in zip(out, settled):
-        c.outcome = outcome
-    run.checked.setdefault(qid, []).extend(out)
+        out = result.outputs.get("out") if result.status == "ok" else None
+        done[i] = _Checked(case.check, case.label, case.hidden, outcome, _status(result), case,
+                           out if out is not None and out.size <= 16 else None)
+    run.checked.setdefault(qid, []).extend(done[i] for i in range(len(cases)))
     run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
 
@@ -230,14 +265,35 @@ def _worker(folder, binds, rubric, answers, slot, tasks, run: _Run, errors: list
         errors.append(f"{type(err).__name__}: {err}")
 
 
+def _hidden_worker(folder, binds, rubric, answers, slot, merged: _Run, errors: list):
+    """The hidden cases of every unit question, judged into ``merged`` (the other children's
+    results: the gradient checks read the loss and forward verdicts), in a child of their own
+    started once every other child has ended, nothing of it printed anywhere: whatever student
+    code keeps of a hidden input (module state, a file in its /tmp) ends with this child.
+    Returns the child's usage."""
+    scratch = _Run()  # its import verdicts and usage: the public child's verdicts are the ones reported
+    try:
+        with Child(folder, rubric.limits, binds=binds, slot=slot) as child:
+            for qid in questions.unit_questions():
+                if _blocked(qid, merged):
+                    continue
+                _import_all(child, _modules(qid), rubric.limits, scratch)  # timed apart, as in the public child
+                _run_unit(child, qid, cases_mod.cases(qid, tuple(rubric.hidden.seeds), hidden=True), answers,
+                          rubric.tolerances, rubric.limits, merged, keep_printed=False,
+                          used=merged.seconds.get(qid, 0.0))
+        return child.usage
+    except Exception as err:  # noqa: BLE001 - reported as the grader's own failure, never the student's
+        errors.append(f"{type(err).__name__}: {err}")
+        return None
+
+
 def _tasks(rubric):
-    """Two fixed task lists of about equal cost (``questions.Training.cost``): the unit checks
-    start the second; each training, the costliest first, goes to the list that costs less so
+    """Two fixed task lists of about equal cost (``questions.Training.cost``): the public unit
+    checks start the second; each training, the costliest first, goes to the list that costs less so
     far (the first on a tie). The lists depend on the registry only, never on timing: with
     today's questions, multiclass and the bonus in one child, the unit checks, hidden_layer and
-    single_neuron in the other."""
-    unit = [("unit", qid, cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rubric.hidden.seeds), hidden=True))
-            for qid in questions.unit_questions()]
+    single_neuron in the other. The hidden cases are ``_hidden_worker``'s."""
+    unit = [("unit", qid, cases_mod.cases(qid)) for qid in questions.unit_questions()]
     lists, costs = ([], unit), [0.0, questions.UNIT_CHECKS_COST if unit else 0.0]
     trainings = questions.training_questions()
     for qid in sorted(trainings, key=lambda q: -questions.get(q).training.cost):  # stable: registry order on a tie
@@ -245,6 +301,37 @@ def _tasks(rubric):
         lists[i].append(("train", qid, None))
         costs[i] += questions.get(qid).training.cost
     return lists
+
+
+def _without_blind_passes(checked: dict, answers) -> None:
+    """A pass on a case that cannot tell the mistake named on the other cases of its check
+    (public and hidden together) earns nothing (``checks.without_blind_passes``)."""
+    for judged in checked.values():
+        units = [c for c in judged if c.case is not None]
+        if not units:
+            continue
+        settled = checks.without_blind_passes([c.case for c in units], [c.outcome for c in units], answers.variants)
+        for c, outcome in zip(units, settled):
+            c.outcome = outcome
+
+
+def _without_lone_finite_passes(checked: dict) -> None:
+    """A finite-only case (confidently wrong predictions, whose loss depends on the student's
+    eps) is passed by any positive constant: its pass counts only where the function did not
+    return one value on every graded case of its check (a loss that sums, or scales, keeps it)."""
+    for judged in checked.values():
+        units = [c for c in judged if c.case is not None and _graded(c)]
+        for check in {c.check for c in units}:
+            group = [c for c in units if c.check == check]
+            values = [c.returned for c in group]
+            if len(group) < 2 or any(v is None for v in values) or \
+                    not all(np.array_equal(np.ravel(v), np.ravel(values[0])) for v in values):
+                continue
+            for c in group:
+                if c.outcome.passed and c.case.options.get("finite_only"):
+                    c.outcome = checks.Outcome(False, f"{c.case.call}: finite, but your function returned this same "
+                                                      "value on every case of this check: a constant earns nothing",
+                                               None, 0.0)
 
 
 def _own_loss_only_where_wrong(checked: dict) -> None:
@@ -273,6 +360,13 @@ def _bounded_text(text: str, limit: int) -> str:
     return f"{text[:half]}\n[... {len(text) - limit} characters not kept ...]\n{text[-half:]}"
 
 
+def _graded(c: _Checked) -> bool:
+    """Whether a check earns points: hidden cases, trainings, REPORT.md. A public case teaches:
+    the kit ships its answer, so a package that looks its inputs up there would pass it with no
+    code; it is judged and shown, and its share is the hidden cases' of its check."""
+    return c.case is None or c.hidden
+
+
 def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     spec = rubric.questions[qid]
     q = QuestionResult.of_rubric(qid, spec, round(seconds, 3))
@@ -280,12 +374,13 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     total_weight = sum(weights.values()) or 1
     per_group = {}
     for c in checked:
-        per_group.setdefault(c.check, []).append(c)
+        if _graded(c):
+            per_group.setdefault(c.check, []).append(c)
     # A pass taken back because its case cannot tell the mistake named on the others is listed
     # after every real finding: it is never the first thing a student reads.
     checked = sorted(checked, key=lambda c: c.outcome.blind)
     for c in checked:
-        share = spec.auto * weights.get(c.check, 0) / total_weight / len(per_group[c.check])
+        share = spec.auto * weights.get(c.check, 0) / total_weight / len(per_group[c.check]) if _graded(c) else 0.0
         points = share * (1.0 if c.outcome.passed else c.outcome.credit)
         # 9 digits, not 6: QuestionResult.auto_points rounds the sum to 6, and shares like 1/21
         # each rounded to 6 digits summed to 0.999999 instead of 1 for a perfect question.
@@ -412,6 +507,14 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
         merged.final_losses.update(r.final_losses)
         for qid, parts in r.printed.items():
             merged.printed.setdefault(qid, []).extend(parts)
+    hidden_usage = _hidden_worker(sub.package_parent, binds, rubric, answers, slots[0], merged, errors)
+    if errors:
+        report.status, report.error = "internal-error", errors[0]
+        report.seconds = round(time.monotonic() - start, 3)
+        return report
+    report.usage.append(hidden_usage)
+    _without_blind_passes(merged.checked, answers)
+    _without_lone_finite_passes(merged.checked)
     _own_loss_only_where_wrong(merged.checked)
     for qid in rubric.questions:
         kind = questions.get(qid).kind

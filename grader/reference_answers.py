@@ -160,8 +160,8 @@ def _kept(outputs: dict) -> dict:
     only the shapes of its first call are kept (12 MB of weights otherwise, read at every grading)."""
     out = {}
     for key, value in outputs.items():
-        if key.startswith(("again.", "other.")):
-            continue
+        if key.startswith(("again.", "other.", "after.")):
+            continue  # after.*: the arguments once a call returned, compared with the case's inputs
         out[key] = np.zeros(value.shape, np.int8) if key.startswith("first.") else value
     return out
 
@@ -171,7 +171,7 @@ def variant_outputs(outputs: dict, reference: dict) -> dict:
     diagnosis can use); init_params is judged by properties, never by variants."""
     out = {}
     for key, value in outputs.items():
-        if key.startswith(("first.", "again.", "other.", "mutated.")):
+        if key.startswith(("first.", "again.", "other.", "after.")):
             continue
         ref = reference.get(key)
         if ref is not None and ref.size == value.size == 1:

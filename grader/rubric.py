@@ -73,8 +73,9 @@ class _ToleranceRules(_Strict):
 
 class Hidden(_Strict):
     # Below 2**31: students seed np.random.seed (which wants < 2**32) with values derived from them.
+    # The graded unit cases are these seeds' (the public ones teach, their answers ship): one at least.
     seeds: list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(default_factory=lambda: [1807401750, 741647387,
-                                                                                      1306043664])
+                                                                                      1306043664], min_length=1)
 
 
 class Limits(_Strict):

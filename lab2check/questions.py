@@ -68,7 +68,9 @@ class Question:
     # (question, seed, label, hidden, one) -> [Case]: the cases of one seed; ``one`` is 1 where the
     # case should have a single example (the second public seed), else None.
     cases: Callable | None = None
-    edge_cases: Callable | None = None             # (question) -> [Case]: fixed public cases
+    # (question, seed=None) -> [Case]: the fixed public edge cases, or (a hidden seed) edge cases of
+    # the same kinds drawn from it
+    edge_cases: Callable | None = None
     training: Training | None = None
     differentiates: tuple[tuple[str, str], ...] = ()  # (question, check) of the loss and forward
     #                                                   its gradient check differentiates

@@ -254,7 +254,8 @@ STUDENTS = (
 
     # The module-level m = 60000 used inside loss and gradients instead of the call's m (the
     # shadowing local lines deleted). q1_3: every value is off (0.6 -> 7e-5 even for m = 1); only
-    # the finiteness case of confident wrong predictions passes: 1/7. q1_4: dW and db are off by
+    # the finiteness case of confident wrong predictions passes: 1/5 (q1_3 grades five hidden
+    # cases; the public ones teach). q1_4: dW and db are off by
     # m/60000 (0 for the gradients share), but they are the exact gradient of the student's own
     # loss, which is the wrong one: the gradient check keeps its share (0.5). Training: steps 120x
     # too small on the grading subset: the trajectory (named fixed-m) and the 500-epoch loss fail;
@@ -262,21 +263,22 @@ STUDENTS = (
     # Part 2 uses this loss: its recorded losses are 120x too small (trajectory of q2_2 and q2_3),
     # its own gradients are right, so its training and accuracy pass.
     _s("global-m", [("single_neuron", "    m = y.shape[1]\n", ""), ("single_neuron", "    m = X.shape[1]\n", "")],
-       {"q1_3": 1 / 7, "q1_4": 0.5, "q1_5": TRAJ, "q2_2": 1.5 - TRAJ, "q2_3": 1.0 - TRAJ_BONUS}, ["fixed-m"]),
+       {"q1_3": 1 / 5, "q1_4": 0.5, "q1_5": TRAJ, "q2_2": 1.5 - TRAJ, "q2_3": 1.0 - TRAJ_BONUS}, ["fixed-m"]),
 
     # The loss sums over the examples (no mean). q1_3: wrong on every case with m > 1; the m = 1
     # case cannot tell a sum from a mean (no credit); the confidently-wrong case checks finiteness
-    # only: 1/7. The gradients are those of the mean loss: q1_4 is right. Recorded losses are m
+    # only: 1/5 of the graded (hidden) cases. The gradients are those of the mean loss: q1_4 is
+    # right. Recorded losses are m
     # times too large (trajectories named missing-mean); parameters, 500-epoch loss, accuracy right.
     _s("summed-loss", [("single_neuron", "    L = -(1 / m) * np.sum(", "    L = -np.sum(")],
-       {"q1_3": 1 / 7, "q1_5": 1.5 - TRAJ, "q2_2": 1.5 - TRAJ, "q2_3": 1.0 - TRAJ_BONUS}, ["missing-mean"]),
+       {"q1_3": 1 / 5, "q1_5": 1.5 - TRAJ, "q2_2": 1.5 - TRAJ, "q2_3": 1.0 - TRAJ_BONUS}, ["missing-mean"]),
 
     # Only the y = 1 term of the cross-entropy. q1_3: wrong everywhere (the m = 1 case has y = 0 or
-    # 1 and differs either way) except the finiteness case: 1/7. Gradients are right (q1_4 full);
+    # 1 and differs either way) except the finiteness case: 1/5. Gradients are right (q1_4 full);
     # recorded losses wrong (three trajectories); training itself right.
     _s("y1-term-only", [("single_neuron", "np.sum(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat))",
                          "np.sum(y * np.log(y_hat))")],
-       {"q1_3": 1 / 7, "q1_5": 1.5 - TRAJ, "q2_2": 1.5 - TRAJ, "q2_3": 1.0 - TRAJ_BONUS},
+       {"q1_3": 1 / 5, "q1_5": 1.5 - TRAJ, "q2_2": 1.5 - TRAJ, "q2_3": 1.0 - TRAJ_BONUS},
        ["cross-entropy-y1-only"]),
 
     # The cross-entropy gradient multiplied by the sigmoid's derivative again (MSE habits).

@@ -322,3 +322,260 @@ def test_printed_output_is_shown_for_public_checks_only(grade_small, small_rubri
     hidden = [c.arrays["z"].flat[0] for c in cases.cases("q1_1", tuple(small_rubric.hidden.seeds), hidden=True)]
     assert all(repr(float(v)) in q.printed for v in public) and "What your code printed" in feedback
     assert not any(repr(float(v)) in q.printed or repr(float(v)) in feedback for v in hidden)
+
+
+# ---------------------------------------------------------------- issue 22: no points without a solution
+ZEROS = {
+    "single_neuron": textwrap.dedent("""
+        import numpy as np
+        def sigmoid(z): return np.zeros_like(np.asarray(z, dtype=float))
+        def forward(X, W, b): return np.zeros((1, X.shape[1]))
+        def loss(y, y_hat): return 0.0
+        def gradients(X, y, y_hat): return np.zeros((1, X.shape[0])), 0.0
+        def predict(X, W, b): return np.zeros(X.shape[1], dtype=int)
+        def train(X, y, W, b, epochs=500, lr=0.5): return np.zeros_like(W), np.zeros_like(b), [0.0] * epochs
+    """),
+    **{module: textwrap.dedent(f"""
+        import numpy as np
+        def init_params(n_in=784, n_hidden=64, n_out={n_out}, seed=None):
+            return {{"W1": np.zeros((n_hidden, n_in)), "b1": np.zeros((n_hidden, 1)),
+                    "W2": np.zeros((n_out, n_hidden)), "b2": np.zeros((n_out, 1))}}
+        def forward(X, params): return np.zeros((params["W2"].shape[0], X.shape[1])), None
+        def backward(X, y, params, cache): return {{"d" + k: np.zeros_like(v) for k, v in params.items()}}
+        def update(params, grads, lr): return {{k: np.zeros_like(v) for k, v in params.items()}}
+        def predict(X, params): return np.zeros(X.shape[1], dtype=int)
+        def train(X, y, params, epochs=500, lr=1.0):
+            return {{k: np.zeros_like(v) for k, v in params.items()}}, [0.0] * epochs
+        def one_hot(labels, n_classes=10): return np.zeros((n_classes, np.size(labels)))
+        def softmax(Z): return np.zeros_like(np.asarray(Z, dtype=float))
+        def loss(Y, Y_hat): return 0.0
+    """) for module, n_out in (("hidden_layer", 1), ("multiclass", 10))},
+}
+
+
+def _unit_and_training_points(report) -> float:
+    return sum(q.auto_points for q in report.questions if q.id != "report")
+
+
+def test_a_package_of_zeros_earns_nothing(grade_small, corpus_dir):
+    """Every function returns zeros (a zero gradient is the centred difference of a constant
+    loss; a finite loss of 0; labels all 0): no automatic point."""
+    report = grade_small(corpus.write_submission(corpus_dir / "zeros", ZEROS))
+    assert report.status == "graded", report.error
+    paid = {q.id: q.auto_points for q in report.questions if q.id != "report" and q.auto_points}
+    assert paid == {}, "\n".join(_messages(report, q) for q in paid)
+
+
+def test_a_constant_loss_earns_nothing_for_a_finite_large_value(grade_small, corpus_dir):
+    """``return 5.0`` is finite and large enough for the confidently-wrong case, and right nowhere."""
+    report = grade_small(corpus.write_submission(corpus_dir / "constant-loss",
+                                                 _wrap("single_neuron", "loss", "return 5.0")))
+    assert report.question("q1_3").auto_points == 0.0, _messages(report, "q1_3")
+
+
+# Zero gradients; the loss is the reference's but for one public case of each loss question (so
+# the gradient checks ask for the student's own loss values). The cheat adds a loss that answers
+# a constant when the gradient check's perturbed parameters are evaluated (_losses_at's frame).
+_ZERO_GRADIENTS = [("single_neuron", "gradients", "return np.zeros((1, args[0].shape[0])), 0.0"),
+                   ("hidden_layer", "backward", 'return {"d" + k: np.zeros_like(v) for k, v in args[2].items()}'),
+                   ("multiclass", "backward", 'return {"d" + k: np.zeros_like(v) for k, v in args[2].items()}')]
+_WRONG_ON_ONE_PUBLIC_CASE = {
+    "single_neuron": "if np.shape(args[0]) == (1, 3) and np.array_equal(args[0], [[1.0, 0.0, 1.0]]):\n"
+                     "    return float('nan')",
+    "multiclass": "if np.shape(args[0]) == (4, 3) and np.array_equal(args[0][:, 0], [1.0, 0.0, 0.0, 0.0]):\n"
+                  "    return float('nan')"}
+_RECOGNISES_THE_GRADIENT_CHECK = """
+_frame = sys._getframe(1)
+while _frame is not None:
+    if _frame.f_code.co_name == "_losses_at":
+        return 0.5
+    _frame = _frame.f_back
+"""
+
+
+def _zero_gradients(recognising: bool) -> dict:
+    sources = {}
+    for module, function, code in _ZERO_GRADIENTS:
+        sources = _with(sources, module, function, code)
+    for module, code in _WRONG_ON_ONE_PUBLIC_CASE.items():
+        sources = _with(sources, module, "loss", (_RECOGNISES_THE_GRADIENT_CHECK if recognising else "") + code)
+    return sources
+
+
+def test_a_loss_that_recognises_the_gradient_check_earns_no_more_than_honest_zero_gradients(grade_small,
+                                                                                            corpus_dir):
+    honest = grade_small(corpus.write_submission(corpus_dir / "zero-gradients", _zero_gradients(False)))
+    cheat = grade_small(corpus.write_submission(corpus_dir / "zero-gradients-cheat", _zero_gradients(True)))
+    for qid in ("q1_4", "q2_1", "q3_3"):
+        assert cheat.question(qid).auto_points <= honest.question(qid).auto_points + 1e-9, _messages(cheat, qid)
+    assert _unit_and_training_points(cheat) <= _unit_and_training_points(honest) + 1e-9
+
+
+# The kit's answers replayed: each function hashes its inputs and looks them up in a table built
+# from the kit's own fixture file (tests/fixtures/public.npz) and the kit's public cases.
+REPLAY = textwrap.dedent("""
+    import hashlib, os
+    import numpy as np
+    _TABLE = np.load(os.path.join(os.path.dirname(__file__), "answers.npz"))
+    _INDEX = {}
+    for _name in _TABLE.files:
+        _h, _fn, _out = _name.split("|")
+        _INDEX.setdefault((_h, _fn), {})[_out] = _TABLE[_name]
+
+    def key(args):
+        h = hashlib.sha256()
+        for a in args:
+            for v in ([a[k] for k in sorted(a)] if isinstance(a, dict) else [a]):
+                h.update(np.ascontiguousarray(v).tobytes())
+        return h.hexdigest()[:32]
+
+    def answer(fn, *args):
+        found = _INDEX.get((key(args), fn))
+        if found is None:
+            raise NotImplementedError(fn)
+        if set(found) == {"out"}:
+            return found["out"]
+        if "0" in found:
+            return tuple(found[str(i)] for i in range(len(found)))
+        return dict(found)
+""")
+
+
+def _replay_sources() -> dict:
+    names = {"single_neuron": ("sigmoid(z)", "forward(X, W, b)", "loss(y, y_hat)", "gradients(X, y, y_hat)",
+                               "predict(X, W, b)"),
+             "hidden_layer": ("forward(X, params)", "backward(X, y, params, cache=None)", "update(params, grads, lr)",
+                              "predict(X, params)"),
+             "multiclass": ("one_hot(labels, n_classes=10)", "softmax(Z)", "loss(Y, Y_hat)", "forward(X, params)",
+                            "backward(X, y, params, cache=None)", "update(params, grads, lr)", "predict(X, params)")}
+    sources = {"_replay": REPLAY}
+    for module, signatures in names.items():
+        lines = ["from lab2._replay import answer\n"]
+        for sig in signatures:
+            fn, params = sig.split("(", 1)
+            args = [a.split("=")[0].strip() for a in params.rstrip(")").split(",")]
+            used = [a for a in args if a not in ("cache", "lr", "n_classes")]
+            lines.append(f"def {sig}:\n    return answer({fn!r}, {', '.join(used)})\n")
+        lines.append("def init_params(*args, **kwargs):\n    raise NotImplementedError\n")
+        lines.append("def train(*args, **kwargs):\n    raise NotImplementedError\n")
+        sources[module] = "\n".join(lines)
+    return sources
+
+
+def _replay_table() -> dict:
+    """``{hash|function|output: answer}`` from the kit's fixture file, for every public case."""
+    import hashlib
+
+    import numpy as np
+
+    from lab2check import cases as cases_mod
+    from lab2check import questions
+    expected = np.load(PROJECT / "kit" / "tests" / "fixtures" / "public.npz")
+    per_case = {}
+    for name in expected.files:
+        kind, cid, key = name.split("|", 2) if name.startswith("exp|") else (None, None, None)
+        if kind == "exp":
+            per_case.setdefault(cid, {})[key] = expected[name]
+
+    def digest(args):
+        h = hashlib.sha256()
+        for a in args:
+            for v in ([a[k] for k in sorted(a)] if isinstance(a, dict) else [a]):
+                h.update(np.ascontiguousarray(v).tobytes())
+        return h.hexdigest()[:32]
+
+    table = {}
+
+    def put(fn, args, outputs):
+        for out, value in outputs.items():
+            table[f"{digest(args)}|{fn}|{out}"] = value
+
+    for qid in questions.unit_questions():
+        for case in cases_mod.cases(qid):
+            exp, a = per_case.get(case.id, {}), case.arrays
+            params = {k: a[f"params.{k}"] for k in cases_mod.PARAM_KEYS if f"params.{k}" in a}
+            if case.probe == "call":
+                args = [{k: a[f"{n}.{k}"] for k in case.options["params"][n]} if n in case.options.get("params", {})
+                        else a[n] for n in case.options["args"]]
+                put(case.options["function"], args, {k.split(".", 1)[1] if "." in k else k: v
+                                                     for k, v in exp.items() if k.startswith("out")})
+            elif case.probe == "chain":
+                put("forward", [a["X"], params], {"0": exp["y_hat"], "1": np.zeros(1)})
+                put("backward", [a["X"], a["y"], params], {k: exp[k] for k in cases_mod.GRAD_KEYS})
+            elif case.probe == "numgrad" and "y_hat" in a:
+                put("gradients", [a["X"], a["y"], a["y_hat"]], {"0": exp["grad.W"], "1": exp["grad.b"]})
+    return table
+
+
+def test_the_kits_answers_replayed_earn_no_more_than_an_empty_package(grade_small, corpus_dir):
+    """A package with no code, that looks its inputs up in the kit's own fixture file, earns no
+    more than the skeleton: the cases whose answers ship teach, only hidden ones are graded."""
+    import numpy as np
+
+    replay = corpus.write_submission(corpus_dir / "replay", _replay_sources())
+    np.savez(replay / "lab2" / "answers.npz", **_replay_table())
+    report = grade_small(replay)
+    public_passed = [c for q in report.questions for c in q.checks if not c.hidden and c.passed]
+    assert len(public_passed) > 20  # the premise: the replay passes the public cases
+    empty = grade_small(corpus.write_submission(corpus_dir / "empty", {
+        m: (PROJECT / "skeleton" / "lab2" / f"{m}.py").read_text() for m in corpus.MODULES}))
+    assert _unit_and_training_points(report) <= _unit_and_training_points(empty) + 1e-9, \
+        "\n".join(_messages(report, q.id) for q in report.questions if q.auto_points)
+
+
+# Every input the functions see is kept in module state and in a file, and printed by every
+# later call and by train: what the hidden cases passed must not reach the feedback.
+KEEPS_INPUTS = """
+_seen = globals().setdefault("_SEEN", [])
+for _a in args:
+    if isinstance(_a, np.ndarray) and _a.size:
+        _seen.append(repr(float(_a.flat[0])))
+try:
+    with open("/tmp/seen.txt", "a") as _f:
+        _f.write(" ".join(_seen[-len(args):]) + " ")
+    with open("/tmp/seen.txt") as _f:
+        _kept = _f.read()
+except OSError:
+    _kept = ""
+print("seen so far:", " ".join(_seen), "kept:", _kept)
+"""
+
+
+def test_no_hidden_input_reaches_the_feedback_through_state(grade_small, small_rubric, corpus_dir):
+    from grader.render import render_markdown
+    from lab2check import cases as cases_mod
+    from lab2check import questions
+    sources = {}
+    for module, function in (("single_neuron", "sigmoid"), ("single_neuron", "loss"), ("single_neuron", "train"),
+                             ("multiclass", "softmax"), ("hidden_layer", "train")):
+        sources = _with(sources, module, function, KEEPS_INPUTS)
+    report = grade_small(corpus.write_submission(corpus_dir / "keeps-inputs", sources))
+    assert report.status == "graded", report.error
+    feedback, data = render_markdown(report), json.dumps(report.to_dict())
+    assert "seen so far" in feedback  # the premise: what public calls print is shown
+    hidden = {repr(float(a.flat[0])) for qid in questions.unit_questions()
+              for c in cases_mod.cases(qid, tuple(small_rubric.hidden.seeds), hidden=True)
+              for a in c.arrays.values() if a.size and not c.id.startswith("q1_4/gradcheck")} - \
+             {repr(float(a.flat[0])) for qid in questions.unit_questions() for c in cases_mod.cases(qid)
+              for a in c.arrays.values() if a.size}
+    hidden = {v for v in hidden if len(v) > 10}  # random values: 0.8147236863931789, never a 5.0 or a 1e4
+    assert len(hidden) > 50
+    leaked = sorted(v for v in hidden if v in feedback or v in data)
+    assert leaked == []
+
+
+PATCH_PURITY = """
+_probes = sys.modules.get("lab2check.probes")
+if _probes is not None:  # the comparison that decided the purity share was made in the child
+    _probes._same = lambda a, b: True
+_Z = args[0]
+_Z -= np.max(_Z, axis=0, keepdims=True)
+"""
+
+
+def test_the_purity_share_cannot_be_turned_off_from_the_child(grade_small, corpus_dir):
+    """softmax shifts its argument in place (right values) and patches the child's comparison:
+    the share is still lost, decided in the grader's process from the argument sent back."""
+    report = grade_small(corpus.write_submission(corpus_dir / "purity", _wrap("multiclass", "softmax", PATCH_PURITY)))
+    assert report.question("q3_2").auto_points == pytest.approx(2.0 - 0.25), _messages(report, "q3_2")
+    assert "in place" in _messages(report, "q3_2")

@@ -103,7 +103,8 @@ def test_a_right_value_computed_in_place_loses_the_purity_share_only():
     Z = case.arrays["Z"]
     E = np.exp(Z - Z.max(axis=0, keepdims=True))
     right = E / E.sum(axis=0, keepdims=True)
-    result = Result("ok", {"out": right, "mutated.Z": np.array(1)}, {"out": "ndarray"})
+    shifted = Z - Z.max(axis=0, keepdims=True)  # what Z holds after Z -= Z.max(axis=0)
+    result = Result("ok", {"out": right, "after.Z": shifted}, {"out": "ndarray", "after.Z": "ndarray of float64"})
     outcome = checks.evaluate(case, result, {"out": right}, {}, Tolerances(purity_share=0.25))
     assert not outcome.passed and outcome.credit == pytest.approx(0.75)
     assert "in place" in outcome.message and "25%" in outcome.message

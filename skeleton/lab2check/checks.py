@@ -130,7 +130,7 @@ def compare_key(case, key, result, expected, variants, tol, rtol=None, short=Fal
                    rtol=rtol or _rtol(case, tol), atol=tol.atol, shapes=shapes,
                    variants={k: v.get(key) for k, v in (variants or {}).items()}, m=_m(case),
                    quantity=quantity, exact=case.check in ("predict", "one_hot"),
-                   finite_only=bool(case.options.get("finite_only")))
+                   finite_only=bool(case.options.get("finite_only")), above=case.options.get("above"))
 
 
 def _mutated(case, result, tol):
@@ -138,7 +138,7 @@ def _mutated(case, result, tol):
     (the values are right; the caller's array is not), never the value check."""
     if case.options.get("function") in ("update", "train"):
         return None  # the contract does not rely on whether update mutates its argument
-    changed = [k.split(".", 1)[1] for k, v in result.outputs.items() if k.startswith("mutated.") and v.any()]
+    changed = [name for name in case.options.get("args", ()) if _changed(case, result, name)]
     if changed:
         fn = f"{case.options.get('module')}.{case.options.get('function')}"
         share = tol.purity_share
@@ -147,6 +147,24 @@ def _mutated(case, result, tol):
                                    f"arrays (e.g. z = z - 1, not z -= 1); this costs {share:.0%} of this check",
                        None, 1.0 - share)
     return None
+
+
+def _changed(case, result, name) -> bool:
+    """Whether argument ``name`` of a call case holds, once the function returned
+    (``after.<name>``, from ``probes.probe_call``), anything but the input this process sent:
+    the comparison is made here, never in the student's process. Nothing sent back judges
+    nothing (what comes back is the child's either way: omitting it gains what sending the
+    input back would)."""
+    keys = case.options.get("params", {}).get(name)
+    sent = {f"after.{name}.{k}": case.arrays[f"{name}.{k}"] for k in keys} if keys else \
+        {f"after.{name}": case.arrays[name]}
+    back = {k for k in result.outputs if k == f"after.{name}" or k.startswith(f"after.{name}.")}
+    if not back:
+        return False
+    if back != set(sent):
+        return True  # a key added to (or taken from) a dict argument
+    return not all(result.outputs[k].shape == v.shape and np.array_equal(result.outputs[k], v, equal_nan=True)
+                   for k, v in sent.items())
 
 
 def evaluate(case, result: Result, expected: dict, variants: dict | None, tol: Tolerances) -> Outcome:
@@ -343,6 +361,11 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
         if shapes_ok:
             own = max(rel_error(np.reshape(out[k], np.shape(numeric[k])), numeric[k]) for k in keys)
             loss_right = max(rel_error(numeric[k], expected[k]) for k in keys) < tol.gradcheck_rel_error
+            unfit = _own_loss_unfit(case, result, numeric, expected, keys) if own < tol.gradcheck_rel_error else None
+            if unfit and not loss_right:
+                return Outcome(False, f"{first.message} It matches centred differences of the loss values your code "
+                                      f"returned, but {unfit}: they cannot be those of a loss, so no own-loss "
+                                      "credit.", first.mistake, 0.0)
             if own < tol.gradcheck_rel_error and not loss_right:
                 return Outcome(tol.own_loss_credit >= 1.0,
                                f"{case.call}: your gradient matches centred differences of your own loss "
@@ -352,6 +375,47 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
                                   f"{fmt(own)} (expected below {tol.gradcheck_rel_error:g}).", first.mistake, 0.0,
                            also=first.also)
     return first
+
+
+def _own_loss_unfit(case, result, numeric, expected, keys) -> str | None:
+    """Why the student's loss values cannot back an own-loss credit, or None when they can.
+
+    A gradient earns nothing for matching centred differences of values that no loss gives:
+    a loss that is constant near the point (a zero gradient is the difference of a constant);
+    one whose copies of the point, mixed among the perturbed sets by the grader
+    (``losses_at_point``, see ``lab2check.gradcheck.mixed``), disagree, or whose values at the
+    perturbed sets do not fit its value at the point (a smooth function's fourth difference is
+    of order h^4, ~1e-12: any other answer for the perturbed sets than for the point shows);
+    or whose value at the point is not the one the backward case of the same inputs returned
+    (``loss_elsewhere``). The last two are checked where the grader sent what they need.
+    """
+    scale = max(float(np.max(np.abs(expected[k]))) for k in keys)
+    # 1e-7: a constant's differences are 0 up to round-off; a loss scaled by 1/60000 (fixed-m)
+    # still moves 1e-5 of the reference's gradient.
+    if not max(float(np.max(np.abs(numeric[k]))) for k in keys) > 1e-7 * scale:
+        return "that loss is constant near the point"
+    point = result.outputs.get("losses_at_point")
+    if point is None:
+        return None
+    values = np.asarray(result.outputs["losses"], np.float64).reshape(-1, len(gradcheck.STEPS))
+    point = np.asarray(point, np.float64).ravel()
+    with np.errstate(all="ignore"):
+        if not point.size or not np.all(np.isfinite(point)) or np.ptp(point) > 1e-12 * max(1.0, abs(point[0])):
+            return "it gave different values at the same parameters"
+        f0 = point[0]
+        # STEPS is (2h, h, -h, -2h): f(2h) - 4 f(h) + 6 f(0) - 4 f(-h) + f(-2h) is h^4 times the
+        # fourth derivative.
+        fourth = values[:, 0] - 4 * values[:, 1] + 6 * f0 - 4 * values[:, 2] + values[:, 3]
+        allowed = 1e-9 * max(1.0, abs(f0)) + 1e-3 * np.abs(values[:, 1] - values[:, 2])
+        if not np.all(np.abs(fourth) <= allowed):
+            return "its values at the perturbed parameters do not fit its value at the parameters themselves"
+        elsewhere = result.outputs.get("loss_elsewhere")
+        if elsewhere is not None and np.size(elsewhere) == 1:
+            other = float(np.asarray(elsewhere, np.float64).reshape(()))
+            if not abs(other - f0) <= 1e-9 * max(1.0, abs(f0)):
+                return (f"its value at the parameters ({fmt(f0)}) is not the loss your code gave for the same "
+                        f"inputs in the backward check ({fmt(other)})")
+    return None
 
 
 # ---------------------------------------------------------------- training

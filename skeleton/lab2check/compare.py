@@ -41,12 +41,14 @@ def _with_diagnosis(message, mistake):
 
 
 def compare(label, got, got_type, expected, *, rtol, atol, shapes=(), variants=None, m=None,
-            quantity="output", exact=False, finite_only=False) -> Outcome:
+            quantity="output", exact=False, finite_only=False, above=None) -> Outcome:
     """Compare one returned value with the expected array.
 
     ``label`` names the value in the call ("dW1 of backward(X, y, params, cache), X (6, 5) float64");
     ``got`` is a plain array or None (not numeric data), ``got_type`` describes what was returned;
-    ``shapes`` are other accepted shapes (e.g. ``()`` for a loss); ``exact`` compares labels.
+    ``shapes`` are other accepted shapes (e.g. ``()`` for a loss); ``exact`` compares labels;
+    ``finite_only`` asks only for finite values, each more than ``above`` when given (a loss
+    whose value depends on the student's clipping eps, but is never 0 for wrong predictions).
     """
     expected = np.asarray(expected)
     want = f"an ndarray of shape {tuple(expected.shape)}" if expected.ndim else "a float"
@@ -83,6 +85,11 @@ def compare(label, got, got_type, expected, *, rtol, atol, shapes=(), variants=N
             return _with_diagnosis(f"{label}: {int(bad.sum())} of {g.size} values are not finite; first at "
                                    f"{_index(i)}: got {fmt(g[i])}, expected {fmt(e[i])}", mistake)
         if finite_only:
+            low = np.argwhere(~(g > above)) if above is not None else []
+            if len(low):
+                i = tuple(low[0])
+                return Outcome(False, f"{label}: got {fmt(g[i])}, expected more than {above:g}: wrong predictions "
+                                      "cost a positive loss", None, 0.0)
             return Outcome(True)
         # An entry much smaller than the array's largest is held to a tenth of that scale: the
         # round-off of a correct float32 computation is relative to the sums that make the entry
