@@ -407,26 +407,29 @@ STUDENTS = (
 
     # ---- issue 21: a numerical slip keeps its credit; every mistake named, by its closest variant.
     # No clipping in the loss: right in exact arithmetic wherever y_hat is strictly inside (0, 1)
-    # (an edge mistake, lab2check.mistakes.SCOPE). q1_3: the five cases with y_hat in (0.02, 0.98)
-    # are right and keep their credit (the m = 1 case too: nothing general is named); the exact
-    # 0/1 case gives nan and the confidently-wrong one inf, both named no-clipping: 5/7 of the
-    # point, in the 0.5-0.75 a teacher gives for a forgotten clip. The grading trainings never
-    # reach an exact 0 or 1: full marks there.
+    # (an edge mistake, lab2check.mistakes.SCOPE). q1_3 is graded on its five hidden cases (issue
+    # 22: public cases teach, earn nothing): the three with y_hat strictly inside (0, 1) are right
+    # and keep their credit (the m = 1 case too: nothing general is named); the hidden exact 0/1
+    # case gives nan and the confidently-wrong one inf, both named no-clipping: 3/5 of the point
+    # (5/7 when the public cases counted too), in the 0.5-0.75 a teacher gives for a forgotten
+    # clip. The grading trainings never reach an exact 0 or 1: full marks there.
     _s("no-clipping", [("single_neuron", "    eps = 1e-7\n    y_hat = np.clip(y_hat, eps, 1 - eps)\n", "")],
-       {"q1_3": 5 / 7}, ["no-clipping"]),
+       {"q1_3": 3 / 5}, ["no-clipping"]),
 
     # Softmax shifted by the max of the whole matrix: shift-invariant, so right wherever no
     # column underflows entirely. q3_2: only the large-logits case (columns 2e4 apart) fails,
-    # named softmax-global-max; the six others keep their credit: softmax 6/7 of its 1.0,
-    # q3_2 = 2 - 1/7. The training's logits are never that far apart: q3_3 full.
+    # named softmax-global-max; the others keep their credit. Graded on the hidden cases only
+    # (issue 22): softmax 4/5 of its 1.0, q3_2 = 2 - 1/5 (2 - 1/7 when the public cases counted).
+    # The training's logits are never that far apart: q3_3 full.
     _s("softmax-global-max", [("multiclass", "np.exp(Z - np.max(Z, axis=0, keepdims=True))", "np.exp(Z - np.max(Z))")],
-       {"q3_2": 2 - 1 / 7}, ["softmax-global-max"]),
+       {"q3_2": 2 - 1 / 5}, ["softmax-global-max"]),
 
     # Softmax without any shift: right wherever exp does not overflow. As above: only the
-    # large-logits case fails (nan), named softmax-unstable: q3_2 = 2 - 1/7; q3_3 full.
+    # large-logits case fails (nan), named softmax-unstable: q3_2 = 2 - 1/5 on the hidden cases
+    # (2 - 1/7 when the public cases counted); q3_3 full.
     _s("softmax-unshifted", [("multiclass", "    expZ = np.exp(Z - np.max(Z, axis=0, keepdims=True))\n",
                               "    expZ = np.exp(Z)\n")],
-       {"q3_2": 2 - 1 / 7}, ["softmax-unstable"]),
+       {"q3_2": 2 - 1 / 5}, ["softmax-unstable"]),
 
     # Two independent mistakes in Part 2's backward: m = 60000 (the whole training set) and db1
     # summed to one number. Both named on every backward case, fixed-m first (dW2 is off by
