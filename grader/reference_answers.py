@@ -127,7 +127,7 @@ def train_request(qid, rubric, data, init) -> tuple:
     q = questions.get(qid)
     target = TARGET_FILES[q.training.target]
     options = {"module": q.module, "epochs": rubric.training.epochs, "lr": rubric.model(q.training.model).lr,
-               "diverge_factor": rubric.training.diverge_factor,
+               "diverge_factor": rubric.training.diverge_factor, "diverge_window": rubric.training.diverge_window,
                "data": {"X": str(data["X_train"]), "y": str(data[target]), "X_test": str(data["X_test"])}}
     return dict(init), options
 
