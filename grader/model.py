@@ -15,7 +15,7 @@ softmax, logs clipped at 1e-7 like the reference) and deliberately independent o
 this one wrongly (tanh hidden units, sigmoid outputs for the 10 classes): a training question
 also judges the returned parameters in that model when the unit checks named the mistake
 (``grader/training.py``), so the mistake is charged once, in the unit checks. The loss of a
-variant is the contract's loss of that model's outputs.
+variant is the contract's loss of that model's outputs (sigmoid outputs normalised per column).
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -43,6 +43,10 @@ class Variant:
     ``output`` the softmax of the 10-class output; ``applies(module)`` says where it can occur."""
     hidden: Callable | None = None
     output: Callable | None = None
+    # Outputs that are no distribution over the classes (sigmoids) are judged normalised per
+    # column (``_normalised``); ``forward(..., as_built=True)`` gives them as the student's
+    # network computes them (what its recorded losses are the loss of).
+    normalise: bool = False
 
     def applies(self, module: str) -> bool:
         spec = MODULES[module]
@@ -55,8 +59,16 @@ class Variant:
 VARIANTS = {
     "tanh-activation": Variant(hidden=np.tanh),
     "no-hidden-activation": Variant(hidden=lambda Z: Z),
-    "sigmoid-output-multiclass": Variant(output=sigmoid),
+    "sigmoid-output-multiclass": Variant(output=sigmoid, normalise=True),
 }
+
+
+def _normalised(S):
+    """Sigmoid outputs as a distribution over the classes (each column divided by its sum): the
+    categorical loss of raw sigmoids ignores the wrong classes, so outputs that are all 1 would
+    score 0; normalised they score log(10), and a network that learnt each class's sigmoid keeps
+    its probabilities. The argmax, hence the accuracy, is the sigmoids'."""
+    return S / np.maximum(S.sum(axis=0, keepdims=True), 1e-300)
 
 
 def variants_of(module: str, named) -> tuple[str, ...]:
@@ -64,9 +76,10 @@ def variants_of(module: str, named) -> tuple[str, ...]:
     return tuple(sorted(v for v in set(named) if v in VARIANTS and VARIANTS[v].applies(module)))
 
 
-def forward(module: str, X, params: dict, variant: str | None = None):
+def forward(module: str, X, params: dict, variant: str | None = None, as_built: bool = False):
     """``y_hat`` of shape ``(1, m)`` (binary models) or ``Y_hat`` of shape ``(10, m)``; in the
-    model of ``variant`` (a ``VARIANTS`` id) when given."""
+    model of ``variant`` (a ``VARIANTS`` id) when given, its outputs as judged (normalised) or,
+    with ``as_built``, as that network gives them."""
     X = np.asarray(X, np.float64)
     p = {k: np.asarray(v, np.float64) for k, v in params.items()}
     if MODULES[module].layers == 1:
@@ -76,7 +89,8 @@ def forward(module: str, X, params: dict, variant: str | None = None):
         A1 = (other.hidden or sigmoid)(p["W1"] @ X + p["b1"])
         Z2 = p["W2"] @ A1 + p["b2"]
     if MODULES[module].outputs > 1:
-        return (other.output or softmax)(Z2)
+        out = (other.output or softmax)(Z2)
+        return _normalised(out) if other.normalise and not as_built else out
     return sigmoid(Z2)
 
 

@@ -95,10 +95,10 @@ def _context(task: Task, m: int, variants=()) -> checks.Trajectory:
     return checks.Trajectory(m, task.variants, classes if classes > 1 else None, prefixes, tuple(variants))
 
 
-def _true_loss(task: Task, params: dict, variant: str | None = None) -> float:
+def _true_loss(task: Task, params: dict, variant: str | None = None, as_built: bool = False) -> float:
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     with np.errstate(all="ignore"):
-        return model.loss(task.module, Y, model.forward(task.module, X, params, variant))
+        return model.loss(task.module, Y, model.forward(task.module, X, params, variant, as_built))
 
 
 def predictions(module: str, X_test_path: str, params: dict, variant: str | None = None) -> np.ndarray:
@@ -207,7 +207,8 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None,
             trajectory = Outcome(False, f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
                                         "epoch, before the update)", None, 0.0)
         if count == task.epochs and true_loss is not None:
-            others = [_true_loss(task, params, v) for v in (None, *variants) if v != judged_in]
+            # Recorded losses are consistent with any model judged, as the student's network computes it.
+            others = [_true_loss(task, params, v, as_built=True) for v in (None, *variants)]
             inconsistent = _consistency(task, recorded, true_loss, explained=trajectory.mistake is not None,
                                         also=others)
             if inconsistent:

@@ -135,6 +135,27 @@ def test_a_sigmoid_output_multiclass_network_is_judged_in_the_better_of_the_two_
     judged, true_loss = _judged(task, trained, named={"sigmoid-output-multiclass"})
     assert judged["final_loss"].passed and "in the lab's model" in judged["final_loss"].message
     assert true_loss == pytest.approx(lab)
+    # Its recorded losses are those of its network as built (raw sigmoids): consistent, not flagged.
+    as_built = model.loss("multiclass", Y, model.forward("multiclass", X, trained, "sigmoid-output-multiclass",
+                                                         as_built=True))
+    recorded = np.full(task.epochs, as_built)
+    flagged = "not the loss of the model"
+    assert flagged not in _judged(task, trained, {"sigmoid-output-multiclass"}, recorded)[0]["trajectory"].message
+    assert flagged in _judged(task, trained, (), recorded)[0]["trajectory"].message
+
+
+def test_sigmoid_outputs_all_at_one_are_no_low_loss_in_their_own_model(tmp_path):
+    """The categorical loss of raw sigmoids ignores the wrong classes: outputs that are all 1
+    would score 0 there. Normalised per column they score log(10), as in the lab's model."""
+    rng = np.random.default_rng(6)
+    labels_train = rng.integers(0, 10, 200)
+    X, Y = rng.normal(size=(4, 200)), np.eye(10)[labels_train].T
+    paths = _save(tmp_path, X=X, y=Y, X_test=X)
+    init = _init(4, 10)
+    saturated = {**init, "b2": np.full((10, 1), 50.0)}
+    task = _task("q3_3", "multiclass", init, paths, labels_train, max_loss=0.5, min_accuracy=0.5)
+    judged, true_loss = _judged(task, saturated, named={"sigmoid-output-multiclass"})
+    assert not judged["final_loss"].passed and true_loss == pytest.approx(np.log(10), rel=1e-3)
 
 
 def test_variant_forward_passes_are_plain_numpy_of_the_returned_arrays():
@@ -145,8 +166,8 @@ def test_variant_forward_passes_are_plain_numpy_of_the_returned_arrays():
     Z1 = p["W1"] @ X + p["b1"]
     np.testing.assert_allclose(model.forward("multiclass", X, p, "no-hidden-activation"),
                                model.softmax(p["W2"] @ Z1 + p["b2"]))
-    np.testing.assert_allclose(model.forward("multiclass", X, p, "sigmoid-output-multiclass"),
-                               1 / (1 + np.exp(-(p["W2"] @ (1 / (1 + np.exp(-Z1))) + p["b2"]))))
+    S = 1 / (1 + np.exp(-(p["W2"] @ (1 / (1 + np.exp(-Z1))) + p["b2"])))
+    np.testing.assert_allclose(model.forward("multiclass", X, p, "sigmoid-output-multiclass"), S / S.sum(axis=0))
     assert model.variants_of("hidden_layer", {"sigmoid-output-multiclass", "tanh-activation", "fixed-m"}) == \
         ("tanh-activation",)
     assert model.variants_of("single_neuron", {"tanh-activation"}) == ()
