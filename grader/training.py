@@ -128,6 +128,14 @@ def _best_loss(task: Task, params: dict, variants) -> tuple[float, str | None]:
     return best
 
 
+def _why_diverged(flag) -> int | bool:
+    """The watch's reason (1 not finite, 2 stayed high) from the child's ``diverged`` array, for
+    the message only; True (no reason said) for anything else the child may have sent."""
+    with np.errstate(all="ignore"):
+        first = np.asarray(flag, np.float64).reshape(-1)[:1]
+    return int(first[0]) if first.size and first[0] in (1.0, 2.0) else True
+
+
 def _recorded(outputs: dict, types: dict, epochs: int):
     """``(losses as float64 1-D, how many train returned)``, or ``(None, 0)`` when not a list of floats."""
     losses = outputs.get("losses")
@@ -186,7 +194,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None,
     m = np.shape(_mapped(task.data["X"]))[1]
     if "diverged" in outputs and bool(outputs["diverged"].any()):
         seen = outputs.get("losses")
-        checked = checks.evaluate_training(seen, int(outputs["diverged"].reshape(-1)[0]), ref, task.epochs,
+        checked = checks.evaluate_training(seen, _why_diverged(outputs["diverged"]), ref, task.epochs,
                                            task.trajectory_epochs, task.trajectory_rtol, task.max_loss,
                                            task.call, m=m, context=_context(task, m, variants),
                                            watch=task.watch)

@@ -247,3 +247,15 @@ def test_a_loss_that_stays_high_is_stopped_after_the_window_and_a_nan_at_once(tm
     assert "stayed above 10 times its first (0.693147) for 20 epochs in a row" in message
     nan = _run_spiky(tmp_path / "nan", {3: "nan"})
     assert int(nan.outputs["diverged"].reshape(-1)[0]) == probes.NOT_FINITE and nan.outputs["losses"].size == 4
+
+
+@pytest.mark.parametrize("flag", [np.array([np.nan]), np.array([7.5]), np.array([True]), np.array([2.0, 1.0])])
+def test_a_diverged_flag_from_the_child_is_read_safely(tanh_network, flag):
+    """The child's ``diverged`` value only chooses a sentence: any array keeps the grading going."""
+    paths, labels, init, _, _ = tanh_network
+    task = _task("q2_2", "hidden_layer", init, paths, labels, max_loss=0.1, min_accuracy=0.95)
+    outputs = {"diverged": flag, "losses": np.array([0.7, 9.0])}
+    checked, _, _ = training.judge(task, outputs, {k: "ndarray" for k in outputs})
+    final = dict(checked)["final_loss"]
+    assert not final.passed and "training diverged and was stopped at epoch 1" in final.message
+    assert ("stayed above 10 times" in final.message) == (flag[0] == 2.0)
