@@ -13,12 +13,18 @@ COMPARE_WITH ?=
 WORKSHEET ?=
 Q ?=
 RUBRIC ?=
+FROM ?=
+MBOX ?=
+SMTP ?=
+SEND ?=
 
-.PHONY: help setup sysdeps grade batch test test-fast lint reference skeleton fixtures kit gradescope bench clean
+.PHONY: help setup sysdeps grade batch mail-back review test test-fast lint reference skeleton fixtures kit gradescope bench clean
 
 help:
 	@echo "make grade [STUDENT=path]      grade one submission (default: the embedded example)"
 	@echo "make batch SUBMISSIONS=source  grade a folder, mailbox or Moodle zip into OUT=$(OUT) [WORKSHEET=csv]"
+	@echo "make mail-back FROM=addr MBOX=file | SMTP=host:port [SEND=1]   reply to every student of a mail batch"
+	@echo "make review [OUT=out]          grade the written questions of a batch in a local web app"
 	@echo "make test                      the whole test suite"
 	@echo "make test-fast                 the pure checks (no sandbox, no training), under 30 s"
 	@echo "make lint                      ruff, as CI runs it"
@@ -41,14 +47,16 @@ setup: $(STAMP) sysdeps
 
 # Both are optional (the grader falls back to resource limits, or runs without the filter, and
 # the report's sandbox line says so), so a failed install is a warning, never an error.
+# chromium and chromium-driver (a matched pair from Debian) run the review app's browser tests.
 SYSDEPS_MISSING = $(strip $(if $(shell command -v bwrap),,bubblewrap) \
-                  $(if $(shell /sbin/ldconfig -p 2>/dev/null | grep -F libseccomp.so.2),,libseccomp2))
+                  $(if $(shell /sbin/ldconfig -p 2>/dev/null | grep -F libseccomp.so.2),,libseccomp2) \
+                  $(if $(shell command -v chromium),,chromium) $(if $(shell command -v chromedriver),,chromium-driver))
 sysdeps:
 	@missing="$(SYSDEPS_MISSING)"; [ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null 2>&1 \
-	      || echo "warning: could not install $$missing; the report's sandbox line says what grading runs without"; \
-	  else echo "warning: $$missing not installed; the report's sandbox line says what grading runs without"; fi; }
+	      || echo "warning: could not install $$missing; the report's sandbox line says what grading runs without (and the browser tests are skipped without chromium)"; \
+	  else echo "warning: $$missing not installed; the report's sandbox line says what grading runs without (and the browser tests are skipped without chromium)"; fi; }
 
 grade: setup
 	$(PYTHON) -m grader grade "$(STUDENT)" --md $(OUT)/feedback.md --json $(OUT)/results.json
@@ -56,6 +64,15 @@ grade: setup
 batch: setup
 	$(PYTHON) -m grader batch "$(SUBMISSIONS)" --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) \
 	  $(if $(COMPARE_WITH),--compare-with "$(COMPARE_WITH)") $(if $(WORKSHEET),--moodle-worksheet "$(WORKSHEET)")
+
+# After a mail batch: one reply per graded student, as drafts (MBOX=replies.mbox) or sent
+# (SMTP=smtp.univ.example:587, a dry run unless SEND=1); see README "Replies by mail".
+mail-back: setup
+	$(PYTHON) -m grader mail-back $(OUT) --from "$(FROM)" $(if $(MBOX),--mbox "$(MBOX)") \
+	  $(if $(SMTP),--smtp "$(SMTP)") $(if $(SEND),--send)
+
+review: setup
+	$(PYTHON) -m grader review "$(OUT)"
 
 test: setup
 	$(PYTHON) -m pytest tests

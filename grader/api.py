@@ -15,7 +15,7 @@ from grader import RUBRIC, UsageError, figure, manual, names, reference_answers
 from grader import grade as grade_mod
 from grader import rubric as rubric_mod
 from grader.archive import ArchiveError, extract, scratch_parent
-from grader.locate import PackageError
+from grader.locate import PackageError, find_package
 from grader.report import Report
 from lab2check import questions
 
@@ -31,7 +31,13 @@ def student_name(path: Path) -> str:
 
 
 def _keep_figure(root, report: Report, folder) -> None:
-    if folder is None or not any(questions.get(q.id).figure for q in report.questions):
+    if folder is None or not report.questions:
+        return
+    try:  # the written answers, for grader.review: beside the feedback, like the figure
+        figure.keep_report(find_package(root).report, folder)
+    except (OSError, PackageError) as err:
+        report.warnings.append(f"REPORT.md could not be copied beside the feedback: {err}")
+    if not any(questions.get(q.id).figure for q in report.questions):
         return
     try:
         report.figure_file = figure.keep(root, folder)
@@ -49,7 +55,8 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     the deepest archive ``grader.archive`` accepts is replaced by the system's temporary folder
     (``archive.scratch_parent``), so an archive is accepted or refused wherever it is graded.
     With ``figure_to`` (a folder), Q3.1's figure, when the submission has an image file, is copied
-    there (``grader.figure.keep``) and named in ``report.figure_file``.
+    there (``grader.figure.keep``) and named in ``report.figure_file``, and so is REPORT.md
+    (``grader.figure.keep_report``: the written answers ``grader.review`` shows).
     """
     path = Path(path)
     rubric = rubric or load_rubric()

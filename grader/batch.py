@@ -48,9 +48,15 @@ OUT holds::
                    loss_curves.png  the student's training losses beside the reference's
                    figure.png       Q3.1's figure when the submission has an image (grader.figure),
                                     shown in feedback.md for the teacher grading it by hand
+                   REPORT.md        the student's REPORT.md (at most 1 MB), the written answers
+                                    grader.review shows
                    code.json        the lab2/ sources, kept for the near-duplicate report
-                   archive.json     which archive and rubric these are the results of; written
-                                    last, so it marks the folder complete
+                   mail.json        a mail's From address, Message-ID, References and subject:
+                                    what ``python -m grader mail-back`` answers (grader.mailback)
+                   archive.json     which archive and rubric these are the results of, where it
+                                    came from and the row's notes (grader.review's export rebuilds
+                                    the row from it); written last, so it marks the folder complete
+    gradebook.sqlite, review/       the review app's hand grades (grader.review): never touched here
     incoming/<mail|moodle>/...      archives taken out of mails and Moodle zips (kept: they are graded)
     moodle/                         feedback-files.zip and the filled worksheet (Moodle sources)
     .work/                          the workers' private extraction folders (removed at the end)
@@ -103,9 +109,11 @@ from grader.render import neutralise as N
 from grader.render import render_markdown, to_gradescope
 from grader.render.common import pts
 from grader.report import QuestionStatus, Report, RowStatus
+from grader.sandbox.process import REQUEST_OVERHEAD_SECONDS
 from lab2check import questions
 
 MARKER = "archive.json"
+MAIL = "mail.json"
 WORK = ".work"
 
 
@@ -127,6 +135,7 @@ class Row:
     received: str = ""         # ISO 8601, "" when unknown
     participant: str = ""      # Moodle's participant id
     moodle_folder: str = ""    # the participant's folder in Moodle's download
+    mail: dict = field(default_factory=dict)   # a mail's reply envelope (intake.mail.reply_to), for mail-back
 
     @property
     def late_days(self) -> int | None:
@@ -164,8 +173,10 @@ class BatchResult:
 
 # --- writing ------------------------------------------------------------------------------------
 
-def _write_student(folder: Path, row: Row) -> None:
-    """The student's outputs; the marker last, so that a folder with a marker is complete."""
+def _write_student(folder: Path, row: Row, notes: list[str] | None = None) -> None:
+    """The student's outputs; the marker last, so that a folder with a marker is complete.
+    The marker also keeps where the archive came from and ``notes`` (the row's notes but those
+    of the hand-given points), so that ``grader.review``'s export rebuilds the row without SOURCE."""
     folder.mkdir(parents=True, exist_ok=True)
     report = row.report
     write_atomic(folder / "report.json", N.json_dumps(report.to_dict(), indent=1) + "\n")
@@ -176,9 +187,16 @@ def _write_student(folder: Path, row: Row) -> None:
     if not report.figure_file:
         for name in figure.NAMES:  # nor an earlier version's figure
             (folder / name).unlink(missing_ok=True)
+    if row.mail:   # what grader.mailback answers: the message this archive came from
+        write_atomic(folder / MAIL, N.json_dumps(row.mail, indent=1) + "\n")
+    else:
+        (folder / MAIL).unlink(missing_ok=True)
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
               "last_name": row.last, "first_name": row.first, "status": report.status,
-              "fingerprint": row.fingerprint}
+              "fingerprint": row.fingerprint,
+              "origin": {"source": row.source, "group": row.group, "received": row.received,
+                         "participant": row.participant, "moodle_folder": row.moodle_folder},
+              "notes": list(row.notes if notes is None else notes)}
     write_atomic(folder / MARKER, N.json_dumps(marker, indent=1) + "\n")  # "file" as neutralise.text shows it
 
 
@@ -218,13 +236,26 @@ def _failed_report(report: Report, why: str, rubric) -> Report:
 
 # --- the batch ------------------------------------------------------------------------------------
 
+GRADER_SECONDS = 120.0  # the grader's own work on one archive: unpacking, judging, REPORT.md, the plots
+
+
 def time_budget(rubric) -> float:
-    """Seconds after which a worker still grading one archive is taken as stuck: twice what every
-    time limit of the rubric allows one submission, run one after the other, plus starts."""
-    limits = rubric.limits
-    worst = (len(questions.modules()) * limits.import_seconds + len(questions.unit_questions()) * limits.call_seconds
-             + len(questions.training_questions()) * limits.train_seconds)
-    return 2 * worst + 120
+    """Seconds after which a worker still grading one archive is taken as stuck (a grader bug).
+
+    The longest the sandbox lets a submission inside its limits take, every request run one
+    after the other to its wall-clock limit (the same limits ``grader.grade`` gives them): each
+    module imported in each of the two children (``import_seconds``), each unit question
+    (``call_seconds`` for all its cases), each training (``wall_factor`` times ``train_seconds``:
+    a ``train`` that sleeps uses no CPU time) and its ``predict`` (``wall_factor`` times
+    ``call_seconds``); each request may add a fresh process's start and a failed one's stop
+    (``REQUEST_OVERHEAD_SECONDS``); then ``GRADER_SECONDS`` of the grader's own work.
+    """
+    limits, overhead = rubric.limits, REQUEST_OVERHEAD_SECONDS
+    imports = 2 * len(questions.modules()) * (limits.import_seconds + overhead)
+    units = len(questions.unit_questions()) * (limits.call_seconds + overhead)
+    trainings = len(questions.training_questions()) * (
+        limits.wall_factor * limits.train_seconds + overhead + limits.wall_factor * limits.call_seconds + overhead)
+    return imports + units + trainings + GRADER_SECONDS
 
 
 @contextlib.contextmanager
@@ -276,8 +307,9 @@ class _Batch:
         they cannot be written the row says so (``internal-error``, retried next run) and the
         batch goes on."""
         try:
+            before = list(row.notes)
             self.merge_manual(row)
-            _write_student(self.student_folder(row.key), row)
+            _write_student(self.student_folder(row.key), row, before)
         except Exception as err:  # noqa: BLE001 - one archive's files, never the whole batch
             row.report = _failed_report(row.report, f"its results could not be written: {type(err).__name__}: {err}",
                                         self.rubric)

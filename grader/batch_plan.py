@@ -54,7 +54,8 @@ class Archive:
         if r is None:
             return {}
         return {"source": r.source, "group": r.group, "received": lateness.iso(r.received) if r.received else "",
-                "participant": r.participant, "moodle_folder": r.moodle_folder}
+                "participant": r.participant, "moodle_folder": r.moodle_folder,
+                "mail": {**r.reply, "also_from": list(r.also_from)} if r.reply else {}}
 
 
 

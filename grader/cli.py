@@ -1,4 +1,5 @@
-"""Command line: ``python -m grader grade PATH`` and ``python -m grader batch SOURCE``.
+"""Command line: ``python -m grader grade PATH``, ``python -m grader batch SOURCE`` and
+``python -m grader mail-back OUT`` (replies by mail after a mail batch, ``grader.mailback``).
 
 A thin layer over ``grader.api`` (and ``grader.batch``). Exit status: 0 when graded, whatever
 the score; 2 for a usage error (one clear line on stderr: also a Dask scheduler that does not
@@ -47,7 +48,53 @@ def _parser():
                    "holding lab2/) also compared in similarity.html; never graded")
     b.add_argument("--moodle-worksheet", metavar="FILE",
                    help="Moodle's grading worksheet (CSV): written back filled into OUT/moodle/")
+    _mail_back_parser(sub)
+    _review_parser(sub)
     return p
+
+
+def _mail_back_parser(sub) -> None:
+    m = sub.add_parser("mail-back", help="after a mail batch: one threaded reply per graded student (grader.mailback)")
+    m.add_argument("out", metavar="OUT", help="the batch's output folder")
+    m.add_argument("--from", dest="sender", required=True, metavar="ADDRESS",
+                   help="the teacher's address the replies come from: \"Name <teacher@univ.example>\"")
+    way = m.add_mutually_exclusive_group(required=True)
+    way.add_argument("--mbox", metavar="FILE", help="append the replies as drafts to this mbox file (to import)")
+    way.add_argument("--smtp", metavar="HOST:PORT", help="send through this server (dry run unless --send); "
+                     "login from LAB2_SMTP_USER/LAB2_SMTP_PASSWORD or ~/.netrc")
+    tls = m.add_mutually_exclusive_group()
+    tls.add_argument("--ssl", dest="security", action="store_const", const="ssl",
+                     help="implicit TLS (port 465) instead of STARTTLS")
+    tls.add_argument("--plain", dest="security", action="store_const", const="plain",
+                     help="no TLS: a relay on this machine only, never with a login")
+    m.add_argument("--cafile", metavar="FILE", help="CA certificates to check the server's certificate with")
+    m.add_argument("--send", action="store_true", help="really send (with --smtp; without it, a dry run)")
+    m.add_argument("--resend", action="store_true", help="send a new reply to students whose grade changed since "
+                   "their reply, saying what changed")
+    m.add_argument("--pause", type=float, default=2.0, metavar="SECONDS", help="between two messages (default 2)")
+    m.add_argument("--pending-ok", action="store_true", help="reply even where written parts are not graded yet")
+
+
+def _review_parser(sub):
+    r = sub.add_parser("review", help="grade the written questions of a batch's output in a local web app")
+    r.add_argument("out", metavar="OUT", help="the batch's output folder")
+    r.add_argument("--export", action="store_true", help="merge the gradebook's hand grades into OUT and exit")
+    r.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, this machine only)")
+    r.add_argument("--port", type=int, default=8700, help="port (default: 8700; 0 picks a free one)")
+    r.add_argument("--rubric")
+    r.add_argument("--items", metavar="FILE", help="rubric items of the written parts (default: rubric_items.yaml "
+                   "beside the rubric)")
+    r.add_argument("--grader", metavar="NAME", help="who grades, kept with every grade (default: the user name)")
+
+
+def _review(args) -> int:
+    from grader import api
+    from grader import rubric as rubric_mod
+    from grader.review import main as review_main
+    rubric = api.load_rubric(args.rubric)
+    items = args.items or rubric_mod.items_path(args.rubric or rubric_mod.RUBRIC)
+    return review_main.run(args.out, rubric, items, export=args.export, host=args.host, port=args.port,
+                           grader_name=args.grader)
 
 
 def _write(path, text):
@@ -93,10 +140,28 @@ def _batch(args) -> int:
     return 3 if result.internal_errors else 0
 
 
+def _mail_back(args) -> int:
+    from grader import mailback
+    try:
+        outcome = mailback.run(args.out, sender=args.sender, mbox=args.mbox, smtp=args.smtp,
+                               security=args.security or "starttls", cafile=args.cafile, send=args.send,
+                               resend=args.resend, pause=args.pause, pending_ok=args.pending_ok)
+    except KeyboardInterrupt:
+        print("interrupted: what was sent is in the journal; run the same command again to send the rest",
+              file=sys.stderr)
+        raise
+    out, err = mailback.lines(outcome)
+    for line in err:
+        print(line, file=sys.stderr)
+    for line in out:
+        print(line)
+    return 3 if outcome.stopped else 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"grade": _grade, "batch": _batch}[args.command](args)
+        return {"grade": _grade, "batch": _batch, "mail-back": _mail_back, "review": _review}[args.command](args)
     except UsageError as err:
         from grader.render.neutralise import terminal
         print(f"error: {terminal(err, newlines=False)}", file=sys.stderr)  # it may quote a file name

@@ -7,6 +7,9 @@ the archive. Only what a Markdown viewer shows safely is copied: PNG, JPEG, GIF 
 first bytes say so (an SVG can carry scripts, a PDF is not shown inline), a regular file (never a
 symbolic link out of the submission), at most ``MAX_BYTES``. The copy's name is the grader's own,
 so no student string reaches the Markdown link.
+
+``keep_report`` copies the submission's ``REPORT.md`` beside the feedback as well (bounded,
+``REPORT_NAME``): the written answers graded by hand are read from it by ``grader.review``.
 """
 import os
 from pathlib import Path
@@ -18,6 +21,8 @@ MAX_BYTES = 5 * 1024 * 1024
 _MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",),
           ".gif": (b"GIF87a", b"GIF89a"), ".webp": (b"RIFF",)}
 NAMES = tuple(f"figure{suffix}" for suffix in _MAGIC)
+REPORT_NAME = "REPORT.md"
+REPORT_MAX_BYTES = 1024 * 1024   # a longer REPORT.md is cut: nobody grades a megabyte by hand
 
 
 def _image(root: Path, relative: str) -> tuple[bytes, str] | None:
@@ -37,6 +42,21 @@ def _image(root: Path, relative: str) -> tuple[bytes, str] | None:
     return data, ".jpg" if suffix == ".jpeg" else suffix
 
 
+def showable(submission_root) -> tuple[str, bytes, str] | None:
+    """The submission's most likely architecture figure that Markdown can show: ``(path relative
+    to the root, bytes, suffix of the copy)``, or None. The order is ``report_md``'s: a name that
+    suggests an architecture first, then the order on disk."""
+    root = Path(submission_root)
+    for relative in report_md.image_files(root):
+        try:
+            found = _image(root, relative)
+        except OSError:
+            continue
+        if found:
+            return (relative, *found)
+    return None
+
+
 def keep(submission_root, folder) -> str:
     """Copy the submission's most likely architecture figure into ``folder`` as ``figure.<ext>``.
 
@@ -47,18 +67,34 @@ def keep(submission_root, folder) -> str:
     folder = Path(folder)
     for name in NAMES:
         (folder / name).unlink(missing_ok=True)
-    root = Path(submission_root)
-    for relative in report_md.image_files(root):
-        try:
-            found = _image(root, relative)
-        except OSError:
-            continue
-        if found:
-            data, suffix = found
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / f"figure{suffix}"
-            tmp = folder / f".figure.tmp-{os.getpid()}{suffix}"
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-            return target.name
-    return ""
+    found = showable(submission_root)
+    if found is None:
+        return ""
+    _, data, suffix = found
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"figure{suffix}"
+    tmp = folder / f".figure.tmp-{os.getpid()}{suffix}"
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target.name
+
+
+def keep_report(report_path, folder) -> bool:
+    """Copy the submission's REPORT.md (``report_path``, None when it has none) into ``folder``
+    as ``REPORT.md``, its first ``REPORT_MAX_BYTES`` only, never through a symbolic link; an
+    earlier run's copy is removed first, so a resubmission without one shows none. Returns
+    whether a copy was written."""
+    folder = Path(folder)
+    (folder / REPORT_NAME).unlink(missing_ok=True)
+    if report_path is None:
+        return False
+    path = Path(report_path)
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as f:
+        data = f.read(REPORT_MAX_BYTES)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".report.tmp-{os.getpid()}.md"
+    tmp.write_bytes(data)
+    os.replace(tmp, folder / REPORT_NAME)
+    return True

@@ -24,6 +24,19 @@ from lab2check import local, questions
 FOLDER = PROJECT / "kit" / "tests" / "fixtures"
 SMOKE = {"n": 300, "epochs": 20, "rtol": 1e-6}   # float64: a correct train agrees to ~1e-12
 
+# How far a recomputed fixture may be from the committed one and still be fresh. Another CPU's
+# BLAS kernel rounds differently: on the project's machines the unit answers differ by a unit or
+# two in the last place, and the 20-epoch smoke trajectories (a chaotic one, missing-mean's, most)
+# by up to 6e-13 relative. The kit's finest check is SMOKE's rtol of 1e-6 and the unit checks'
+# atol 1e-9, so these bounds are 10,000 times below anything a check can tell, and any real change
+# (a case, the reference, the catalogue) moves some value by far more. A float32 array (the
+# float32 cases) gets 16 of its own units in the last place instead, 50 times below float32_rtol.
+FRESH = {"rtol": 1e-10, "atol": 1e-13}
+
+
+def _fresh(dtype) -> dict:
+    return {**FRESH, "rtol": max(FRESH["rtol"], 16 * float(np.finfo(dtype).eps))}
+
 
 def smoke_questions() -> tuple[str, ...]:
     """The training questions the kit smoke-tests: those with public checks (the bonus has none)."""
@@ -34,9 +47,9 @@ def public_cases():
     return [c for qid in questions.unit_questions() for c in cases_mod.cases(qid)]
 
 
-def compute(rubric) -> tuple[dict, dict]:
-    """``(meta, arrays)`` of the fixture files."""
-    cases = public_cases()
+def case_arrays(cases) -> dict:
+    """``{"exp|<case id>|<key>": array, "var|<case id>|<mistake>|<key>": array}``: the reference's
+    outputs on ``cases`` and what each catalogue mistake returns on them."""
     arrays = {}
     reference = {cid: r.outputs for cid, r in reference_answers._run_cases(REFERENCE, cases).items()}
     for cid, outputs in reference.items():
@@ -46,6 +59,46 @@ def compute(rubric) -> tuple[dict, dict]:
         for name, outputs in per_mistake.items():
             for key, value in outputs.items():
                 arrays[f"var|{cid}|{name}|{key}"] = value
+    return arrays
+
+
+def read(folder: Path = FOLDER) -> tuple[dict, dict]:
+    """The committed ``(meta, arrays)`` of ``folder``."""
+    meta = json.loads((folder / "public.json").read_text())
+    with np.load(folder / "public.npz", allow_pickle=False) as z:
+        return meta, {name: z[name] for name in z.files}
+
+
+def stale(committed: tuple[dict, dict], now: tuple[dict, dict]) -> list[str]:
+    """What differs between the committed ``(meta, arrays)`` and those computed ``now``, one line
+    each: meta, a missing or new array, a dtype or shape, or values beyond ``FRESH`` (with the
+    largest difference). Empty when the committed fixtures are fresh."""
+    (meta_then, then), (meta_now, now_arrays) = committed, now
+    problems = [] if meta_then == json.loads(json.dumps(meta_now)) else ["public.json differs from what the "
+                                                                         "reference gives now"]
+    problems += [f"{name}: committed, no longer computed" for name in sorted(set(then) - set(now_arrays))]
+    problems += [f"{name}: computed, not committed" for name in sorted(set(now_arrays) - set(then))]
+    for name in sorted(set(then) & set(now_arrays)):
+        a, b = np.asarray(then[name]), np.asarray(now_arrays[name])
+        if a.dtype != b.dtype or a.shape != b.shape:
+            problems.append(f"{name}: committed {a.dtype}{list(a.shape)}, now {b.dtype}{list(b.shape)}")
+        elif a.dtype.kind not in "fc":
+            if not np.array_equal(a, b):
+                problems.append(f"{name}: committed values differ from the values now")
+        elif not np.allclose(a, b, equal_nan=True, **_fresh(a.dtype)):
+            with np.errstate(invalid="ignore"):
+                gap = np.abs(a.astype(np.float64) - b.astype(np.float64))
+            worst = float(np.nanmax(np.where(np.isnan(a) == np.isnan(b), gap, np.inf)))
+            tol = _fresh(a.dtype)
+            problems.append(f"{name}: differs by up to {worst:.3g} (fresh within rtol={tol['rtol']:.2g}, "
+                            f"atol={tol['atol']:g})")
+    return problems
+
+
+def compute(rubric) -> tuple[dict, dict]:
+    """``(meta, arrays)`` of the fixture files."""
+    cases = public_cases()
+    arrays = case_arrays(cases)
     smoke, requests = {}, {}
     with local.use(REFERENCE):
         from lab2.data import binary_targets, load_mnist

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import locate, reference_answers, report_md, training
+from grader import figure, locate, reference_answers, report_md, training
 from grader.report import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.sandbox import Child, sandbox_status
 from lab2check import cases as cases_mod
@@ -310,6 +310,9 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
     per_group = {}
     for c in checked:
         per_group.setdefault(c.check, []).append(c)
+    # A pass taken back because its case cannot tell the mistake named on the others is listed
+    # after every real finding: it is never the first thing a student reads.
+    checked = sorted(checked, key=lambda c: c.outcome.blind)
     for c in checked:
         share = spec.auto * weights.get(c.check, 0) / total_weight / len(per_group[c.check])
         points = share * (1.0 if c.outcome.passed else c.outcome.credit)
@@ -317,7 +320,7 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
         # each rounded to 6 digits summed to 0.999999 instead of 1 for a perfect question.
         q.checks.append(CheckResult(f"{c.check}: {c.label}", c.outcome.passed, round(points, 9), round(share, 9),
                                     "" if c.outcome.passed and not c.outcome.message else c.outcome.message,
-                                    c.hidden, c.outcome.mistake))
+                                    c.hidden, c.outcome.mistake, list(c.outcome.also)))
     failed = [c for c in checked if not c.outcome.passed]
     if spec.auto == 0:
         q.status, q.summary = QuestionStatus.MANUAL, "graded by hand"
@@ -330,13 +333,12 @@ def _question(qid, rubric, checked: list, seconds: float) -> QuestionResult:
         worst = (QuestionStatus.NOT_IMPLEMENTED, QuestionStatus.TIMEOUT, QuestionStatus.CRASHED, QuestionStatus.ERROR)
         q.status = next((k for k in worst if k in statuses), QuestionStatus.FAILED)
     if failed:
-        public = [c for c in failed if not c.hidden]
-        first = public[0].outcome.message.splitlines()[0] if public else ""
         hidden = sum(1 for c in failed if c.hidden)
         extra = f"{hidden} hidden check{'s' if hidden > 1 else ''} failed" if hidden else ""
-        q.summary = f"{qid}: {first}" if first else ""
-        q.summary = "; ".join(s for s in (q.summary, extra) if s)
+        first = checks.first_line(qid, [c.outcome for c in failed if not c.hidden])
+        q.summary = "; ".join(s for s in (first, extra) if s)
     return q
+
 
 
 def _blocked_question(qid, rubric, reason) -> QuestionResult:
@@ -355,8 +357,13 @@ def _manual_question(qid, rubric, sub) -> QuestionResult:
     q = _question(qid, rubric, [], 0.0)
     if not questions.get(qid).figure:
         return q
-    text = sub.report.read_text(encoding="utf-8", errors="replace") if sub.report else ""
+    text = report_md.read(sub.report) if sub.report else ""
     found = report_md.find_figure(sub.root, text)
+    shown = figure.showable(sub.root) if sub.root is not None and Path(sub.root).is_dir() else None
+    if shown:   # name the image the feedback shows (grader.figure.keep copies this one)
+        first = report_md.image_files(Path(sub.root))[0]
+        also = f" (also {report_md.cut(first)}, which cannot be shown inline)" if first != shown[0] else ""
+        found = f"image file {report_md.cut(shown[0])}{also}"
     q.summary = f"figure for the teacher: {found}" if found else "no figure found: look in REPORT.md"
     return q
 
@@ -373,7 +380,7 @@ def _report_question(rubric, sub, report: Report) -> QuestionResult:
     if sub.report is None:
         outcomes = dict.fromkeys(models, failed("no REPORT.md in the submission"))
     else:
-        text = sub.report.read_text(encoding="utf-8", errors="replace")
+        text = report_md.read(sub.report)
         losses, why = report_md.parse_loss_500(text)
         if losses is None:
             outcomes = dict.fromkeys(models, failed(f"REPORT.md: the loss_500 block does not parse: {why}"))

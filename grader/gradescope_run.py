@@ -13,6 +13,13 @@ result. Every outcome is a results.json: a refused archive (``bad-archive``) and
 package (``no-package``) score 0 with the reason in ``output``; the grader's own failure has no
 score (``to_gradescope``), so Gradescope shows an autograder failure rather than a zero.
 
+Gradescope runs this as root, and Docker may refuse bubblewrap's namespaces: student code then
+runs with resource limits only, as a dedicated uid that sees the container's files. So
+``source/`` (the reference, the rubric, the grader, the cached answers) is made root's alone
+(0700) before anything is graded, besides the ACL entry every such child's group is denied
+(``grader.sandbox.hiding``, which a file system without ACLs would not keep): the child reaches
+the Python environment and the data it needs there through descriptors opened while root.
+
 Not here: lateness (Gradescope applies its own late policy) and hand-given points (Gradescope's
 manual questions); one child at a time (``concurrency=1``: Gradescope's default container has
 half a CPU and 768 MB).
@@ -58,6 +65,12 @@ def student(root: Path) -> str:
     return ", ".join(names)
 
 
+def keep_source_private(source: Path) -> None:
+    """``source/`` for root only (as root; nothing to hide from a grader that is not)."""
+    if os.geteuid() == 0 and source.is_dir():
+        os.chmod(source, 0o700)
+
+
 def grade(root: Path, rubric) -> Report:
     submission = root / "submission"
     path = target(submission)
@@ -97,6 +110,7 @@ def main(argv=None) -> int:
         print(f"reference answers ready in {reference_answers.CACHE} ({time.monotonic() - started:.0f} s)")
         return 0
     root = Path(args.root)
+    keep_source_private(root / "source")
     report = grade(root, rubric)
     results = write(report, root / "results" / "results.json")
     print(f"{N.terminal(report.student, newlines=False)}: {report.status}, "

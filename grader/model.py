@@ -53,12 +53,11 @@ class Variant:
         return spec.layers == 2 and (self.output is None or spec.outputs > 1)
 
 
-# Catalogue id (lab2check.mistakes) -> the model it builds. An id the catalogue does not hold is
-# never named by the unit checks, so its entry is never used: "no-hidden-activation" is here for
-# the catalogue's missing hidden activation (Z1 fed straight to the output layer), issue 21.
+# Catalogue id (lab2check.mistakes) -> the model it builds (missing-activation: Z1 fed straight
+# to the output layer).
 VARIANTS = {
     "tanh-activation": Variant(hidden=np.tanh),
-    "no-hidden-activation": Variant(hidden=lambda Z: Z),
+    "missing-activation": Variant(hidden=lambda Z: Z),
     "sigmoid-output-multiclass": Variant(output=sigmoid, normalise=True),
 }
 

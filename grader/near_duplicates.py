@@ -163,7 +163,10 @@ def fingerprints(files: dict[str, str], skip: set[int] = frozenset(), k: int = K
 
 
 def score(a: Prints, b: Prints) -> float:
-    """Jaccard index of the two fingerprint sets; 0 when either side has almost nothing."""
+    """Jaccard index of the two fingerprint sets; 0 when either side has almost nothing.
+
+    A ratio of two counts of integer token hashes: the same float on every machine, so the
+    similarity threshold flags the same pairs everywhere."""
     ha, hb = a.hashes, b.hashes
     if min(len(ha), len(hb)) < MIN_FINGERPRINTS:
         return 0.0

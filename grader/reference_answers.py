@@ -48,6 +48,11 @@ def _hash_tree(h, folder: Path, pattern="*.py"):
 
 
 def cache_key(rubric) -> str:
+    """The answers' folder name: a hash of what they are computed from (the rubric's bytes, the
+    data files' names and sizes, the reference's and the checks' source), never of a computed
+    float, so every machine finds the same key. The answers under it may differ between machines
+    in the last place (another BLAS kernel); that is why a cache is per checkout and never
+    committed, and the checks' tolerances (rtol 1e-5) are far above it."""
     h = hashlib.sha256(rubric.sha256.encode())
     for path in sorted(DATA.glob("*.gz")):
         h.update(path.name.encode() + str(path.stat().st_size).encode())

@@ -44,6 +44,12 @@ class CheckResult:
     message: str = ""          # empty when passed; leads with the function's name otherwise
     hidden: bool = False       # hidden checks are shown to students as counts only
     mistake: str | None = None  # a catalogue id (lab2check.mistakes) when one was recognised
+    also: list[str] = field(default_factory=list)  # further independent ids named by the check, after ``mistake``
+
+    @property
+    def ids(self) -> list[str]:
+        """Every catalogue id the check names, the leading one first."""
+        return ([self.mistake] if self.mistake else []) + list(self.also)
 
 
 @dataclass
@@ -91,7 +97,7 @@ class QuestionResult:
 
     @property
     def mistakes(self) -> list[str]:
-        return sorted({c.mistake for c in self.checks if c.mistake})
+        return sorted({m for c in self.checks for m in c.ids})
 
     @property
     def hidden_failed(self) -> int:

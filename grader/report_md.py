@@ -2,11 +2,25 @@
 
 REPORT.md is written by hand by students, so the parser tolerates what they really type (a
 ``yml`` or ``YAML`` fence, CRLF, tabs, quoted numbers, decimal commas, extra keys) and, when it
-gives up, says why in one sentence the student can act on. YAML is only ever read with
-``yaml.safe_load``: REPORT.md is untrusted input.
+gives up, says why in one sentence the student can act on.
+
+REPORT.md is untrusted input, read under bounds so that no REPORT.md within the archive caps
+stops a grade or takes the grader's memory (``bench/report_md.py`` measures the hostile ones):
+- only its first ``MAX_REPORT_BYTES`` are read (``read``), and every function here caps its text
+  at ``MAX_REPORT_CHARS`` again; what lies beyond is not looked at (the reason says so);
+- YAML is read by a safe loader (no Python tags) that refuses aliases (``*name``: a few hundred
+  bytes of them expand to gigabytes) and nesting deeper than ``MAX_YAML_DEPTH``, and only for
+  a block of at most ``MAX_YAML_CHARS`` (else its ``loss_500`` lines alone), at most
+  ``MAX_BLOCKS`` blocks; any failure of the loader is "not valid YAML", never an exception;
+- a value is a float or "not a number": integers are never built from their digits (a 5,001-digit
+  one is past Python's limit, a 401-digit one past float's), a value longer than
+  ``MAX_VALUE_CHARS`` is not a number, a huge decimal overflows to ``inf`` as float() does;
+- every regular expression is linear in its input (no pattern that rescans from each start);
+- every student string in a message is cut to a few dozen characters (``_shown``).
 """
 import os
 import re
+import reprlib
 from pathlib import Path
 
 import yaml
@@ -23,6 +37,67 @@ _FIGURE_HINT = re.compile(r"arch|network|reseau|réseau|model|schema|schéma|dia
 _DIAGRAM_INFO = ("mermaid", "dot", "graphviz", "plantuml", "tikz")
 # Strokes of a drawing. Not "()=*/_": formulas (the Q1.2-Q1.4 answers) are full of them.
 _DRAWING_CHARS = set("-|+<>[]\\") | set("─│┌┐└┘├┤┬┴┼→←↑↓═║╔╗╚╝●○")
+# Links to an image: ![alt](path) and <img ... src="path">. Neither part may cross the start of
+# another ("[" in the alt text, "<" in the tag), so a search is linear: each character is scanned
+# from one start at most (`<img ` repeated 300 KB was quadratic with `<img[^>]*src=`).
+_MD_IMAGE = re.compile(r"!\[[^\[\]]*\]\(\s*<?([^)\s>]+)")
+_HTML_IMAGE = re.compile(r"<img\b[^<>]*?\bsrc\s*=\s*[\"']([^\"'<>]+)", re.I)
+
+MAX_REPORT_BYTES = 2 << 20     # of REPORT.md read at all: ten times the longest report seen
+MAX_REPORT_CHARS = MAX_REPORT_BYTES
+MAX_YAML_CHARS = 64 << 10      # a block given to the YAML loader (the contract's is 100 bytes)
+MAX_YAML_DEPTH = 16            # nested lists and mappings in it
+MAX_BLOCKS = 16                # blocks holding loss_500 tried, in order
+MAX_VALUE_CHARS = 64           # a number as written ("0.0320000..." with 60 digits is still one)
+_SHOWN = reprlib.Repr()   # Python 3.11's takes no arguments
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 2, 4, 4
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 40
+
+
+def read(path) -> str:
+    """REPORT.md's text, at most ``MAX_REPORT_BYTES`` of it (one more byte when it is longer, so
+    that the parsers can tell it was cut), undecodable bytes replaced."""
+    with open(path, "rb") as f:
+        return f.read(MAX_REPORT_BYTES + 1).decode("utf-8", errors="replace")
+
+
+def _shown(value) -> str:
+    """A student's value for a message: its repr, cut (a bounded walk: never the whole value)."""
+    text = _SHOWN.repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bounded(text: str) -> tuple[str, bool]:
+    """``text`` cut to ``MAX_REPORT_CHARS``, and whether it was longer."""
+    return text[:MAX_REPORT_CHARS], len(text) > MAX_REPORT_CHARS
+
+
+class _Refused(yaml.YAMLError):
+    """What the loader does not read, in words that end "the block holding loss_500 ..."."""
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases, with a bounded depth, and with integers kept as their
+    text (``_number`` reads them as floats; ``int()`` of 5,001 digits raises, ``float()`` of a
+    401-digit int overflows)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise _Refused("uses a YAML alias (*name), which is not read: write each value out")
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _Refused(f"nests lists or mappings more than {MAX_YAML_DEPTH} deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _Int(str):
+    """A YAML integer as written."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: _Int(loader.construct_scalar(node)))
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
@@ -36,14 +111,21 @@ def _blocks(text: str) -> list[tuple[str, str]]:
         fence, info = m.group(1), m.group(2).lower()
         body, i = [], i + 1
         while i < len(lines):
-            close = lines[i].strip()
-            if close.startswith(fence[0] * len(fence)) and not close.strip(fence[0]):
+            if _closes(lines[i], fence):
                 break
             body.append(lines[i])
             i += 1
         blocks.append((info, "\n".join(body)))
         i += 1  # past the closing fence (or the end: an unclosed block runs to the end)
     return blocks
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a block opened by ``fence``: as many of its characters or more,
+    and nothing else. Linear in the line, whatever the fence's length (no ``fence[0] * n`` built
+    per line: a fence of a million backticks made that quadratic)."""
+    close = line.strip()
+    return len(close) >= len(fence) and not close.strip(fence[0])
 
 
 def _loss_500_lines(content: str) -> str:
@@ -63,16 +145,25 @@ def _loss_500_lines(content: str) -> str:
 
 
 def _load(content: str):
+    """``(found, value)`` of the ``loss_500`` key; ``(False, why)`` when the block is not read."""
+    why = "is not valid YAML"
     for candidate in (content, _loss_500_lines(content)):
+        if len(candidate) > MAX_YAML_CHARS:
+            why = f"is too long to be read ({len(candidate)} characters, at most {MAX_YAML_CHARS})"
+            continue
         try:
-            data = yaml.safe_load(candidate)
-        except yaml.YAMLError:
+            data = yaml.load(candidate, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        except _Refused as err:
+            why = str(err)
+            continue
+        except Exception:  # noqa: BLE001 - whatever the loader fails on is the student's invalid YAML
+            why = "is not valid YAML"
             continue
         if isinstance(data, dict):
             for key, value in data.items():
                 if isinstance(key, str) and key.strip().lower() == "loss_500":
                     return True, value
-    return False, None
+    return False, why
 
 
 def _number(model: str, value) -> float | None:
@@ -80,20 +171,23 @@ def _number(model: str, value) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError(f"loss_500.{model} is {value!r}, not a number")
-    if isinstance(value, (int, float)):
-        return float(value)
+        raise ValueError(f"loss_500.{model} is {_shown(value)}, not a number")
+    if isinstance(value, float):
+        return value
     if isinstance(value, str):
         t = value.strip()
         if t.lower() in _MISSING:
             return None
+        if len(t) > MAX_VALUE_CHARS:
+            raise ValueError(f"loss_500.{model} is a value of {len(t)} characters ({_shown(t)}), not a number")
         if t.count(",") == 1 and "." not in t:
             t = t.replace(",", ".")  # a decimal comma
         try:
             return float(t)
         except ValueError:
             pass
-    raise ValueError(f"loss_500.{model} is {value!r}, not a number")
+    raise ValueError(f"loss_500.{model} is {_shown(str(value) if isinstance(value, _Int) else value)}, "
+                     "not a number")
 
 
 def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | None]:
@@ -104,22 +198,24 @@ def parse_loss_500(text: str) -> tuple[dict[str, float | None] | None, str | Non
     when there is no usable block.
     A value written ``nan``/``inf`` is kept as it is: the student saw a run diverge and said so.
     """
+    text, cut = _bounded(text)
+    beyond = f" (only the first {MAX_REPORT_BYTES >> 20} MB of REPORT.md are read)" if cut else ""
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     blocks = [(info, body) for info, body in _blocks(text) if "loss_500" in body.lower()]
     if not blocks:
         if "loss_500" in text.lower():
-            return None, "loss_500 is in REPORT.md but not inside a fenced ```yaml code block"
-        return None, "REPORT.md has no fenced ```yaml block holding loss_500"
+            return None, "loss_500 is in REPORT.md but not inside a fenced ```yaml code block" + beyond
+        return None, "REPORT.md has no fenced ```yaml block holding loss_500" + beyond
     # A yaml-tagged block first; an untagged one is accepted too (students forget the tag).
     blocks.sort(key=lambda b: b[0] not in _YAML_INFO)
     models = tuple(questions.reported_models())  # single_neuron, hidden_layer, multiclass
     both = f"{', '.join(models[:-1])} and {models[-1]}" if len(models) > 1 else models[0]
     errors = []
-    for _info, body in blocks:
+    for _info, body in blocks[:MAX_BLOCKS]:
         # YAML forbids tabs in indentation; a student's editor does not care.
         found, value = _load(body.replace("\t", "  "))
         if not found:
-            errors.append("the block holding loss_500 is not valid YAML")
+            errors.append(f"the block holding loss_500 {value}")
             continue
         if not isinstance(value, dict):
             errors.append(f"loss_500 must hold {both}, one per line")
@@ -176,11 +272,11 @@ def find_figure(submission_root, report_text: str = "") -> str | None:
     if submission_root is not None and Path(submission_root).is_dir():
         images = image_files(Path(submission_root))
         if images:
-            return f"image file {images[0]}"
-    text = (report_text or "").replace("\r\n", "\n")
-    link = re.search(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", text) or re.search(r"<img[^>]*src=[\"']([^\"']+)", text, re.I)
+            return f"image file {cut(images[0])}"
+    text = _bounded(report_text or "")[0].replace("\r\n", "\n")
+    link = _MD_IMAGE.search(text) or _HTML_IMAGE.search(text)
     if link:
-        return f"image link {link.group(1)} in REPORT.md"
+        return f"image link {cut(link.group(1))} in REPORT.md"
     for info, _body in _blocks(text):
         if info in _DIAGRAM_INFO:
             return f"{info} diagram in REPORT.md"
@@ -194,6 +290,11 @@ def find_figure(submission_root, report_text: str = "") -> str | None:
     return None
 
 
+def cut(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters (a student value in a message)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _strip_blocks(text: str) -> str:
     """``text`` without its fenced blocks (so a YAML block is not taken for a drawing)."""
     out, inside, fence = [], False, ""
@@ -203,8 +304,7 @@ def _strip_blocks(text: str) -> str:
             inside, fence = True, m.group(1)
             continue
         if inside:
-            s = line.strip()
-            if s.startswith(fence[0] * len(fence)) and not s.strip(fence[0]):
+            if _closes(line, fence):
                 inside = False
             continue
         out.append(line)

@@ -209,3 +209,88 @@ def load(path=RUBRIC) -> Rubric:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise UsageError(f"rubric {path}: {where}: {first['msg']}") from None
+
+
+# --- rubric items for the written parts (grader.review) -----------------------------------------
+
+ITEMS_FILE = "rubric_items.yaml"   # beside the rubric: items do not change the rubric's hash (no regrading)
+
+
+class RubricItem(_Strict):
+    """One rubric item of a written part: applied to an answer, it adds ``points`` (negative:
+    takes them away); the written part's hand points are the applied items' sum, kept within
+    0 and the part's maximum."""
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")   # what grades refer to: stable across edits
+    points: float
+    text: str = Field(min_length=1, max_length=300)
+
+
+class RubricItems(_Strict):
+    version: Literal[1] = 1
+    questions: dict[str, list[RubricItem]] = Field(default_factory=dict)
+
+    @field_validator("questions")
+    @classmethod
+    def _unique_ids(cls, value):
+        for qid, items in value.items():
+            seen = [i.id for i in items]
+            twice = sorted({i for i in seen if seen.count(i) > 1})
+            if twice:
+                raise ValueError(f"{qid}: item id {twice[0]!r} given twice")
+        return value
+
+    def check_against(self, rubric: Rubric, where: str) -> None:
+        """Every question is one with a written part, every item within its points."""
+        for qid, items in self.questions.items():
+            spec = rubric.questions.get(qid)
+            if spec is None or spec.manual <= 0:
+                raise UsageError(f"rubric items {where}: {qid} has no written part graded by hand")
+            for item in items:
+                if abs(item.points) > spec.manual + 1e-9:
+                    raise UsageError(f"rubric items {where}: {qid}.{item.id}: {item.points:g} points, more than "
+                                     f"the written part's {spec.manual:g}")
+
+
+def items_path(rubric_path=RUBRIC) -> Path:
+    return Path(rubric_path).with_name(ITEMS_FILE)
+
+
+def load_items(path, rubric: Rubric) -> RubricItems:
+    """The rubric items file (``rubric_items.yaml``), validated against ``rubric``; a missing
+    file is no items. ``UsageError`` with one line on any problem."""
+    path = Path(path)
+    if not path.exists():
+        return RubricItems()
+    try:
+        data = yaml.safe_load(read_input(path, "the rubric items"))
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        raise UsageError(f"rubric items {path} is not valid YAML" + (f" at line {where.line + 1}" if where else "")) \
+            from None
+    try:
+        items = RubricItems(**(data or {}))
+    except (ValidationError, TypeError) as err:
+        if isinstance(err, TypeError):
+            raise UsageError(f"rubric items {path} must be a YAML mapping") from None
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UsageError(f"rubric items {path}: {where}: {first['msg']}") from None
+    items.check_against(rubric, str(path))
+    return items
+
+
+def dump_items(items: RubricItems) -> str:
+    """The file's text: one line per item, the way a teacher edits it by hand."""
+    lines = ["# Rubric items of the written parts (grader/review, validated by grader/rubric.py).",
+             "# The hand points of an answer are the sum of its applied items, within 0 and the part's maximum;",
+             "# grades refer to items by id: change points and text freely, keep the id.",
+             "version: 1", "questions:"]
+    for qid, qitems in items.questions.items():
+        lines.append(f"  {qid}:")
+        for item in qitems:
+            lines.append(f"    - {{id: {item.id}, points: {item.points:g}, text: {_yaml_str(item.text)}}}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_str(text: str) -> str:
+    return yaml.safe_dump(text, default_style='"', width=10**6).strip().removesuffix("...").strip()

@@ -18,7 +18,14 @@ Choices where the issue is silent:
   again here, once, under the rubric's archive caps;
 - an earlier entry that cannot be read (a broken archive, no ``lab2``) is left out with a note
   in ``summary.md``; a ``--compare-with`` path that is not a folder stops the batch before any
-  grading (exit 2).
+  grading (exit 2);
+- a class where many share one base (a leaked solution, last year's) gives a flagged pair for
+  every two of them: hundreds of rows that say one thing. Entries joined by flagged pairs form a
+  *cluster* (three or more); similarity.html names each cluster once, with the member closest
+  to all the others (the likely base), and lists only the flagged pairs that join its members
+  most closely (a maximum spanning tree: each member beside the one it shares most with, ties
+  towards that centre), the cluster's other pairs counted, not listed. ``similar_to`` still
+  names every flagged pair.
 """
 import itertools
 import os
@@ -26,6 +33,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from grader import PROJECT, REFERENCE, UsageError
@@ -59,6 +67,62 @@ class Pair:
 
 
 @dataclass
+class Cluster:
+    """Three or more entries joined by flagged pairs (a connected component of the flags)."""
+    members: list[Entry]       # sorted by key
+    centre: Entry              # the highest mean score to the other members (ties: the smaller key)
+    mean: float                # the centre's mean score to the other members
+    pairs: list[Pair]          # every flagged pair within, highest first
+    spanning: list[Pair]       # len(members) - 1 of them that join every member most closely
+
+    @property
+    def scores(self) -> tuple[float, float]:
+        """The lowest and highest flagged score within."""
+        return min(p.score for p in self.pairs), max(p.score for p in self.pairs)
+
+
+def _root(parent: dict[str, str], k: str) -> str:
+    """Union-find: the representative of ``k``'s set."""
+    while parent.setdefault(k, k) != k:
+        parent[k] = parent[parent[k]]
+        k = parent[k]
+    return k
+
+
+def _join(parent: dict[str, str], p: Pair) -> bool:
+    """Join the sets of ``p``'s two sides; False when they were one already."""
+    ra, rb = _root(parent, p.a.key), _root(parent, p.b.key)
+    parent[ra] = rb
+    return ra != rb
+
+
+def _clusters(pairs: list[Pair]) -> list[Cluster]:
+    """The clusters of the flagged ``pairs`` (sorted highest first), largest first."""
+    flagged = [p for p in pairs if p.flagged]
+    parent: dict[str, str] = {}
+    for p in flagged:
+        _join(parent, p)
+    groups: dict[str, dict[str, Entry]] = {}
+    for p in flagged:
+        groups.setdefault(_root(parent, p.a.key), {}).update({p.a.key: p.a, p.b.key: p.b})
+    score = {frozenset(p.keys): p.score for p in pairs}
+    out = []
+    for members in groups.values():
+        if len(members) < 3:
+            continue
+        keys = sorted(members)
+        mean = {k: sum(score.get(frozenset((k, o)), 0.0) for o in keys if o != k) / (len(keys) - 1) for k in keys}
+        centre = min(keys, key=lambda k: (-mean[k], k))
+        inside = [p for p in flagged if p.a.key in members]
+        # Kruskal, highest score first; among equal scores, the pairs with the centre first.
+        joined: dict[str, str] = {}
+        spanning = [p for p in sorted(inside, key=lambda p: (-p.score, centre not in p.keys, p.a.key, p.b.key))
+                    if _join(joined, p)]
+        out.append(Cluster([members[k] for k in keys], members[centre], mean[centre], inside, spanning))
+    return sorted(out, key=lambda c: (-len(c.members), c.members[0].key))
+
+
+@dataclass
 class Result:
     """Every scored pair, highest first, and each student's flags."""
     threshold: float
@@ -74,12 +138,27 @@ class Result:
     def flagged(self) -> list[Pair]:
         return [p for p in self.pairs if p.flagged]
 
+    @cached_property
+    def clusters(self) -> list[Cluster]:
+        return _clusters(self.pairs)
+
+    def cluster_of(self) -> dict[str, int]:
+        """Each clustered entry's key -> its cluster's number (1, 2, ... as ``clusters`` orders them)."""
+        return {e.key: i for i, c in enumerate(self.clusters, 1) for e in c.members}
+
     @property
     def shown(self) -> list[Pair]:
-        """The pairs similarity.html lists and details: every flagged one, then the highest
-        others (``top_pairs`` of them), leaving out pairs that share nothing."""
-        rest = [p for p in self.pairs if not p.flagged and p.score > 0][:self.top_pairs]
-        return self.flagged + rest
+        """The pairs similarity.html lists and details: every flagged one outside a cluster and
+        each cluster's spanning pairs, highest first; then the highest others (``top_pairs`` of
+        them), leaving out pairs that share nothing and pairs within one cluster."""
+        clusters = self.clusters
+        within = {id(p) for c in clusters for p in c.pairs}
+        spanning = {id(p) for c in clusters for p in c.spanning}
+        where = self.cluster_of()
+        flagged = [p for p in self.pairs if p.flagged and (id(p) not in within or id(p) in spanning)]
+        rest = [p for p in self.pairs if not p.flagged and p.score > 0
+                and not (p.a.key in where and where.get(p.a.key) == where.get(p.b.key))][:self.top_pairs]
+        return flagged + rest
 
 
 def _package_files(lab2: Path) -> dict[str, str]:

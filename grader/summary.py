@@ -192,9 +192,9 @@ def mistake_counts(rows) -> list[tuple[str, int, list[str]]]:
         seen = set()
         for q in row.report.questions:
             for check in q.checks:
-                if check.mistake:
-                    seen.add(check.mistake)
-                    questions.setdefault(check.mistake, set()).add(q.id)
+                for mistake in check.ids:
+                    seen.add(mistake)
+                    questions.setdefault(mistake, set()).add(q.id)
         students.update(seen)
     return [(m, n, sorted(questions[m])) for m, n in sorted(students.items(), key=lambda kv: (-kv[1], kv[0]))]
 
@@ -238,7 +238,13 @@ def _similar_section(similar) -> list[str]:
              f"{', '.join(e.key for e in similar.others) or 'nothing else'} (the skeleton's own code left out); "
              f"pairs scoring {similar.threshold:.0%} or more are flagged in `grades.csv` (`similar_to`). "
              "A reason to look, not a verdict. Every pair side by side: [similarity.html](similarity.html).", ""]
-    flagged = similar.flagged
+    for i, c in enumerate(similar.clusters, 1):
+        lines.append(f"- Cluster {i}: {len(c.members)} entries joined by {len(c.pairs)} flagged pairs, closest "
+                     f"to all the others: {_cell(c.centre.key)} (mean {c.mean:.0%}); members: "
+                     + ", ".join(_cell(e.key) for e in c.members))
+    if similar.clusters:
+        lines.append("")
+    flagged = [p for p in similar.shown if p.flagged]   # a cluster's closest pairs only
     top = flagged[:TOP_SIMILAR] or [p for p in similar.pairs if p.score > 0][:3]
     if not flagged:
         lines += ["No pair flagged." + (" The highest:" if top else ""), ""]
@@ -247,7 +253,7 @@ def _similar_section(similar) -> list[str]:
         lines += [f"| {p.score:.0%} | {_cell(p.a.key)} | {_cell(p.b.key)} | {'yes' if p.flagged else ''} |"
                   for p in top]
         if len(flagged) > TOP_SIMILAR:
-            lines.append(f"\n({len(flagged) - TOP_SIMILAR} more flagged pairs in similarity.html.)")
+            lines.append(f"\n({len(flagged) - TOP_SIMILAR} more listed in similarity.html.)")
         lines.append("")
     return lines
 

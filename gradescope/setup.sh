@@ -9,9 +9,16 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 SOURCE="$ROOT/source"
 export DEBIAN_FRONTEND=noninteractive
 
+# The first python3.X on PATH that runs and is 3.11 or later. Each candidate is run before it is
+# chosen: a name on PATH may be a pyenv shim for a version that is not installed (it exits 127),
+# or a broken link; such a one is passed over, not taken to stop the setup at `-m venv`.
 find_python() {
+  local v
   for v in 3.13 3.12 3.11; do
-    if command -v "python$v" >/dev/null 2>&1; then echo "python$v"; return; fi
+    if command -v "python$v" >/dev/null 2>&1 \
+       && "python$v" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+      echo "python$v"; return
+    fi
   done
 }
 

@@ -80,8 +80,12 @@ def check(qid, folder=FIXTURES, call_seconds=CALL_SECONDS) -> list:
         judged.append(case)
         outcomes.append(checks.evaluate(case, result, expected, variants, tol))
         all_variants[case.id] = variants
-    # As the grader does: a pass on a case that cannot tell the mistake named on the others is none.
-    failures += [o.message for o in checks.without_blind_passes(judged, outcomes, all_variants) if not o.passed]
+    # As the grader does: a pass on a case that cannot tell the mistake named on the others is none,
+    # listed after the other failures; the first line is the grader's summary (the ids named).
+    settled = [o for o in checks.without_blind_passes(judged, outcomes, all_variants) if not o.passed]
+    settled.sort(key=lambda o: o.blind)
+    lead = checks.first_line(qid, settled)
+    failures += ([lead] if any(o.ids for o in settled) else []) + [o.message for o in settled]
     if qid in meta["smoke"]:
         smoke = _smoke(qid, meta, arrays, call_seconds * 3)
         if smoke is None:

@@ -22,9 +22,9 @@ SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 SANDBOX = {"test_batch", "test_batch_sources", "test_cluster", "test_corpus_cheating", "test_corpus_correct",
            "test_corpus_hostile", "test_corpus_mutants", "test_corpus_realistic", "test_example", "test_grade",
            "test_host_confinement", "test_sandbox", "test_similarity", "test_gradescope_bundle",
-           "test_question_registry"}
+           "test_question_registry", "test_mail_back", "test_limits", "test_review_batch"}
 SLOW = {"test_train_reference", "test_data", "test_diagnosis", "test_fresh_clone", "test_kit", "test_plots",
-        "test_reference", "test_skeleton"}
+        "test_reference", "test_skeleton", "test_review_browser"}
 
 
 def pytest_collection_modifyitems(items):

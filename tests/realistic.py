@@ -425,4 +425,64 @@ STUDENTS = (
        {"q3_3": 2.5 - 1.0}, ["sigmoid-output-multiclass"],
        [("q3_3", "final_loss", "in the lab's model"), ("q3_3", "final_loss", "spiked from 0.78"),
         ("q3_3", "trajectory", "trained in the sigmoid-output-multiclass model")]),
+
+    # ---- issue 21: a numerical slip keeps its credit; every mistake named, by its closest variant.
+    # No clipping in the loss: right in exact arithmetic wherever y_hat is strictly inside (0, 1)
+    # (an edge mistake, lab2check.mistakes.SCOPE). q1_3: the five cases with y_hat in (0.02, 0.98)
+    # are right and keep their credit (the m = 1 case too: nothing general is named); the exact
+    # 0/1 case gives nan and the confidently-wrong one inf, both named no-clipping: 5/7 of the
+    # point, in the 0.5-0.75 a teacher gives for a forgotten clip. The grading trainings never
+    # reach an exact 0 or 1: full marks there.
+    _s("no-clipping", [("single_neuron", "    eps = 1e-7\n    y_hat = np.clip(y_hat, eps, 1 - eps)\n", "")],
+       {"q1_3": 5 / 7}, ["no-clipping"]),
+
+    # Softmax shifted by the max of the whole matrix: shift-invariant, so right wherever no
+    # column underflows entirely. q3_2: only the large-logits case (columns 2e4 apart) fails,
+    # named softmax-global-max; the six others keep their credit: softmax 6/7 of its 1.0,
+    # q3_2 = 2 - 1/7. The training's logits are never that far apart: q3_3 full.
+    _s("softmax-global-max", [("multiclass", "np.exp(Z - np.max(Z, axis=0, keepdims=True))", "np.exp(Z - np.max(Z))")],
+       {"q3_2": 2 - 1 / 7}, ["softmax-global-max"]),
+
+    # Softmax without any shift: right wherever exp does not overflow. As above: only the
+    # large-logits case fails (nan), named softmax-unstable: q3_2 = 2 - 1/7; q3_3 full.
+    _s("softmax-unshifted", [("multiclass", "    expZ = np.exp(Z - np.max(Z, axis=0, keepdims=True))\n",
+                              "    expZ = np.exp(Z)\n")],
+       {"q3_2": 2 - 1 / 7}, ["softmax-unstable"]),
+
+    # Two independent mistakes in Part 2's backward: m = 60000 (the whole training set) and db1
+    # summed to one number. Both named on every backward case, fixed-m first (dW2 is off by
+    # m/60000: fixed-m, never wrong-normalisation), then bias-gradient-shape (db1). q2_1 loses
+    # backward and the gradient check (the loss and forward are right, so the reference's gradient
+    # is the target): 1.25. Training: every step is 30 times too small on the 2000 examples and
+    # the hidden biases move together: the trajectory, the 500-epoch loss (0.26) and the accuracy
+    # (0.91) fail in q2_2 and q2_3, as a teacher running the code would see; predict is right.
+    _s("fixed-m-and-scalar-db1", [("hidden_layer", "    m = X.shape[1]\n", "    m = 60000  # the training set\n"),
+                                  ("hidden_layer", "    db1 = (1 / m) * np.sum(dZ1, axis=1, keepdims=True)\n",
+                                   "    db1 = (1 / m) * np.sum(dZ1)\n")],
+       {"q2_1": 1.25, "q2_2": 1.5 / 4, "q2_3": 0.0}, ["fixed-m", "bias-gradient-shape"]),
+
+    # No hidden activation: Z1 fed straight to the output layer, the backward consistent with
+    # that linear layer (dZ1 = dA1). Named missing-activation (its own variant is the closest
+    # explanation), never tanh-activation (tanh z ~ z on small weights). q2_1 as the tanh student:
+    # forward and backward fail, the gradient check keeps its share (the gradient of the student's
+    # own forward and loss), init and update pass: 1.25. q2_2 and q2_3: predict gives other labels
+    # (two public cases cannot tell tanh from linear: no id there; a hidden case names it), and
+    # the linear network diverges at lr = 1 in the lab's training (stopped at epoch 3): 0 and 0,
+    # as for tanh-activation. (Judging a variant's trained model in its own network and letting a
+    # spike recover are issue 21's items 2 and 4, done apart: they may change these two.)
+    _s("missing-activation", [("hidden_layer",
+                                 '    A1 = sigmoid(Z1)\n    Z2 = np.dot(params["W2"], A1) + params["b2"]\n',
+                                 '    Z2 = np.dot(params["W2"], Z1) + params["b2"]\n'),
+                                ("hidden_layer", '    cache = {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2}\n',
+                                 '    cache = {"Z1": Z1, "A1": Z1, "Z2": Z2, "A2": A2}\n'),
+                                ("hidden_layer", "    dZ1 = dA1 * A1 * (1 - A1)\n", "    dZ1 = dA1\n")],
+       {"q2_1": 1.25, "q2_2": 0.0, "q2_3": 0.0}, ["missing-activation"]),
+
+    # MSE habits in Part 2: dZ2 = (A2 - y) * A2 * (1 - A2). Named extra-sigmoid-derivative in the
+    # hidden network too (the catalogue mistake applies in every backward). q2_1: backward and the
+    # gradient check fail: 1.25. Training is slowed: the trajectory (named from the mistake's own
+    # losses) and the 500-epoch loss (0.035 and 0.055, thresholds 0.01 and 0.02) fail; predict and
+    # the accuracy pass: q2_2 = 0.75, q2_3 = 1/3.
+    _s("mse-factor-hidden", [("hidden_layer", "    dZ2 = A2 - y\n", "    dZ2 = (A2 - y) * A2 * (1 - A2)\n")],
+       {"q2_1": 1.25, "q2_2": 0.75, "q2_3": 1 / 3}, ["extra-sigmoid-derivative"]),
 )

@@ -6,7 +6,7 @@ worksheet in English and French, quoted as Moodle (PHP's ``fputcsv``) writes it.
 import mailbox
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -20,10 +20,25 @@ class Mail:
     date: datetime | None
     attachments: list[tuple[str, bytes]] = field(default_factory=list)
     raw_subject: str | None = None      # a pre-encoded (RFC 2047) Subject header, as written
+    # When the teacher's server received it (its Received header, and an mbox's From line): by
+    # default ``date``, as for a mail sent on the spot; ``server=False`` writes no Received header.
+    received: datetime | None = None
+    server: bool = True
+    from_line: datetime | None = None   # an mbox From line's time when it is not the server's
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)   # below the server's Received
+
+    @property
+    def server_time(self) -> datetime | None:
+        return (self.received or self.date) if self.server else None
 
 
 def message(mail: Mail) -> EmailMessage:
     msg = EmailMessage()
+    if mail.server_time is not None:
+        msg["Received"] = (f"from client.etu.example by mx.univ.example with ESMTPS id 4Qx; "
+                           f"{format_datetime(mail.server_time)}")
+    for name, value in mail.extra_headers:   # below the server's: what the sender wrote
+        msg[name] = value
     msg["From"] = mail.sender
     msg["To"] = "teacher@univ.example"
     if mail.raw_subject is None:
@@ -46,7 +61,11 @@ def message(mail: Mail) -> EmailMessage:
 def write_mbox(path: Path, mails: list[Mail]) -> Path:
     box = mailbox.mbox(path)
     for mail in mails:
-        box.add(message(mail))
+        entry = mailbox.mboxMessage(message(mail))
+        line_time = mail.from_line or mail.server_time
+        if line_time is not None:   # the From line as the server wrote it: its time, in UTC
+            entry.set_from("MAILER-DAEMON", line_time.astimezone(timezone.utc).timetuple())
+        box.add(entry)
     box.flush()
     box.close()
     return path
@@ -165,4 +184,51 @@ def assemble(rows: list[list[str]], bom: bool = True, newline: str = "\n") -> by
 def write_worksheet(path: Path, participants: list[Participant], **kw) -> Path:
     bom, newline = kw.pop("bom", True), kw.pop("newline", "\n")
     path.write_bytes(assemble(worksheet_lines(participants, **kw), bom, newline))
+    return path
+
+
+# --- hostile mail (issue 22, finding 5): raw bytes, never through ``email`` (which would parse) --
+
+_HEAD = ("Received: from client by mx.univ.example; Thu, 10 Dec 2026 20:00:00 +0100\n"
+         "Date: Thu, 10 Dec 2026 20:00:00 +0100\nMIME-Version: 1.0\n")
+
+
+def _raw(headers: str, body: str = "Content-Type: text/plain\n\nhello\n", sender="eve@etu.example") -> bytes:
+    return (_HEAD + f"From: {sender}\n" + headers + body).encode()
+
+
+def _nested(depth: int) -> str:
+    body = "Content-Type: text/plain\n\nhello\n"
+    for n in range(depth):
+        body = f'Content-Type: multipart/mixed; boundary="b{n}"\n\n--b{n}\n{body}\n--b{n}--\n'
+    return body
+
+
+def hostile_mails() -> dict[str, bytes]:
+    """``name -> message bytes``: each one built to take the mail parser's memory or time."""
+    words = " ".join(["=?utf-8?q?DOE_John?="] * 8000)                      # 160 KB: 674 MB before
+    params = "; ".join(f"p{i}=v" for i in range(700))                      # 6.5 KB
+    return {
+        "8,000 encoded words in the Subject": _raw(f"Subject: {words}\n"),
+        "50,000 encoded words, folded": _raw("Subject: " + "\n ".join(["=?utf-8?b?RE9F?="] * 50000) + "\n"),
+        "150 encoded words in 3 KB": _raw("Subject: " + " ".join(["=?utf-8?q?D?="] * 150) + "\n"),
+        "a From of 10,000 addresses": _raw("Subject: DLCV-thursday: DOE John Lab2\n",
+                                           sender=", ".join(f"a{i}@x.example" for i in range(10000))),
+        "a Content-Type of 10,000 parameters": _raw(
+            "Subject: x\n", 'Content-Type: multipart/mixed; boundary="b"; '
+            + "; ".join(f"p{i}=v" for i in range(10000)) + "\n\n--b\nContent-Type: text/plain\n\nx\n--b--\n"),
+        "100 parts of 6.5 KB headers": _raw("Subject: x\n", 'Content-Type: multipart/mixed; boundary="b"\n\n'
+                                           + ("--b\nContent-Type: text/plain; " + params + "\n\nx\n") * 99
+                                           + "--b--\n"),
+        "300 MIME parts": _raw("Subject: x\n", 'Content-Type: multipart/mixed; boundary="b"\n\n'
+                                 + "--b\nContent-Type: text/plain\n\nx\n" * 300 + "--b--\n"),
+        "MIME parts nested 200 deep": _raw("Subject: x\n", _nested(200)),
+    }
+
+
+def write_raw_mbox(path: Path, messages: list[bytes]) -> Path:
+    """An mbox of raw messages, each behind a From line of the server's time."""
+    with open(path, "wb") as f:
+        for data in messages:
+            f.write(b"From MAILER-DAEMON Thu Dec 10 19:00:00 2026\n" + data.rstrip(b"\n") + b"\n\n")
     return path

@@ -187,7 +187,9 @@ def test_every_student_folder_holds_its_outputs(catalogue):
         has_questions = bool(row.report.questions)
         missing = set() if has_questions else {"loss_curves.png", "code.json"}
         figure = {"figure.png"} if row.report.figure_file else set()
-        assert set(os.listdir(folder)) == STUDENT_FILES - missing | figure, row.key
+        kept = {"REPORT.md"} if (folder / "REPORT.md").exists() else set()   # for grader.review
+        assert not kept or has_questions, row.key
+        assert set(os.listdir(folder)) == STUDENT_FILES - missing | figure | kept, row.key
         results = json.loads((folder / "results.json").read_text())
         assert problems(results) == [] and results["extra_data"]["status"] == row.status
         assert json.loads((folder / "report.json").read_text())["status"] == row.status
@@ -203,6 +205,9 @@ def test_every_student_folder_holds_its_outputs(catalogue):
             assert "architecture.png" in row.report.question("q3_1").summary
     graded = [r for r in catalogue["result"].rows if r.report.questions]
     assert sum(bool(r.report.figure_file) for r in graded) >= len(graded) - 2  # the catalogue's archives carry one
+    kept = [(out / "students" / r.key / "REPORT.md") for r in graded]
+    assert sum(p.exists() for p in kept) >= len(graded) - 2                   # and a REPORT.md
+    assert archives.REPORT.encode() in {p.read_bytes() for p in kept if p.exists()}
 
 
 def test_nothing_is_written_outside_out(catalogue):
@@ -253,6 +258,7 @@ def small_class(tmp_path_factory):
 
 
 def test_jobs_1_and_2_give_the_same_bytes(small_class):
+    """Byte for byte: both runs are on this machine in this test, so nothing can round apart."""
     root = small_class["root"]
     assert (root / "out1" / "grades.csv").read_bytes() == (root / "out2" / "grades.csv").read_bytes()
     assert (root / "out1" / "summary.md").read_bytes() == (root / "out2" / "summary.md").read_bytes()

@@ -28,7 +28,7 @@ def test_a_mutant_loses_points_exactly_where_it_should(mutation, corpus_dir, gra
             assert (q.auto_points, q.status, q.summary) == (r.auto_points, r.status, r.summary), \
                 corpus.explain(report, {q.id})
 
-    named = {c.mistake for q in report.questions for c in q.checks if c.mistake}
+    named = {m for q in report.questions for c in q.checks for m in c.ids}
     if mutation.mistake is None:
         assert named == set(), f"a bug outside the catalogue was diagnosed as {named}"
         return

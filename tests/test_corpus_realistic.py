@@ -29,7 +29,7 @@ def test_a_realistic_student_gets_the_fair_points_and_ids(student, corpus_dir, g
         messages = [c.message for c in report.question(qid).checks if c.name.startswith(f"{check}:")]
         assert any(text in m for m in messages), f"{qid} {check} does not say {text!r}: {messages}"
 
-    named = {c.mistake for q in report.questions for c in q.checks if c.mistake}
+    named = {m for q in report.questions for c in q.checks for m in c.ids}  # every id, the independent ones too
     assert named == set(student.ids), corpus.explain(report, corpus.lost(report))
     for mistake in student.ids:
         tag = f"[mistake:{mistake}]"

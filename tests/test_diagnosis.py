@@ -187,3 +187,45 @@ def test_a_sigmoid_returning_zeros_costs_no_gradient_points(tmp_path, grade_smal
     q = report.question("q1_4")
     assert q.auto_points == q.max_auto, corpus.explain(report, {"q1_4"})
     assert report.question("q1_1").auto_points == 0 and report.question("q1_2").auto_points == 0
+
+
+def _settled(catalogue, mutation, qid, check):
+    """The outcomes of ``mutation``'s answers on the cases of ``check`` in ``qid``, as the grader settles them."""
+    cases, reference, runs, variants = catalogue
+    chosen = [c for c in cases if c.qid == qid and c.check == check]
+    outcomes = [checks.evaluate(c, runs[mutation][c.id], reference[c.id], variants[c.id], TOL) for c in chosen]
+    return dict(zip((c.label for c in chosen), checks.without_blind_passes(chosen, outcomes, variants)))
+
+
+@pytest.mark.parametrize("mutation, qid, check, edges", [
+    ("no-clipping", "q1_3", "loss", {"exact-0-1", "confidently-wrong"}),
+    ("no-clipping-multiclass", "q3_2", "loss", {"exact-zeros"}),
+    ("softmax-unstable", "q3_2", "softmax", {"large-logits"}),
+    ("softmax-global-max", "q3_2", "softmax", {"large-logits"}),
+])
+def test_an_edge_mistake_loses_its_edge_cases_only_and_names_them(catalogue, mutation, qid, check, edges):
+    settled = _settled(catalogue, mutation, qid, check)
+    failed = {label for label, o in settled.items() if not o.passed}
+    assert failed == edges, {label: o.message for label, o in settled.items() if not o.passed}
+    mistake = mutations.by_name(mutation).mistake
+    assert all(settled[label].mistake == mistake and f"[mistake:{mistake}]" in settled[label].message
+               for label in edges)
+
+
+@pytest.mark.parametrize("mutation, qid", [("extra-sigmoid-derivative", "q1_4"),
+                                           ("extra-sigmoid-derivative-hidden", "q2_1"),
+                                           ("extra-sigmoid-derivative-multiclass", "q3_3")])
+def test_the_extra_sigmoid_derivative_is_named_in_every_backward(catalogue, mutation, qid):
+    check = "gradients" if qid == "q1_4" else "backward"
+    settled = _settled(catalogue, mutation, qid, check)
+    assert settled and all(o.ids == ("extra-sigmoid-derivative",) for o in settled.values()), \
+        {label: o.message for label, o in settled.items()}
+
+
+def test_a_hidden_layer_without_activation_is_never_named_tanh(catalogue):
+    for mutation in ("missing-activation", "missing-activation-forward"):
+        for check in ("forward", "backward"):
+            ids = {m for o in _settled(catalogue, mutation, "q2_1", check).values() for m in o.ids}
+            assert ids == {"missing-activation"}, (mutation, check, ids)
+    ids = {m for o in _settled(catalogue, "tanh-activation", "q2_1", "forward").values() for m in o.ids}
+    assert ids == {"tanh-activation"}

@@ -10,9 +10,12 @@ reference answers come from this project's cache (``LAB2_CACHE``), which hold th
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -68,8 +71,8 @@ def autograder_root(bundle: Path, root: Path) -> Path:
     return root
 
 
-def run_autograder(root: Path) -> dict:
-    env = os.environ | {"AUTOGRADER_ROOT": str(root), "LAB2_CACHE": str(reference_answers.CACHE)}
+def run_autograder(root: Path, extra_env: dict | None = None) -> dict:
+    env = os.environ | {"AUTOGRADER_ROOT": str(root), "LAB2_CACHE": str(reference_answers.CACHE)} | (extra_env or {})
     done = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
                           timeout=240, cwd="/", check=False)
     assert done.returncode == 0, done.stderr
@@ -110,3 +113,41 @@ def test_a_broken_archive_or_no_package_is_a_scored_result_not_an_autograder_fai
     results = run_autograder(root)
     assert problems(results) == [] and results["score"] == 0
     assert results["extra_data"]["status"] == "no-package" and "no lab2/ package" in results["output"]
+
+
+def test_without_bubblewrap_student_code_cannot_read_the_bundles_source(bundle):
+    # Docker may refuse bubblewrap's namespaces: the grader falls back to resource limits
+    # (forced here as the code selects it, LAB2_SANDBOX=rlimits). A package whose every module
+    # runs the bundle's reference in its own place would take every automatic point if the
+    # dedicated uid could read source/ (and the answers' cache beside it).
+    if os.geteuid() != 0:
+        pytest.skip("only a grader run as root has a dedicated uid to hide source/ from")
+    # Gradescope's /autograder is world-searchable (0755), unlike pytest's private tmp_path.
+    base = Path(tempfile.mkdtemp(prefix="lab2-autograder-"))
+    base.chmod(0o755)
+    try:
+        _cannot_read_the_source(autograder_root(bundle, base / "autograder"))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _cannot_read_the_source(root: Path) -> None:
+    reference = root / "source" / "reference" / "lab2"
+    cheat = textwrap.dedent("""
+        import glob, sys
+        try:
+            exec(compile(open({reference!r} + "/" + __name__.split(".")[-1] + ".py").read(), __file__, "exec"))
+        except OSError as err:
+            print("refused:", err, file=sys.stderr)
+        try:
+            print("answers:", open(glob.glob({cache!r} + "/reference/*/meta.json")[0]).read()[:100])
+        except (OSError, IndexError) as err:
+            print("refused:", repr(err))
+    """).format(reference=str(reference), cache=str(reference_answers.CACHE))
+    corpus.write_submission(root / "submission", {m: cheat for m in corpus.MODULES})
+    results = run_autograder(root, {"LAB2_SANDBOX": "rlimits"})
+    assert problems(results) == []
+    assert results["extra_data"]["status"] == "graded"
+    assert results["score"] <= 1, results["score"]   # REPORT.md's point at most: no code, no points
+    assert "resource limits only; the grader's files hidden from student code" in results["output"]
+    assert stat.S_IMODE((root / "source").stat().st_mode) == 0o700

@@ -370,8 +370,8 @@ def test_cgroup_v2_is_found_and_used_where_memory_and_pids_are_delegated(tmp_pat
     monkeypatch.setattr(cgroup, "_layout", lambda: layout)
     group = cgroup.Cgroup(512 * MB, 34)
     folder = own / group.name
-    assert {f: (folder / f).read_text() for f in ("memory.max", "memory.swap.max", "pids.max")} == {
-        "memory.max": str(512 * MB), "memory.swap.max": "0", "pids.max": "34"}
+    assert {f: (folder / f).read_text() for f in ("memory.max", "memory.swap.max", "pids.max", "cpu.weight")} == {
+        "memory.max": str(512 * MB), "memory.swap.max": "0", "pids.max": "34", "cpu.weight": "100"}
     assert group.procs_files == [str(folder / "cgroup.procs")]
     (folder / "memory.peak").write_text("123456789\n")
     (folder / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")

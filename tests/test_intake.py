@@ -14,7 +14,7 @@ import pytest
 import teacher_inputs as ti
 import yaml
 
-from grader import UsageError, intake, lateness
+from grader import UsageError, batch_plan, intake, lateness
 from grader.intake import files, mail, worksheet
 from grader.rubric import load as load_rubric
 
@@ -243,12 +243,13 @@ def test_a_mailbox_without_messages_is_a_usage_error(tmp_path):
         intake.collect(mailbox_dir, tmp_path / "incoming", load_rubric(RUBRIC_PATH))
 
 
-def test_a_message_without_date_or_zone_says_so(tmp_path):
+def test_a_message_without_any_time_says_so(tmp_path):
     tarred = tar(tmp_path, "x")
-    box = ti.write_mbox(tmp_path / "Inbox", [ti.Mail("DLCV-thursday: DOE John Lab2", "j@x", None,
-                                                     [("DOE John Lab2 DLCV.tar.bz2", tarred)])])
+    box = ti.write_eml_folder(tmp_path / "saved", [ti.Mail("DLCV-thursday: DOE John Lab2", "j@x", None,
+                                                          [("DOE John Lab2 DLCV.tar.bz2", tarred)])])
     (record,) = intake.collect(box, tmp_path / "incoming", load_rubric(RUBRIC_PATH)).records
-    assert record.received is None and any("no readable Date header" in w for w in record.warnings)
+    assert record.received is None and any("no readable Date header: lateness unknown" in w
+                                           for w in record.warnings)
 
 
 # --- Moodle ---------------------------------------------------------------------------------------
@@ -454,3 +455,140 @@ def test_hostile_moodle_member_names_stay_inside_incoming(tmp_path):
         assert len(r.file.encode()) <= files.MAX_NAME_BYTES and "/" not in r.file and "\x07" not in r.file
     assert found.records[0].file == "evil.tar.bz2"
     assert not (tmp_path / "tmp").exists()
+
+
+# --- who sent it and when the server got it (issue 22, finding 5) -----------------------------------
+
+def test_a_later_mail_from_another_address_cannot_replace_a_classmates_archive(tmp_path):
+    his, hers = tar(tmp_path, "his"), tar(tmp_path, "hers")
+    mails = [ti.Mail("DLCV-thursday: DOE John Lab2", "John Doe <john.doe@etu.example>",
+                     datetime(2026, 12, 10, 20, 0, tzinfo=CET), [("DOE John Lab2 DLCV.tar.bz2", his)]),
+             ti.Mail("DLCV-thursday: DOE John Lab2", "Eve <eve@etu.example>",
+                     datetime(2026, 12, 10, 22, 0, tzinfo=CET), [("DOE John Lab2 DLCV.tar.bz2", hers)])]
+    rubric = rubric_with(tmp_path, {"deadlines": {"thursday": THURSDAY.isoformat()}})
+    for write in (ti.write_mbox, ti.write_maildir, ti.write_eml_folder):
+        records = intake.collect(write(tmp_path / write.__name__, mails), tmp_path / "in", rubric).records
+        assert len(records) == 2                                       # both kept: one row each
+        by_sender = {r.sender: r for r in records}
+        john, eve = by_sender["John Doe <john.doe@etu.example>"], by_sender["Eve <eve@etu.example>"]
+        assert john.path.read_bytes() == his and eve.path.read_bytes() == hers
+        assert not any("also received, not graded" in w for w in john.warnings + eve.warnings)
+        assert any("sent from john.doe@etu.example, but eve@etu.example also sent" in w for w in john.warnings)
+        assert any("sent from eve@etu.example, but john.doe@etu.example also sent" in w for w in eve.warnings)
+        # His row is the student's (his From reads as DOE John); hers is a row of its own.
+        assert john.key == "DOE_John" and eve.key.startswith("DOE_John-from-eve-etu-example-")
+        assert sorted(a.key for a in batch_plan.plan(records)) == sorted([john.key, eve.key])
+
+
+def test_the_student_is_the_sender_whose_from_reads_as_him_even_when_she_wrote_first(tmp_path):
+    mails = [ti.Mail("DLCV-thursday: DOE John Lab2", "mallory@evil.example", datetime(2026, 12, 9, 12, 0, tzinfo=CET),
+                     [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "hers"))]),
+             ti.Mail("DLCV-thursday: DOE John Lab2", "jdoe@etu.example", datetime(2026, 12, 10, 20, 0, tzinfo=CET),
+                     [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "his"))])]
+    records = by_key(intake.collect(ti.write_mbox(tmp_path / "Inbox", mails), tmp_path / "in",
+                                    load_rubric(RUBRIC_PATH)).records)
+    # Neither From holds "doe" and "john": the earliest sender's is the plain row, the other's its own.
+    assert records["DOE_John"].sender == "mallory@evil.example"
+    other = next(r for k, r in records.items() if k != "DOE_John")
+    assert other.path.read_bytes() == tar(tmp_path, "his") and other.key.startswith("DOE_John-from-jdoe")
+    assert records["DOE_John"].also_from == ["jdoe@etu.example"]
+
+
+def test_one_sender_writing_twice_still_gets_one_row(tmp_path, mails):
+    rubric = rubric_with(tmp_path, {"deadlines": {"thursday": THURSDAY.isoformat()}})
+    records = intake.collect(ti.write_mbox(tmp_path / "Inbox", mails), tmp_path / "in", rubric).records
+    doe = by_key(records)["DOE_John"]
+    assert not any("also sent mail" in w for r in records for w in r.warnings)
+    assert any("also received, not graded" in w for w in doe.warnings)
+
+
+ON_TIME = datetime(2026, 12, 10, 20, 0, tzinfo=CET)
+TWO_DAYS_LATE = datetime(2026, 12, 12, 20, 0, tzinfo=CET)
+
+
+def _one(tmp_path, mail_, write=ti.write_mbox):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    rubric = rubric_with(tmp_path, {"deadlines": {"thursday": THURSDAY.isoformat()}, "policy": {"per_started_day": 1}})
+    (record,) = intake.collect(write(tmp_path / "box", [mail_]), tmp_path / "in", rubric).records
+    return record, lateness.assess(rubric.lateness, record.group, record.received)
+
+
+def test_lateness_is_the_servers_received_time_not_the_senders_date(tmp_path):
+    # Two days late at the teacher's server, with a Date that claims it was on time, and a forged
+    # Received header of her own below the server's.
+    forged = ("from laptop by smtp.etu.example; " + "Thu, 10 Dec 2026 20:00:00 +0100")
+    late = ti.Mail("DLCV-thursday: DOE John Lab2", "john@etu.example", ON_TIME,
+                   [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "x"))], received=TWO_DAYS_LATE,
+                   extra_headers=[("Received", forged)])
+    for write in (ti.write_mbox, ti.write_maildir, ti.write_eml_folder):
+        record, found = _one(tmp_path / write.__name__, late, write)
+        assert record.received == TWO_DAYS_LATE and found.late_days == 2 and found.penalty == 2
+        assert any("its Date header says 2026-12-10T20:00:00+01:00, but it was received at "
+                   "2026-12-12T20:00:00+01:00" in w for w in record.warnings)
+        assert not any("taken from" in w for w in record.warnings)
+
+
+def test_without_received_header_the_mbox_from_line_then_maildir_then_date(tmp_path):
+    x = [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "x"))]
+    mbox = ti.Mail("DLCV-thursday: DOE John Lab2", "john@etu.example", ON_TIME, x, server=False,
+                   from_line=TWO_DAYS_LATE)
+    record, found = _one(tmp_path / "mbox", mbox)
+    assert record.received == TWO_DAYS_LATE and found.late_days == 2        # read in UTC: the rubric's zone
+    assert any("received time taken from the mbox From line" in w for w in record.warnings)
+
+    maildir = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    unsent = ti.Mail("DLCV-thursday: DOE John Lab2", "john@etu.example", ON_TIME, x, server=False)
+    (maildir / "new" / f"{int(TWO_DAYS_LATE.timestamp())}.M1P1.mx.univ.example").write_bytes(
+        ti.message(unsent).as_bytes())
+    (record,) = intake.collect(maildir, tmp_path / "in2", load_rubric(RUBRIC_PATH)).records
+    assert record.received == TWO_DAYS_LATE
+    assert any("received time taken from Maildir's delivery time" in w for w in record.warnings)
+
+    record, found = _one(tmp_path / "eml", unsent, ti.write_eml_folder)    # only Date is left
+    assert record.received == ON_TIME and found.late_days == 0
+    assert any("received time taken from its Date header, which the sender writes" in w for w in record.warnings)
+
+
+def test_a_forward_as_attachment_keeps_the_forwarders_sender_and_time(tmp_path):
+    inner = ti.message(ti.Mail("DLCV-thursday: DOE John Lab2", "john@etu.example", ON_TIME,
+                               [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "x"))], received=ON_TIME))
+    outer = ti.message(ti.Mail("Fwd: my lab", "Eve <eve@etu.example>", TWO_DAYS_LATE, []))
+    outer.add_attachment(inner)
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "fwd.eml").write_bytes(outer.as_bytes())
+    (record,) = intake.collect(tmp_path / "saved", tmp_path / "in", load_rubric(RUBRIC_PATH)).records
+    assert record.key == "DOE_John"                                    # who it is about: the inner subject
+    assert record.sender == "Eve <eve@etu.example>" and record.received == TWO_DAYS_LATE
+    assert any("forwarded by Eve <eve@etu.example> (the original from john@etu.example)" in w
+               for w in record.warnings)
+
+
+HOSTILE_MAILS = ti.hostile_mails()
+HOSTILE_REASONS = {
+    "8,000 encoded words in the Subject": "its Subject header is 167999 characters long",
+    "50,000 encoded words, folded": "its Subject header is 899998 characters long (at most 8192",
+    "150 encoded words in 3 KB": "its Subject header holds 150 encoded words",
+    "a From of 10,000 addresses": "its From header is 168888 characters long",
+    "a Content-Type of 10,000 parameters": "its Content-Type header is 88919 characters long",
+    "100 parts of 6.5 KB headers": "its headers are over 65536 characters in all",
+    "300 MIME parts": "it has more than 100 MIME parts",
+    "MIME parts nested 200 deep": "its MIME parts are nested more than 8 deep",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_REASONS)
+def test_a_mail_over_the_header_and_mime_caps_costs_its_own_row_only(tmp_path, name):
+    honest = ti.message(ti.Mail("DLCV-thursday: DOE John Lab2", "john@etu.example", ON_TIME,
+                                [("DOE John Lab2 DLCV.tar.bz2", tar(tmp_path, "x"))])).as_bytes()
+    box = ti.write_raw_mbox(tmp_path / "Inbox", [HOSTILE_MAILS[name], honest])
+    records = intake.collect(box, tmp_path / "in", load_rubric(RUBRIC_PATH)).records
+    (bad,) = [r for r in records if r.status == "bad-message"]
+    assert bad.reason.startswith(f"Inbox message 1: not read: {HOSTILE_REASONS[name]}") and len(bad.reason) < 200
+    (good,) = [r for r in records if r.status != "bad-message"]
+    assert good.key == "DOE_John" and good.path is not None
+
+
+def test_every_hostile_mail_is_named():
+    assert set(HOSTILE_MAILS) == set(HOSTILE_REASONS)

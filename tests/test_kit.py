@@ -80,14 +80,11 @@ def test_a_looping_function_fails_its_question_only(tmp_path):
 
 
 def test_committed_fixtures_are_fresh():
-    """The kit's fixture files are what the reference gives now (run `make fixtures` if not)."""
-    meta, arrays = fixtures.compute(rubric_mod.load())
-    committed = json.loads((fixtures.FOLDER / "public.json").read_text())
-    assert committed == json.loads(json.dumps(meta)), "kit/tests/fixtures is stale: run make fixtures"
-    with np.load(fixtures.FOLDER / "public.npz", allow_pickle=False) as z:
-        assert sorted(z.files) == sorted(arrays), "kit/tests/fixtures is stale: run make fixtures"
-        for name in z.files:
-            assert np.array_equal(z[name], arrays[name], equal_nan=True), f"stale fixture {name}: run make fixtures"
+    """The kit's fixture files are what the reference gives now, to within the last places a
+    machine's BLAS rounds differently (fixtures.FRESH; tests/test_fixtures.py shows that a real
+    change still fails). Run `make fixtures` when the reference, a case or the catalogue changes."""
+    problems = fixtures.stale(fixtures.read(), fixtures.compute(rubric_mod.load()))
+    assert not problems, "kit/tests/fixtures is stale (run make fixtures):\n" + "\n".join(problems[:20])
 
 
 def test_fixtures_hold_no_hidden_case_and_no_reference_code():

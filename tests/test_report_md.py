@@ -1,8 +1,10 @@
 """REPORT.md as students write it: the loss_500 block and the Q3.1 figure."""
 import math
 
+import hostile_reports
 import pytest
 
+from grader import report_md
 from grader.report_md import find_figure, parse_loss_500
 
 CANONICAL = """# Lab 2
@@ -147,3 +149,59 @@ def test_the_teacher_grading_q3_1_is_told_where_the_figure_is(tmp_path):
     (root / "figures" / "architecture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     q = grade._manual_question("q3_1", rubric, locate.find_package(root))
     assert q.summary == "figure for the teacher: image file figures/architecture.png"
+
+
+# --- hostile REPORT.md (issue 22, finding 7): parsed under bounds, never an exception ---------------
+
+HOSTILE_REASONS = {
+    "401 digits": "single_neuron is a value of 401 characters",
+    "5,001 digits": "single_neuron is a value of 5001 characters",
+    "5,001 digits, quoted": "single_neuron is a value of 5001 characters",
+    "3,000 nested lists": "nests lists or mappings more than",
+    "3,000 nested mappings": "nests lists or mappings more than",
+    "YAML aliases": "uses a YAML alias",
+    "a merge key": "uses a YAML alias",
+    "a huge list": "single_neuron is ['1', '1', '1', '1', ...], not a number",
+    "a huge key": "not valid YAML",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_REASONS)
+def test_a_hostile_loss_500_block_is_a_reason_of_one_short_line(name):
+    losses, why = parse_loss_500(hostile_reports.SMALL[name])
+    assert losses is None
+    assert HOSTILE_REASONS[name] in why
+    assert len(why) < 200 and "\n" not in why
+    assert find_figure(None, hostile_reports.SMALL[name]) is None
+
+
+def test_values_are_floats_or_not_a_number():
+    def value(text):
+        return parse_loss_500(CANONICAL.replace("0.032", text))
+    assert value("3")[0]["single_neuron"] == 3.0 and type(value("3")[0]["single_neuron"]) is float
+    assert value("1_000")[0]["single_neuron"] == 1000.0
+    assert value(".inf")[0]["single_neuron"] == math.inf
+    assert value("1" + "0" * 60)[0]["single_neuron"] == 1e60          # 61 characters: still a number
+    assert value("1e999")[0]["single_neuron"] == math.inf              # as float() reads it
+    assert "not a number" in value("0x1F")[1]
+
+
+def test_a_link_to_an_image_is_found_and_shown_cut():
+    assert find_figure(None, '<p><img alt="net" src="figs/arch.png"></p>') == "image link figs/arch.png in REPORT.md"
+    assert find_figure(None, "![the network](figs/net.png)") == "image link figs/net.png in REPORT.md"
+    long = find_figure(None, f"![a](figs/{'x' * 5000}.png)")
+    assert long.startswith("image link figs/xxx") and len(long) < 150
+
+
+def test_only_the_first_megabytes_of_report_md_are_read(tmp_path):
+    path = tmp_path / "REPORT.md"
+    path.write_text(hostile_reports.AT_CAP["over the cap, then the block"])
+    text = report_md.read(path)
+    assert len(text) == report_md.MAX_REPORT_BYTES + 1
+    losses, why = parse_loss_500(text)
+    assert losses is None and "only the first 2 MB of REPORT.md are read" in why
+
+
+def test_the_hostile_files_are_at_the_readers_caps():
+    assert (hostile_reports.MAX_REPORT_BYTES, hostile_reports.MAX_YAML_CHARS) == (
+        report_md.MAX_REPORT_BYTES, report_md.MAX_YAML_CHARS)

@@ -317,6 +317,13 @@ FORGED = {
         npy += bytes(16)
         os.write(fd, len(head).to_bytes(8, 'big') + head + len(npy).to_bytes(8, 'big') + npy)
     """,
+    "an empty array with a dimension numpy refuses": """
+        head = json.dumps({"id": 1, "status": "ok", "types": {"out": "x"}, "arrays": ["out"]}).encode()
+        npy = b"\\x93NUMPY\\x01\\x00" + (118).to_bytes(2, "little")
+        shape = "(0, 1180591620717411303424)"   # 2**70: no element, but no numpy array has it
+        npy += ("{'descr': '<f8', 'fortran_order': False, 'shape': " + shape + ", }").ljust(117).encode() + b"\\n"
+        os.write(fd, len(head).to_bytes(8, 'big') + head + len(npy).to_bytes(8, 'big') + npy)
+    """,
     "an object array": """
         head = json.dumps({"id": 1, "status": "ok", "types": {"out": "x"}, "arrays": ["out"]}).encode()
         npy = b"\\x93NUMPY\\x01\\x00" + (118).to_bytes(2, "little")
@@ -462,7 +469,11 @@ def test_data_binds_are_visible_read_only(tmp_path, sandbox_kind):
         folder.mkdir()
         with Child(folder, LIMITS, binds={data: "/data"}, sandbox=sandbox_kind) as child:
             path = child.sandbox_path(f"{data}/X.npy")
-            assert path == (f"{os.path.realpath(data)}/X.npy" if sandbox_kind == "rlimits" else "/data/X.npy")
+            # Without bubblewrap, as root, through a descriptor the grader passes: the sandbox's
+            # group is denied the grader's folders, where the data usually lies (the cache).
+            expected = ("/data/X.npy" if sandbox_kind == "bubblewrap" else f"{os.path.realpath(data)}/X.npy"
+                        if child.uid is None else f"/proc/self/fd/{child._bind_fds[os.path.realpath(data)]}/X.npy")
+            assert path == expected
             write_submission(folder, in_call=f"""
                 x = np.load({path!r}, mmap_mode="r")
                 try:

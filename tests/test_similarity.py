@@ -257,3 +257,47 @@ def test_batch_flags_copies_in_grades_csv_and_writes_similarity_html(tmp_path):
     bad = subprocess.run(cmd[:-1] + [str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--compare-with" in bad.stderr
     assert (out / "grades.csv").read_bytes() == before[1]
+
+
+def test_a_class_sharing_one_base_is_one_cluster_not_every_pair(folders, tmp_path):
+    """Twelve students hand in the reference, each renamed and reordered their own way, beside two
+    independent solutions and one pair that copied each other: 78 flagged pairs among the
+    thirteen entries of the cluster, which similarity.html names once, with the member closest to
+    all the others, listing 12 pairs that join them all (each member beside the one it shares most
+    with), while grades.csv's flags still name every flagged pair."""
+    reference = classroom.reference()
+    entries = [student(k, folders[k]) for k in ("loops", "terse", "copy_renamed")]
+    for i in range(12):
+        code = classroom.reorder(classroom.rename(reference, seed=100 + i), seed=100 + i)
+        entries.append(student(f"base_{i:02d}", classroom.write(code, tmp_path / f"base_{i:02d}")))
+    res = similarity_report.compare(entries + [similarity_report.reference_entry()], RUBRIC.similarity)
+    inside = [p for p in res.flagged if p.a.key.startswith("base_")]
+    assert len(inside) == 78                                  # every two of the thirteen
+    [cluster] = res.clusters                                 # loops ~ copy_renamed is a pair, not a cluster
+    assert [e.key for e in cluster.members] == [f"base_{i:02d}" for i in range(12)] + ["reference"]
+    keys = [e.key for e in cluster.members]
+    score = {frozenset(p.keys): p.score for p in res.pairs}
+    mean = {k: sum(score[frozenset((k, o))] for o in keys if o != k) / 12 for k in keys}
+    assert cluster.centre.key == max(keys, key=mean.get) and cluster.mean == pytest.approx(max(mean.values()))
+    assert len(cluster.pairs) == 78 and len(cluster.spanning) == 12
+    reached = {cluster.centre.key}
+    for _ in range(12):                                      # the 12 pairs join all 13 entries
+        reached |= {k for p in cluster.spanning if set(p.keys) & reached for k in p.keys}
+    assert reached == set(keys)
+    for k in keys:                                           # each beside the one it shares most with
+        best = max((p for p in cluster.pairs if k in p.keys), key=lambda p: p.score)
+        assert best in cluster.spanning, k
+    shown = [frozenset(p.keys) for p in res.shown if p.flagged]
+    assert len(shown) == 13 and frozenset(("copy_renamed", "loops")) in shown
+    assert not any(k.startswith("base_") for pair in map(frozenset, (p.keys for p in res.shown if not p.flagged))
+                   for k in pair if all(x.startswith("base_") or x == "reference" for x in pair))
+    assert res.flags["base_00"] == [f"base_{i:02d}" for i in range(1, 12)] + ["reference"]
+    html = render(res)
+    assert html.count('<li id="cluster-') == 1 and "Cluster 1</b>: 13 entries, 78 flagged pairs" in html
+    assert "12 of them listed" in html and html.count('id="pair-') == len(res.shown)
+    assert html.count('<a href="#cluster-1">1</a>') == 12
+    from grader.summary import TOP_SIMILAR, _similar_section
+    text = "\n".join(_similar_section(res))
+    assert ("- Cluster 1: 13 entries joined by 78 flagged pairs, closest to all the others: "
+            f"{cluster.centre.key}") in text
+    assert text.count("| yes |") == min(13, TOP_SIMILAR) and f"({13 - TOP_SIMILAR} more listed in similarity" in text

@@ -164,7 +164,7 @@ def test_variant_forward_passes_are_plain_numpy_of_the_returned_arrays():
          "b2": rng.normal(size=(10, 1))}
     X = rng.normal(size=(2, 4))
     Z1 = p["W1"] @ X + p["b1"]
-    np.testing.assert_allclose(model.forward("multiclass", X, p, "no-hidden-activation"),
+    np.testing.assert_allclose(model.forward("multiclass", X, p, "missing-activation"),
                                model.softmax(p["W2"] @ Z1 + p["b2"]))
     S = 1 / (1 + np.exp(-(p["W2"] @ (1 / (1 + np.exp(-Z1))) + p["b2"])))
     np.testing.assert_allclose(model.forward("multiclass", X, p, "sigmoid-output-multiclass"), S / S.sum(axis=0))

@@ -62,6 +62,20 @@ def test_an_npy_claiming_2_to_the_64_elements_is_bad_output():
         load_npy(b"\x93NUMPY\x01\x00\xff\xff{'descr': [('a', '<f8')]")
 
 
+@pytest.mark.parametrize("shape", ["(0, 2**70)", "(0, 9223372036854775808)", "(0, 4611686018427387904, 4)",
+                                   "(2**40,) * 4 + (0,)", "(0,) + (2**63 - 1,) * 31"])
+def test_an_empty_npy_declaring_an_oversized_dimension_is_bad_output(shape):
+    # No element, no byte of data, but a dimension numpy refuses ("Maximum allowed dimension
+    # exceeded"): before, a ValueError that ended the whole grading (exit 3).
+    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {eval(shape)!r}, }}".encode()
+    blob = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header) + 1) + header + b"\n"
+    for limit in (None, 1 << 20):
+        with pytest.raises(BadOutput, match="the child sent an array of shape") as err:
+            load_npy(blob, max_elements=limit)
+        assert len(str(err.value)) < 250
+    assert load_npy(_npy(np.zeros((0, 5))), max_elements=10).shape == (0, 5)
+
+
 def test_arrays_are_capped_by_elements_before_they_are_read():
     assert load_npy(_npy(np.arange(10.0)), max_elements=10).shape == (10,)
     with pytest.raises(BadOutput, match="over the limit of 10"):

@@ -18,9 +18,21 @@ A student who sent several times (mail) or uploaded several archives (Moodle) ge
 latest archive received before the group's deadline (or the latest of all when every one is
 late); the others are listed in that row's warnings, not graded. Archives of a plain folder are
 all graded, as before.
+
+A mail's student is who sent it: records that read as the same student but come from different
+sender addresses are never chosen among. Each address gets its own row (the same rule within
+it: its own latest archive before the deadline), so a later mail from another address with a
+classmate's subject and archive name cannot replace his graded archive; every such row carries a
+warning naming the other addresses, for the teacher to decide. The student's own row (the plain
+key, ``students/DOE_John/``) is the sender's whose From reads as the student (the display name or
+the address holds the student's last and first names), else the earliest sender's; each other
+sender's row is ``<key>-from-<its address's slug>``. A student who really wrote from two
+addresses gets two rows and the same warning: the teacher keeps one.
 """
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 from grader import UsageError, lateness, names
@@ -49,10 +61,15 @@ class Submission:
     reason: str = ""             # why, for a record without an archive
     order: tuple = ()            # position in SOURCE: the last tie-break, for determinism
     fallback: str = ""           # what names the record when ``name`` is None (file, sender)
+    reply: dict = field(default_factory=dict)   # a mail's: what a reply needs (``mail.reply_to``)
+    also_from: list[str] = field(default_factory=list)   # other From addresses of mail read as this student
+    from_other: str = ""         # set by ``choose``: the address of a sender who is not the student
 
     @property
     def key(self) -> str:
-        return self.name.key if self.name else names.fallback_key(self.fallback or self.file or "unnamed")
+        key = self.name.key if self.name else names.fallback_key(self.fallback or self.file or "unnamed")
+        # Another sender's mail read as this student: a row of its own, never the student's folder.
+        return f"{key}-from-{names.fallback_key(self.from_other)}" if self.from_other else key
 
     @property
     def display(self) -> str:
@@ -128,7 +145,7 @@ def collect(source, incoming: Path, rubric, worksheet=None) -> Intake:
     if fmt == "folder":
         return Intake(fmt, "folder", folder.collect(path))
     if fmt in ("mbox", "maildir", "eml"):
-        records, notes = mail.collect(path, fmt, incoming / "mail")
+        records, notes = mail.collect(path, fmt, incoming / "mail", rubric.lateness.timezone)
         return Intake(fmt, "mail", choose(records, rubric.lateness), notes)
     records, notes = moodle.collect(path, incoming / "moodle", rubric.lateness, worksheet)
     return Intake(fmt, "moodle", choose(records, rubric.lateness), notes, worksheet)
@@ -140,14 +157,23 @@ def choose(records: list[Submission], late) -> list[Submission]:
     A ``bad-message`` record is always its own row. The records left out are named in the
     chosen one's warnings. The result is sorted by key and position, whatever the input order.
     """
-    groups: dict[str, list[Submission]] = {}
+    groups: dict[tuple, list[Submission]] = {}
     kept = []
     for r in records:
         if r.status == BAD_MESSAGE:
             kept.append(r)
         else:
-            groups.setdefault(r.participant or r.key, []).append(r)
-    for group in groups.values():
+            groups.setdefault((r.participant or r.key, _address(r)), []).append(r)
+    senders: dict[str, list[str]] = {}
+    for who, address in groups:
+        senders.setdefault(who, []).append(address)
+    for who, addresses in senders.items():
+        if len(addresses) > 1:
+            owner = _owner(who, {a: groups[(who, a)] for a in addresses})
+            for a in addresses:
+                for r in groups[(who, a)]:
+                    r.from_other = a if a != owner else ""
+    for (who, address), group in groups.items():
         archives = [r for r in group if r.path is not None and not r.status]
         pool = archives or group
         in_time = [r for r in pool if lateness.on_time(late, r.group, r.received)]
@@ -157,8 +183,38 @@ def choose(records: list[Submission], late) -> list[Submission]:
                 chosen.warnings.append(f"also received, not graded: {_describe(other)}"
                                        + (" (too late: an earlier one was before the deadline)"
                                           if other in pool and other not in in_time and in_time else ""))
+        others = sorted(a for a in senders[who] if a != address)
+        chosen.also_from = [a for a in others if a]   # for grader.mailback's impersonation warning
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            chosen.warnings.append(f"sent from {address or 'no address'}, but {shown} also sent mail "
+                                   f"read as {chosen.display}: each address is graded in its own row, "
+                                   "none replaces the other: decide which is the student's")
         kept.append(chosen)
     return sorted(kept, key=lambda r: (r.key, r.order))
+
+
+def _owner(key: str, by_address: dict[str, list[Submission]]) -> str:
+    """Which of several senders of mail read as the student ``key`` is the student: the one
+    address whose From (display name or address) holds the key's words, else the earliest."""
+    words = {w for w in re.split(r"[^a-z]+", key.lower()) if len(w) > 1}
+
+    def reads_as(records):
+        text = " ".join(names.fallback_key(r.sender).lower() for r in records)
+        return bool(words) and words <= set(re.split(r"[^a-z]+", text))
+
+    consistent = [a for a, records in by_address.items() if reads_as(records)]
+    if len(consistent) == 1:
+        return consistent[0]
+    return min(by_address, key=lambda a: min(_when(r) for r in by_address[a]))
+
+
+def _address(r: Submission) -> str:
+    """The sender's address, lower-cased ("" for what is not mail): the From header's one clean
+    address (``mail.reply_to``), else what ``parseaddr`` reads in it."""
+    if r.source != "mail":
+        return ""
+    return (r.reply.get("address") or parseaddr(r.sender)[1]).lower()
 
 
 def _when(r: Submission) -> tuple:

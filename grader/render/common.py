@@ -183,7 +183,7 @@ def mark(q: QuestionResult) -> str:
 
 def public_mistakes(q: QuestionResult) -> list[str]:
     """Mistake ids diagnosed by public checks (a hidden check's diagnosis stays with it)."""
-    return sorted({c.mistake for c in q.checks if c.mistake and not c.hidden})
+    return sorted({m for c in q.checks if not c.hidden for m in c.ids})
 
 
 def fmt_loss(x: float | None) -> str:

@@ -95,8 +95,28 @@ def _detail(number: int, pair, kgram: int) -> str:
             + "\n".join(rows) + "\n</table>\n</div>")
 
 
+def _clusters(result) -> list[str]:
+    """One paragraph per cluster: its size, its centre, its scores, its members."""
+    clusters = result.clusters
+    if not clusters:
+        return []
+    lines = ["<h2>Clusters</h2>",
+             "<p>Entries joined by flagged pairs, three or more: most likely one base shared by all. "
+             "Each cluster is named once; the list below shows only the pairs that join its members "
+             "most closely (each member beside the one it shares most with).</p>", "<ul>"]
+    for i, c in enumerate(clusters, 1):
+        low, high = c.scores
+        spread = _percent(low) if low == high else f"{_percent(low)}&ndash;{_percent(high)}"
+        lines.append(f'<li id="cluster-{i}"><b>Cluster {i}</b>: {len(c.members)} entries, {len(c.pairs)} '
+                     f"flagged pairs scoring {spread}, {len(c.spanning)} of them listed. Closest to all the "
+                     f"others: {_who(c.centre)} (mean {_percent(c.mean)}). Members: "
+                     + ", ".join(_who(e) for e in c.members) + ".</li>")
+    return lines + ["</ul>"]
+
+
 def render(result) -> str:
     shown = result.shown
+    where = result.cluster_of()
     others = ", ".join(_e(e.key) for e in result.others) or "none"
     lines = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
@@ -110,17 +130,21 @@ def render(result) -> str:
              f"A flag is a reason to look, not a verdict: the points are unchanged.</p>"]
     for note in result.notes:
         lines.append(f"<p>Note: {_e(note)}</p>")
+    lines += _clusters(result)
     if not shown:
         lines.append("<p>No pair shares any code beyond the skeleton.</p>")
     else:
         lines += [f"<p>{len(result.flagged)} flagged pair{'s' if len(result.flagged) != 1 else ''}; "
                   f"{len(shown)} listed below, highest first.</p>",
-                  "<table>", "<tr><th>#</th><th>score</th><th>student</th><th>compared with</th><th></th></tr>"]
+                  "<table>", "<tr><th>#</th><th>score</th><th>student</th><th>compared with</th><th>cluster</th>"
+                  "<th></th></tr>"]
         for i, p in enumerate(shown, 1):
             cls = ' class="flagged"' if p.flagged else ""
             link = f'<a href="#pair-{i}">side by side</a>' if i <= MAX_DETAILED else ""
+            number = where.get(p.a.key) if p.flagged else None
+            cluster = f'<a href="#cluster-{number}">{number}</a>' if number else ""
             lines.append(f'<tr{cls}><td class="num">{i}</td><td class="num">{_percent(p.score)}</td>'
-                         f'<td>{_who(p.a)}</td><td>{_who(p.b)}</td>'
+                         f'<td>{_who(p.a)}</td><td>{_who(p.b)}</td><td class="num">{cluster}</td>'
                          f'<td>{link}{" (flagged)" if p.flagged else ""}</td></tr>')
         lines.append("</table>")
         if len(shown) > MAX_DETAILED:

@@ -5,15 +5,22 @@ pages written to a memfd, to a tmpfs or to shared memory belong to no address sp
 child could fill the host's memory with them. In a memory cgroup they count against the
 child's limit (``limits.memory_mb``), and the kernel's out-of-memory killer ends the child, not
 an innocent process of the host; a pids cgroup bounds the child's processes and threads
-(``limits.processes``, plus the sandbox's own two) whatever their uid. The cgroup also gives the
-child's peak memory and CPU time, which go into ``report.json``.
+(``limits.processes``, plus the sandbox's own two) whatever their uid. A CPU controller gives
+each child the same share of the processors however many processes it runs (cgroup v1's
+``cpu.shares``, v2's ``cpu.weight``): 28 processes forked by one submission get together what one
+process of a submission graded beside it gets, not 28 times as much. The cgroup also counts the
+CPU time of all the child's processes, a forked one that left the session included: the sandbox
+ends a request that used its CPU time (``grader.sandbox.process``), whatever signals the student
+ignores. Its peak memory and CPU time go into ``report.json``.
 
 Where: below the grader's own cgroup in each hierarchy, so that a grader confined by its own
 limits keeps its children inside them. With cgroup v1 (the ``memory`` controller mounted on its
-own hierarchy, as on this project's machines) the ``memory``, ``pids`` and ``cpuacct`` hierarchies
-are used (``memory.limit_in_bytes``, ``memory.memsw.limit_in_bytes``, ``pids.max``); otherwise
-cgroup v2 (``memory.max``, ``memory.swap.max``, ``pids.max``) when the grader's cgroup may pass
-the ``memory`` and ``pids`` controllers to a child cgroup (a delegated subtree). When neither
+own hierarchy, as on this project's machines) the ``memory``, ``pids``, ``cpuacct`` and ``cpu``
+hierarchies are used (``memory.limit_in_bytes``, ``memory.memsw.limit_in_bytes``, ``pids.max``,
+``cpu.shares``); otherwise cgroup v2 (``memory.max``, ``memory.swap.max``, ``pids.max``,
+``cpu.weight``) when the grader's cgroup may pass the ``memory`` and ``pids`` controllers (and
+``cpu`` where it has it) to a child cgroup (a delegated subtree). ``cpu``, ``cpuacct`` and
+``pids`` are optional: ``has_cpu_controller`` says whether children share the processors fairly. When neither
 works (not root, read-only, no controller), ``status()`` says why and the sandbox runs without:
 the report's sandbox line says so.
 
@@ -32,7 +39,9 @@ import signal
 import time
 from dataclasses import dataclass
 
-V1_CONTROLLERS = ("memory", "pids", "cpuacct")
+V1_CONTROLLERS = ("memory", "pids", "cpuacct", "cpu")
+CPU_SHARES = 1024  # v1 ``cpu.shares`` of every child: the kernel's default, the same for all
+CPU_WEIGHT = 100   # v2 ``cpu.weight``: likewise
 KILL_WAIT = 5.0
 _counter = itertools.count()
 _NAME = re.compile(r"lab2-(\d+)-\d+")
@@ -130,6 +139,11 @@ def _v2_layout(folder: str) -> tuple[_Layout | None, str]:
     if not {"memory", "pids"} <= set(available):
         return None, "cgroup v2 without the memory and pids controllers"
     enabled = _read(os.path.join(folder, "cgroup.subtree_control")).split()
+    if "cpu" in available and "cpu" not in enabled:
+        # Alone, and first: optional (without it children only lack a fair share of the CPU),
+        # and a write fails as a whole, so it must not take the required two down with it.
+        with contextlib.suppress(OSError):
+            _write(os.path.join(folder, "cgroup.subtree_control"), "+cpu")
     missing = [c for c in ("memory", "pids") if c not in enabled]
     if missing:
         try:
@@ -151,6 +165,17 @@ def status() -> tuple[bool, str]:
     except OSError as err:
         return False, f"cannot make a cgroup: {err.strerror or err}"
     return True, ""
+
+
+@functools.cache
+def has_cpu_controller() -> bool:
+    """Whether each child's cgroup gets its own share of the processors (v1 ``cpu``, v2 ``cpu.weight``)."""
+    layout, _ = _layout()
+    if layout is None:
+        return False
+    if layout.version == 1:
+        return "cpu" in layout.folders
+    return "cpu" in _read(os.path.join(layout.folders["unified"], "cgroup.subtree_control")).split()
 
 
 # --- one child's cgroup -------------------------------------------------------------------------
@@ -186,12 +211,16 @@ class Cgroup:
                 _write(os.path.join(memory, "memory.memsw.limit_in_bytes"), str(memory_bytes))
             if "pids" in self.folders:
                 _write(os.path.join(self.folders["pids"], "pids.max"), str(pids))
+            if "cpu" in self.folders:
+                _write(os.path.join(self.folders["cpu"], "cpu.shares"), str(CPU_SHARES))
         else:
             folder = self.folders["unified"]
             _write(os.path.join(folder, "memory.max"), str(memory_bytes))
             with contextlib.suppress(FileNotFoundError):
                 _write(os.path.join(folder, "memory.swap.max"), "0")
             _write(os.path.join(folder, "pids.max"), str(pids))
+            with contextlib.suppress(FileNotFoundError):  # only where the cpu controller is enabled
+                _write(os.path.join(folder, "cpu.weight"), str(CPU_WEIGHT))
 
     @property
     def procs_files(self) -> list[str]:
@@ -208,20 +237,26 @@ class Cgroup:
             text = _read(os.path.join(self.folders["unified"], "memory.events"))
         return _field(text, "oom_kill") or 0
 
+    def cpu_ns(self) -> int | None:
+        """The CPU time (ns) every process of the cgroup used so far, the exited ones included;
+        None where it is not counted (v1 without ``cpuacct``)."""
+        if self._usage is not None:
+            return self._usage.cpu_ns
+        if self.version == 1:
+            return _number(os.path.join(self.folders["cpuacct"], "cpuacct.usage")) if "cpuacct" in self.folders \
+                else None
+        usec = _field(_read(os.path.join(self.folders["unified"], "cpu.stat")), "usage_usec")
+        return None if usec is None else usec * 1000
+
     def usage(self) -> Usage:
         """Peak memory, CPU time and out-of-memory kills so far."""
         if self._usage is not None:
             return self._usage
         if self.version == 1:
             peak = _number(os.path.join(self.folders["memory"], "memory.max_usage_in_bytes"))
-            cpu = _number(os.path.join(self.folders["cpuacct"], "cpuacct.usage")) if "cpuacct" in self.folders \
-                else None
         else:
-            folder = self.folders["unified"]
-            peak = _number(os.path.join(folder, "memory.peak"))  # Linux 5.19 and later
-            usec = _field(_read(os.path.join(folder, "cpu.stat")), "usage_usec")
-            cpu = None if usec is None else usec * 1000
-        return Usage(peak, cpu, self.oom_kills())
+            peak = _number(os.path.join(self.folders["unified"], "memory.peak"))  # Linux 5.19 and later
+        return Usage(peak, self.cpu_ns(), self.oom_kills())
 
     def finish(self) -> Usage:
         """Kill what is left in the cgroup, read its usage and remove it; safe to call twice."""

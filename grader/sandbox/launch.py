@@ -13,6 +13,10 @@ Two sandboxes, chosen once by ``sandbox_status()``:
   ``limits.processes`` (approximate: it counts the user's other processes too).
 - ``rlimits``: the same child with the same resource limits and uid, but it sees the host's
   files (whatever the dedicated uid may read) and the network. ``LAB2_SANDBOX=rlimits`` forces it.
+  As root, its group is ``SANDBOX_GID`` and the grader's own folders (the project: reference,
+  rubric, grader, ``.git``; and the answers' cache) deny that group by an ACL entry
+  (``hide_grader_files``, ``grader.sandbox.hiding``): the child reaches the Python environment,
+  the submission and the data binds there through descriptors opened while it is still root.
 Both: stdin is /dev/null, a cleared environment (one BLAS thread, MPLBACKEND=Agg), RLIMIT_AS =
 ``limits.memory_mb`` (numpy with one OpenBLAS thread starts from about 130 MB), RLIMIT_FSIZE,
 RLIMIT_NOFILE, RLIMIT_CORE = 0 and an RLIMIT_CPU backstop behind the wall-clock timeout; a
@@ -41,8 +45,8 @@ import numpy as np
 
 import lab2check
 from grader.sandbox import cgroup as cgroups
-from grader.sandbox import seccomp_filter
-from grader.sandbox.slots import SandboxError, tasks_of
+from grader.sandbox import hiding, seccomp_filter
+from grader.sandbox.slots import SANDBOX_GID, SandboxError, tasks_of
 
 HERE = Path(__file__).resolve().parent
 # What the child needs of ours, and where bubblewrap shows it: the script and the protocol it
@@ -60,7 +64,10 @@ TMPFS_MIN_MB = 64
 
 BUBBLEWRAP_LINE = "student code ran in bubblewrap: no network, read-only view of the submission and the data"
 RLIMITS_LINE = "student code ran with resource limits only"
+HIDDEN_LINE = "the grader's files hidden from student code"
+NOT_HIDDEN_LINE = "student code could read the grader's files ({})"
 CGROUP_LINE = "memory and processes counted in a cgroup"
+CPU_SHARE_LINE = "an equal share of the CPU for each child"
 NO_CGROUP_LINE = "no cgroup ({}): memory counted by RLIMIT_AS only"
 SECCOMP_LINE = "system calls filtered by seccomp"
 NO_SECCOMP_LINE = "no seccomp filter ({})"
@@ -75,8 +82,13 @@ def sandbox_status() -> tuple[str, str]:
     an error instead of a fallback.
     """
     sandbox, line = _which_sandbox()
+    if sandbox == "rlimits":
+        why = hide_grader_files() if os.geteuid() == 0 else "the grader does not run as root"
+        line += "; " + (NOT_HIDDEN_LINE.format(why) if why else HIDDEN_LINE)
     cgroup_ok, why = cgroups.status()
     line += "; " + (CGROUP_LINE if cgroup_ok else NO_CGROUP_LINE.format(why))
+    if cgroup_ok and cgroups.has_cpu_controller():
+        line += ", " + CPU_SHARE_LINE
     seccomp_ok, why = seccomp_filter.status()
     return sandbox, line + "; " + (SECCOMP_LINE if seccomp_ok else NO_SECCOMP_LINE.format(why))
 
@@ -113,6 +125,22 @@ def _bubblewrap_works() -> tuple[bool, str]:
         lines = run.stderr.decode(errors="replace").strip().splitlines() or [f"exit code {run.returncode}"]
         return False, lines[-1][:200]
     return True, ""
+
+
+def hidden_folders() -> list[str]:
+    """What student code must not read without bubblewrap: the project's folder (the reference,
+    the rubric, the grader, its history; Gradescope's ``/autograder/source``) and the reference
+    answers' cache (``$LAB2_CACHE`` may put it elsewhere)."""
+    from grader import PROJECT
+    from grader.reference_answers import CACHE  # imported here: the sandbox does not need it otherwise
+
+    folders = {os.path.realpath(PROJECT), os.path.realpath(CACHE)}
+    return sorted(f for f in folders if os.path.isdir(f))
+
+
+def hide_grader_files() -> str:
+    """Deny the sandbox group every hidden folder (once per process): "" when done, else why not."""
+    return "; ".join(why for folder in hidden_folders() if (why := hiding.hide(folder, SANDBOX_GID)))
 
 
 def seccomp_program() -> bytes | None:

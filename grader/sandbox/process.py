@@ -17,13 +17,23 @@ count as well; the process is started inside it (through ``sh``, which joins it 
 executes the sandbox), the cgroup's out-of-memory kills are reported as the memory limit, and
 its peak memory and CPU time are summed in ``Child.usage`` before it is removed.
 
+A request's CPU time is the CPU time of every process in the child's cgroup (forked ones that
+left the session included), read by the grader while it waits for the answer: past the
+request's ``cpu_seconds`` (and the second of grace ``RLIMIT_CPU`` gives) the child is killed and
+the request is a ``timeout``, the same one ``SIGXCPU`` gives, so a handler for ``SIGXCPU`` in
+student code changes nothing. The grader reads the count only as often as the time left could
+be used up on every processor at once, so an honest request costs a few reads. Without a
+cgroup, the soft ``RLIMIT_CPU`` of the child's own process is the only CPU limit.
+
 For the caller: one thread uses a ``Child`` at a time, and that thread must outlive the child
 (``--die-with-parent`` and the reaper's parent-death signal fire when the *thread* that started
 the process exits). The dedicated uid must be able to read the bind sources (o+r, and o+x on
 their folders with ``rlimits``); bind targets must not lie inside /submission. Without
-bubblewrap the dedicated uid reads whatever is world-readable, the project included: keep
-submissions (and, ideally, the project) in folders only root may enter; the child reaches the
-folders it needs through descriptors opened before it drops root.
+bubblewrap the dedicated uid reads whatever is world-readable: as root the grader's own folders
+are hidden from it (``grader.sandbox.hiding``), and it reaches the data binds through
+descriptors the grader opens and passes (``sandbox_path`` gives ``/proc/self/fd/N/...``); keep
+submissions in folders only root may enter (the child reaches its own through a descriptor
+opened before it drops root).
 
 Not this module's job: the command that starts a process (``launch``), the bytes on the pipes
 (``protocol``), the uids (``slots``), the words of a note (``notes``).
@@ -44,10 +54,16 @@ from grader.sandbox import cgroup as cgroups
 from grader.sandbox import launch, protocol
 from grader.sandbox.notes import describe_exit, error_note, join, signal_of
 from grader.sandbox.protocol import BadOutput, Reader
-from grader.sandbox.slots import BASE_UID, KILL_WAIT, SandboxError, kill_uid, take_slot
+from grader.sandbox.slots import BASE_UID, KILL_WAIT, SANDBOX_GID, SandboxError, kill_uid, take_slot
 from lab2check.result import Result, Status
 
 PIDS_SLACK = 2  # the sandbox's own processes in a child's cgroup: bubblewrap's two, or the reaper
+CPU_GRACE_SECONDS = 1.0  # what the child's soft RLIMIT_CPU allows past a request's CPU time, too
+CPU_POLL_SECONDS = 0.05  # the shortest wait between two reads of a child's CPU time
+# The longest a request may add to its own wall-clock limit: a fresh process started first
+# (``launch.START_TIMEOUT``), and a failed one stopped after (the waits of ``_stop``: the kill,
+# the output's end, the dedicated uid's leftovers, the cgroup's emptying and removal).
+REQUEST_OVERHEAD_SECONDS = launch.START_TIMEOUT + 4 * KILL_WAIT + 3.0
 
 
 class Child:
@@ -80,6 +96,20 @@ class Child:
         self._used = []  # cgroups.Usage of every ended process
         self.slot, lock = take_slot(slot)
         self.uid = BASE_UID + self.slot if os.geteuid() == 0 else None
+        self.gid = self.uid
+        self._bind_fds = {}  # rlimits as root: bind source -> a descriptor the child inherits
+        if self.sandbox == "rlimits" and self.uid is not None:
+            # The sandbox group is denied the grader's folders; the data binds may lie in them
+            # (the cache), so the child reaches those through descriptors opened here.
+            self.gid = SANDBOX_GID
+            launch.hide_grader_files()
+            try:
+                for source in self.binds:
+                    self._bind_fds[source] = os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as err:
+                self._close_bind_fds()
+                os.close(lock)
+                raise SandboxError(f"cannot open a data bind: {err}") from None
         self._release_slot = weakref.finalize(self, os.close, lock)
         self._proc = None
         self._next_id = 0
@@ -92,6 +122,9 @@ class Child:
         """Where the child sees ``host_path`` (a submission file or one of the binds)."""
         path = str(Path(host_path).resolve())
         if self.sandbox == "rlimits":
+            for source, fd in self._bind_fds.items():
+                if launch.under(path, source):
+                    return f"/proc/self/fd/{fd}{path[len(source):]}"
             return path
         for source, target in [(str(self.folder), launch.SANDBOX_SUBMISSION), *self.binds.items()]:
             if launch.under(path, source):
@@ -133,7 +166,7 @@ class Child:
         started = time.monotonic()
         proc = self._proc
         try:
-            outcome = proc.exchange(chunks, reader, started + timeout, output)
+            outcome = proc.exchange(chunks, reader, started + timeout, output, cpu + CPU_GRACE_SECONDS)
         except BadOutput as err:
             outcome, notes = "bad-output", notes + [str(err)]
         seconds = time.monotonic() - started
@@ -148,6 +181,9 @@ class Child:
             else:
                 notes.append(end)
                 status = Status.CRASHED
+        elif outcome == "cpu":  # the cgroup's count: every process of the child, whatever it ignores
+            notes.append(f"used more than its {cpu:g} s of CPU time: the child process was stopped")
+            status = Status.TIMEOUT
         elif outcome == "timeout":
             notes.append(f"no answer within {timeout:g} s: the child process was killed")
             status = Status.TIMEOUT
@@ -174,7 +210,13 @@ class Child:
     def close(self) -> None:
         """Kill the process (and everything it started) and free the slot."""
         self._stop(None)
+        self._close_bind_fds()
         self._release_slot()
+
+    def _close_bind_fds(self) -> None:
+        for fd in self._bind_fds.values():
+            os.close(fd)
+        self._bind_fds = {}
 
     def __enter__(self):
         return self
@@ -246,17 +288,18 @@ class Child:
         for fd in (req_w, resp_r, out_r):
             launch.widen_pipe(fd)
         config = {"request_fd": req_r, "response_fd": resp_w, "rlimits": launch.rlimits(self.limits, self.uid),
-                  "uid": self.uid, "gid": self.uid, "max_elements": (self.limits.max_array_mb << 20) // 8,
+                  "uid": self.uid, "gid": self.gid, "max_elements": (self.limits.max_array_mb << 20) // 8,
                   "site": [launch.numpy_site()], "seccomp": self.seccomp is not None}
         info_r, info_w = os.pipe2(os.O_CLOEXEC) if self.sandbox == "bubblewrap" else (None, None)
         passed, home, cgroup = [fd for fd in (req_r, resp_w, info_w) if fd is not None], None, None
+        inherited = list(self._bind_fds.values())  # kept open by the grader: not closed below
         try:
             if self.cgroups:
                 cgroup = cgroups.Cgroup(self.limits.memory_mb << 20, self.limits.processes + PIDS_SLACK)
             argv, env, home = launch.command(self.sandbox, config, self.folder, self.binds, self.limits,
                                             self.seccomp, info_w, passed)
             popen = subprocess.Popen(launch.joining(cgroup, argv), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-                                     env=env, cwd="/", pass_fds=passed, start_new_session=True)
+                                     env=env, cwd="/", pass_fds=passed + inherited, start_new_session=True)
         except OSError as err:
             for fd in (req_w, resp_r, out_r, info_r):
                 if fd is not None:
@@ -309,8 +352,10 @@ class _Process:
         self.killer = _Killer(popen, sandbox, cgroup)
         self._finalizer = weakref.finalize(self, self.killer)  # a forgotten Child dies with its owner
 
-    def exchange(self, chunks, reader, deadline, output) -> str:
-        """Send ``chunks`` and feed what comes back to ``reader``: "done", "timeout" or "eof"."""
+    def exchange(self, chunks, reader, deadline, output, cpu_seconds: float | None = None) -> str:
+        """Send ``chunks`` and feed what comes back to ``reader``: "done", "timeout", "eof", or
+        "cpu" when the cgroup's processes used ``cpu_seconds`` of CPU time from now on."""
+        cpu = _CpuWatch(self.cgroup, cpu_seconds)
         pending = [memoryview(c) for c in chunks if len(c)]
         poller = select.poll()
         poller.register(self.resp_r, select.POLLIN)
@@ -319,10 +364,14 @@ class _Process:
         if pending:
             poller.register(self.req_w, select.POLLOUT)
         while not reader.done:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 return "timeout"
-            for fd, _ in poller.poll(math.ceil(left * 1000)):
+            wait = cpu.wait(now)
+            if wait is not None and wait <= 0:
+                return "cpu"
+            for fd, _ in poller.poll(math.ceil(min(left, wait if wait is not None else left) * 1000)):
                 if fd == self.out_r:
                     if self._read_output(output) is False:  # None: nothing to read after all
                         poller.unregister(fd)
@@ -401,6 +450,34 @@ class _Process:
         if self.home:
             shutil.rmtree(self.home, ignore_errors=True)
             self.home = None
+
+
+class _CpuWatch:
+    """When a request's CPU time, counted by the child's cgroup, runs out.
+
+    The count is read only when the time left could have been used on every processor since
+    the last read: a request with 180 s left on 2 processors is first looked at after 90 s.
+    """
+
+    def __init__(self, cgroup, seconds: float | None):
+        start = cgroup.cpu_ns() if cgroup is not None and seconds else None
+        self.cgroup, self.limit = cgroup, None if start is None else start + int(seconds * 1e9)
+        self.processors = os.cpu_count() or 1
+        self.next_read = time.monotonic()
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until the next read (<= 0: the CPU time is used up); None: no CPU watch."""
+        if self.limit is None:
+            return None
+        if now >= self.next_read:
+            used = self.cgroup.cpu_ns()
+            if used is None:
+                self.limit = None
+                return None
+            if used >= self.limit:
+                return 0.0
+            self.next_read = now + max(CPU_POLL_SECONDS, (self.limit - used) / 1e9 / self.processors)
+        return self.next_read - now
 
 
 class _Killer:

@@ -165,11 +165,25 @@ def load_npy(blob: bytes, max_elements: int | None = None):
     count, offset = math.prod(shape), stream.tell()
     if max_elements is not None and count > max_elements:
         raise BadOutput(f"the child sent an array of {count} elements, over the limit of {max_elements}")
+    # An empty array may still declare a dimension numpy cannot index ((0, 2**70)): the product
+    # of its non-zero dimensions is bounded like a count, so that no shape overflows numpy's sizes.
+    bound = max_elements if max_elements is not None else len(blob)
+    if math.prod(n for n in shape if n) > max(bound, 1):
+        raise BadOutput(f"the child sent an array of shape {_shown(shape)}, a dimension over the limit")
     if count * dtype.itemsize != len(blob) - offset:
-        raise BadOutput(f"the child sent an array of shape {shape} with {len(blob) - offset} bytes of data")
-    array = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
-    array = array.reshape(shape, order="F" if fortran else "C")
-    return array.astype(dtype.newbyteorder("="), order="C", copy=True)
+        raise BadOutput(f"the child sent an array of shape {_shown(shape)} with {len(blob) - offset} bytes of data")
+    try:
+        array = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
+        array = array.reshape(shape, order="F" if fortran else "C")
+        return array.astype(dtype.newbyteorder("="), order="C", copy=True)
+    except Exception as err:  # noqa: BLE001 - whatever numpy refuses is the child's bad output
+        raise BadOutput(f"the child sent an array numpy cannot build: {type(err).__name__}") from None
+
+
+def _shown(shape: tuple) -> str:
+    """A shape for a message, bounded (32 dimensions of 2**64 would be a 600-character line)."""
+    text = str(shape)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _text(value, limit: int) -> str:

@@ -4,7 +4,9 @@ When the grader is root, each ``Child`` holds a slot n (a lock file under the sy
 temporary folder, so across processes too) and its processes run as uid/gid 61000 + n: a
 uid of their own, so RLIMIT_NPROC counts only them and, when a child ends, every process
 left with that uid is a leftover to kill (``kill_uid``). A slot whose uid has an account on
-the machine is skipped. ``processes_of`` is what the tests assert empty after each child.
+the machine is skipped. Without bubblewrap every slot's processes share the group
+``SANDBOX_GID`` (62000), which the grader's own folders deny by an ACL entry
+(``grader.sandbox.hiding``). ``processes_of`` is what the tests assert empty after each child.
 
 Not this module's job: dropping to the uid (the child does it, ``grader.sandbox.child``).
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 BASE_UID = 61000  # slot n runs as uid/gid 61000 + n when the grader is root
 MAX_SLOTS = 1000
+SANDBOX_GID = BASE_UID + MAX_SLOTS  # the group of every slot without bubblewrap: denied the grader's files
 KILL_WAIT = 5.0
 
 

@@ -167,40 +167,64 @@ def evaluate(case, result: Result, expected: dict, variants: dict | None, tol: T
             return mutated
         loss_note = next((o for k, o in outcomes if k == "loss" and not o.passed), None)
         return Outcome(True, "(the loss differs from the reference's: see the loss question)" if loss_note else "")
-    # Lead with the quantity that carries a known mistake, if one does: the others may differ
-    # as its consequence, or harmlessly.
     in_order = failed[0][0]
-    key, first = next(((k, o) for k, o in failed if o.mistake), failed[0])
-    failed = [(key, first)] + [(k, o) for k, o in failed if k != key]
+    (key, first), others, rest = _lead(failed)
+    also = tuple(o.mistake for _, o in others)
     if chain:
         order = ", ".join(case.keys)
-        also = [k for k, _ in failed[1:]]
         which = "differs" if key == in_order else f"differs with a known mistake ({in_order} differs before it)"
         msg = (f"{case.call}: {key} is the first quantity that {which}, in the order of the computation "
                f"({order}). {first.message}")
-        if also:
-            msg += f" ({', '.join(also)} differ{'s' if len(also) == 1 else ''} too, maybe as a consequence.)"
-        return Outcome(False, msg, first.mistake, 0.0)
+        msg += "".join(f" {k} differs for another reason too: {o.message}" for k, o in others)
+        if rest:
+            msg += f" ({', '.join(rest)} differ{'s' if len(rest) == 1 else ''} too, maybe as a consequence.)"
+        return Outcome(False, msg, first.mistake, 0.0, also=also)
+    if others:
+        msg = first.message + "".join(f" Also: {o.message}" for _, o in others)
+        return Outcome(False, msg, first.mistake, 0.0, also=also)
     return first
+
+
+def _lead(failed):
+    """``failed``: ``(key, Outcome)`` of the quantities that differ, in the order of the
+    computation -> ``((key, lead), others, rest)``: the lead is the first quantity that carries a
+    known mistake (the others may differ as its consequence, or harmlessly), else the first;
+    ``others`` are the first quantity of each further, different id (an independent mistake:
+    a factor on dW2 and a shape on db1), in order; ``rest`` the keys of the remaining ones."""
+    key, first = next(((k, o) for k, o in failed if o.mistake), failed[0])
+    seen, others, rest = {first.mistake}, [], []
+    for k, o in failed:
+        if k == key:
+            continue
+        if o.mistake and o.mistake not in seen:
+            seen.add(o.mistake)
+            others.append((k, o))
+        else:
+            rest.append(k)
+    return (key, first), others, rest
 
 
 def without_blind_passes(cases, outcomes, variants) -> list:
     """``outcomes`` (one per case of one question) with the passes that prove nothing taken back.
 
-    When a check group names a mistake on some case, a case of that group where the mistake
+    When a check group names a general mistake (``mistakes.SCOPE``) on some case, a case of that group where the mistake
     gives the right answer (its variant equals the reference's output there, or it is a factor
     of m and the case has m = 1) passed only because it cannot tell the two apart: a summed loss
-    on one example, a whole-matrix softmax on one column. Such a pass earns nothing.
+    on one example, a whole-matrix softmax on one column. Such a pass earns nothing (``blind``).
+    An edge mistake takes nothing back: a loss without clipping is right wherever y_hat is
+    strictly inside (0, 1), and keeps the credit of those cases.
     ``variants`` maps a case id to its variants (only those that differ from the reference).
     """
     named, backed = {}, {}
     for case, outcome in zip(cases, outcomes):
-        if not outcome.passed and outcome.mistake:
-            named.setdefault(case.check, set()).add(outcome.mistake)
+        if not outcome.passed:
+            # Only a general mistake: an edge one (no clipping) is right wherever it is finite.
+            general = {x for x in outcome.ids if mistakes.SCOPE.get(x) != mistakes.EDGE}
+            named.setdefault(case.check, set()).update(general)
         backed.setdefault(case.check, set()).update(mistakes.mistake_of(k) for k in (variants.get(case.id) or {}))
     out = []
     for case, outcome in zip(cases, outcomes):
-        if outcome.passed and case.check in named:
+        if outcome.passed and named.get(case.check):
             shown = {mistakes.mistake_of(k) for k in (variants.get(case.id) or {})}
             blind = sorted(x for x in named[case.check]
                            if not mistakes.visible(x, _m(case)) or (x in backed[case.check] and x not in shown))
@@ -209,9 +233,21 @@ def without_blind_passes(cases, outcomes, variants) -> list:
                 # No id on this case: it cannot show the mistake; the cases that do name it.
                 outcome = Outcome(False, f"{case.call}: right here, but this case cannot tell {blind[0]} (named "
                                          f"on the other cases of this check) from the right answer (it {why}), "
-                                         "so it earns nothing", None, 0.0)
+                                         "so it earns nothing", None, 0.0, blind=True)
         out.append(outcome)
     return out
+
+
+def first_line(qid, failed) -> str:
+    """The first line a student reads for a question (the grader's table reason and summary, the
+    kit's first message), from the ``Outcome`` of its failed public checks: the catalogue ids
+    they name, each with its advice, in the order found; else the first failure's first line.
+    A pass that cannot tell a mistake (``blind``) comes after every other failure, never first."""
+    named = list(dict.fromkeys(m for o in failed for m in o.ids))
+    if named:
+        return f"{qid}: " + " ".join(mistakes.tag(m) for m in named)
+    real = [o for o in failed if not o.blind] or list(failed)
+    return f"{qid}: {real[0].message.splitlines()[0]}" if real and real[0].message else ""
 
 
 def _evaluate_init(case, result, expected):
@@ -284,7 +320,8 @@ _OWN_LOSS_FAKED = ("your loss and forward pass all their checks, so the loss val
 def without_own_loss_credit(outcome: Outcome) -> Outcome:
     """``outcome`` (an own-loss credit) taken back, for a student whose loss and forward pass all
     their checks: the loss values the credit rested on cannot have been those of that loss."""
-    return Outcome(False, outcome.message.replace(_OWN_LOSS_WRONG, _OWN_LOSS_FAKED), outcome.mistake, 0.0)
+    return Outcome(False, outcome.message.replace(_OWN_LOSS_WRONG, _OWN_LOSS_FAKED), outcome.mistake, 0.0,
+                   also=outcome.also)
 
 
 def _evaluate_gradcheck(case, result, expected, variants, tol):
@@ -295,8 +332,10 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
     vs_ref = {k: compare_key(case, k, result, expected, variants, tol) for k in keys}
     if all(o.passed for o in vs_ref.values()):
         return Outcome(True)
-    first_key = next(k for k in keys if not vs_ref[k].passed)
-    first = vs_ref[first_key]
+    (_, first), others, _ = _lead([(k, vs_ref[k]) for k in keys if not vs_ref[k].passed])
+    if others:  # independent mistakes (a factor on dW2, a shape on db1): each named
+        first = Outcome(False, first.message + "".join(f" Also: {o.message}" for _, o in others), first.mistake,
+                        0.0, also=tuple(o.mistake for _, o in others))
     out = result.outputs
     numeric = _own_numeric(case, result)
     if numeric is not None and all(k in out for k in keys):
@@ -308,9 +347,10 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
                 return Outcome(tol.own_loss_credit >= 1.0,
                                f"{case.call}: your gradient matches centred differences of your own loss "
                                f"(rel error {fmt(own)}), but {_OWN_LOSS_WRONG}: {first.message}", first.mistake,
-                               tol.own_loss_credit, own_loss=True)
+                               tol.own_loss_credit, own_loss=True, also=first.also)
             return Outcome(False, f"{first.message} Centred differences of your own loss give a rel error of "
-                                  f"{fmt(own)} (expected below {tol.gradcheck_rel_error:g}).", first.mistake, 0.0)
+                                  f"{fmt(own)} (expected below {tol.gradcheck_rel_error:g}).", first.mistake, 0.0,
+                           also=first.also)
     return first
 
 
@@ -435,15 +475,18 @@ def _close(a, b, rtol) -> bool:
 
 
 def _variant_match(got, ref, rtol, variants, among=None):
-    """The catalogue id whose recorded losses ``got`` follows (and the reference does not);
-    only the ids in ``among`` when it is given."""
+    """The catalogue id whose recorded losses ``got`` follows (and the reference does not), when
+    it is clearly the closest of them (``mistakes.closest_variant``): from small initial weights
+    a linear hidden layer records nearly tanh's losses, but its own variant's more closely. Only
+    the ids in ``among`` when it is given."""
+    cut = {}
     for key, losses in (variants or {}).items():
         if among is not None and mistakes.mistake_of(key) not in among:
             continue
         v = np.asarray(losses, np.float64).ravel()[:got.size]
-        if v.size == got.size and not _close(v, ref, rtol) and _close(got, v, rtol):
-            return mistakes.mistake_of(key)
-    return None
+        if v.size == got.size:
+            cut[key] = v
+    return mistakes.closest_variant(got, ref, cut, close=lambda a, b: _close(a, b, rtol))
 
 
 # Scale factors of a first loss that name a mistake: (factor of the reference's loss, id, why).

@@ -18,6 +18,13 @@ class Outcome:
     mistake: str | None = None
     credit: float = 1.0        # the share of the check's points kept (1 when passed)
     own_loss: bool = False     # credit given because the gradient matches the student's own (wrong) loss
+    also: tuple = ()           # further catalogue ids named by the same check, independent of ``mistake``
+    blind: bool = False        # a pass taken back: the case cannot tell the mistake named on the others
+
+    @property
+    def ids(self) -> tuple:
+        """Every catalogue id this outcome names, the leading one first."""
+        return ((self.mistake,) if self.mistake else ()) + tuple(self.also)
 
 
 def fmt(x) -> str:

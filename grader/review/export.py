@@ -1,0 +1,129 @@
+"""The way out of the review app: the hand grades merged into the batch's outputs.
+
+``export(review)`` does what ``python -m grader batch SOURCE --out OUT --manual CSV`` does with
+the same points, without SOURCE and without grading anything:
+1. writes ``OUT/review/manual.csv``, the ``--manual`` form (``student, question, points,
+   comment``; the student is the folder key, which ``grader.batch`` matches), for a teacher who
+   prefers a spreadsheet or wants to run ``batch --manual`` with it later;
+2. reads it back with ``grader.manual.load_batch`` (the same checks as ``--manual``);
+3. rebuilds every row of ``grades.csv`` from its student folder (``archive.json`` keeps where the
+   archive came from and the row's notes; ``similar_to`` is read back from ``grades.csv``), and
+   hands them to ``grader.batch``'s own merge and writers: each student's ``report.json``,
+   ``results.json`` and ``feedback.md``, then ``grades.csv``; for a Moodle source also
+   ``OUT/moodle/`` (the worksheet found there, filled again: every cell but the grade and
+   feedback is as downloaded, and those are recomputed; ``feedback-files.zip``).
+A grade that needs grading again (the answer changed) is left out: that part is pending.
+``summary.md`` and the histogram are the batch's, not rewritten (the next ``batch`` run updates
+them, the hand points kept). Returns the notes to show.
+"""
+import csv
+import io
+from pathlib import Path
+
+from grader import batch as batch_mod
+from grader import manual
+from grader.batch_task import write_atomic
+from grader.intake import worksheet as moodle_worksheet
+from grader.render import neutralise as N
+from grader.render.common import pts
+from grader.report import Report
+from grader.review.answers import load_students
+from grader.review.grading import REVIEW_DIR, Review
+
+MANUAL_CSV = "manual.csv"
+
+
+def manual_rows(review: Review) -> list[tuple[str, str, str, str]]:
+    """``(student key, question, points, comment)`` of every graded answer, by key then question."""
+    rows = []
+    gb = review.open()
+    try:
+        for q in review.questions:
+            snap = review.snapshot(q, gb)
+            for a in review.answers[q]:
+                state = review.state(a, snap)
+                if state.graded:
+                    rows.append((a.key, q, pts(review.points(q, state.grade)), review.comment(q, state.grade)))
+    finally:
+        gb.close()
+    order = {q: i for i, q in enumerate(review.questions)}
+    return sorted(rows, key=lambda r: (r[0], order[r[1]]))
+
+
+def manual_csv(rows) -> bytes:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["student", "question", "points", "comment"])
+    for key, q, points, comment in rows:
+        w.writerow([key, q, points, N.csv_cell(N.line(comment))])
+    return buf.getvalue().encode("utf-8")
+
+
+def _similar(out: Path) -> dict[tuple[str, str], list[str]]:
+    """``(file cell, sha256) -> similar_to`` from the batch's grades.csv."""
+    try:
+        text = (out / "grades.csv").read_text(encoding="utf-8-sig")
+    except OSError:
+        return {}
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    return {(r.get("file", ""), r.get("sha256", "")): [s for s in (r.get("similar_to") or "").split(";") if s]
+            for r in rows}
+
+
+def _rows(out: Path) -> list:
+    similar = _similar(out)
+    listed = {sha for _, sha in similar}
+    rows = []
+    for folder in sorted((out / "students").glob("*")):
+        try:
+            meta = N.json_loads((folder / batch_mod.MARKER).read_text(encoding="utf-8"))
+            report = Report.from_dict(N.json_loads((folder / "report.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if similar and meta.get("sha256", "") not in listed:
+            continue       # a folder of an earlier run whose archive is gone: not in grades.csv either
+        origin = {k: v for k, v in (meta.get("origin") or {}).items()
+                  if k in ("source", "group", "received", "participant", "moodle_folder")}
+        row = batch_mod.Row(meta.get("file", ""), meta.get("sha256", ""), folder.name, meta.get("last_name", ""),
+                            meta.get("first_name", ""), report, meta.get("fingerprint") or {},
+                            list(meta.get("notes") or []), up_to_date=True, **origin)
+        try:   # the mail's reply envelope (grader.mailback): written again as it was
+            row.mail = N.json_loads((folder / batch_mod.MAIL).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            row.mail = {}
+        row.similar_to = similar.get((N.csv_cell(row.file), row.sha256), [])
+        rows.append(row)
+    return rows
+
+
+def _worksheet(out: Path):
+    """The filled worksheet a Moodle batch wrote in OUT/moodle/, read as Moodle's own, or None."""
+    found = sorted(p for p in (out / "moodle").glob("*") if p.is_file() and p.suffix.lower() == ".csv")
+    return moodle_worksheet.read(found[0]) if found else None
+
+
+def export(review: Review) -> list[str]:
+    out = review.out
+    rows = manual_rows(review)
+    (out / REVIEW_DIR).mkdir(exist_ok=True)
+    csv_path = out / REVIEW_DIR / MANUAL_CSV
+    write_atomic(csv_path, manual_csv(rows))
+    entries = manual.load_batch(csv_path, review.rubric)
+    b = batch_mod._Batch(None, out, review.rubric, entries)
+    built = _rows(out)
+    for row in built:
+        b.add(row, csv=False)
+    notes = b.unmatched_manual()
+    rows_sorted = sorted(b.rows.values(), key=lambda r: (r.key, r.file))
+    moodle = [r for r in rows_sorted if r.source == "moodle" and r.participant]
+    if moodle:
+        notes += batch_mod._write_moodle(moodle, _worksheet(out), review.rubric, out)
+    b.write_csv()
+    moodle_note = ", moodle/" if moodle else ""
+    notes.insert(0, f"{len(rows)} hand grades of {len({r[0] for r in rows})} students merged into {len(built)} rows: "
+                    f"grades.csv, students/*/feedback.md, results.json{moodle_note}; the --manual form is {csv_path}")
+    return notes
+
+
+def students_count(out) -> int:
+    return len(load_students(out))
