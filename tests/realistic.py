@@ -467,9 +467,10 @@ STUDENTS = (
     # forward and backward fail, the gradient check keeps its share (the gradient of the student's
     # own forward and loss), init and update pass: 1.25. q2_2 and q2_3: predict gives other labels
     # (two public cases cannot tell tanh from linear: no id there; a hidden case names it), and
-    # the linear network diverges at lr = 1 in the lab's training (stopped at epoch 3): 0 and 0,
-    # as for tanh-activation. (Judging a variant's trained model in its own network and letting a
-    # spike recover are issue 21's items 2 and 4, done apart: they may change these two.)
+    # the linear network really diverges at lr = 1: its predictions are nan at epoch 38, where the
+    # watch stops it (it was stopped at epoch 3, at the first loss above 10 times its first, before
+    # issue 21's item 4; the points are the same): no trained model to judge, in its own network
+    # or the lab's (item 2): 0 and 0.
     _s("missing-activation", [("hidden_layer",
                                  '    A1 = sigmoid(Z1)\n    Z2 = np.dot(params["W2"], A1) + params["b2"]\n',
                                  '    Z2 = np.dot(params["W2"], Z1) + params["b2"]\n'),
