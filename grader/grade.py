@@ -51,6 +51,9 @@ class _Run:
     losses: dict = field(default_factory=dict)      # qid -> list of the student's losses
     final_losses: dict = field(default_factory=dict)  # qid -> loss of the returned parameters (grader's)
     printed: dict = field(default_factory=dict)     # qid -> [what public requests printed]
+    # qid -> (Task, outputs, types, predict Result) of a training that returned: judged once
+    # every unit check is (_judge_trainings), since a model built another way counts there.
+    trainings: dict = field(default_factory=dict)
     usage: dict | None = None                       # the child's Child.usage once it is closed
 
 
@@ -197,7 +200,8 @@ def _training_task(qid, rubric, answers, data: dict) -> training.Task:
                          ref["accuracy"], rubric.training.epochs, rubric.training.trajectory_epochs,
                          rubric.training.trajectory_rtol, spec.max_loss, spec.min_test_accuracy,
                          f"{q.module}.train(X, y, ..., epochs={rubric.training.epochs}, lr={spec.lr:g})",
-                         variants=ref.get("variants", {}))
+                         variants=ref.get("variants", {}),
+                         watch=(rubric.training.diverge_factor, rubric.training.diverge_window))
 
 
 def _answer_bounds(task: training.Task, rubric) -> dict:
@@ -237,14 +241,39 @@ def _run_training(child, qid, rubric, answers, limits, run: _Run):
                                       timeout=limits.wall_factor * limits.call_seconds, cpu_seconds=limits.call_seconds,
                                       max_elements=4 * rubric.data.test_subset,
                                       max_bytes=64 * rubric.data.test_subset + (1 << 20))
-        checked, recorded, true_loss = training.judge(task, result.outputs, result.types, predicted)
+        run.trainings[qid] = (task, result.outputs, result.types, predicted)
+    run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
+
+
+def _named_in_unit_checks(module: str, checked: dict) -> set:
+    """The catalogue ids the unit checks of ``module`` named (every question about it, public
+    and hidden cases; not its trainings' checks)."""
+    named = set()
+    for q in questions.QUESTIONS.values():
+        if q.module == module and q.cases is not None:
+            named.update(c.outcome.mistake for c in checked.get(q.id, [])
+                         if c.label != "grading subset" and c.outcome.mistake)
+    return named
+
+
+def _judge_trainings(run: _Run) -> None:
+    """Judge each training that returned, in the grader, once the unit checks of both children
+    are in: a model variant those checks named (``grader.model.VARIANTS``) is judged besides
+    the lab's model (``training.judge``), in registry order (a stable order)."""
+    for qid in questions.training_questions():
+        if qid not in run.trainings:
+            continue
+        start = time.monotonic()
+        task, outputs, types, predicted = run.trainings[qid]
+        checked, recorded, true_loss = training.judge(task, outputs, types, predicted,
+                                                      named=_named_in_unit_checks(task.module, run.checked))
         if recorded is not None:
             run.losses[qid] = recorded
         if true_loss is not None and np.isfinite(true_loss):
             run.final_losses[qid] = true_loss
         for name, outcome in checked:
             run.checked.setdefault(qid, []).append(_Checked(name, "grading subset", False, outcome))
-    run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
+        run.seconds[qid] = run.seconds.get(qid, 0.0) + time.monotonic() - start
 
 
 def _worker(folder, binds, rubric, answers, slot, tasks, run: _Run, errors: list):
@@ -507,6 +536,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
         merged.final_losses.update(r.final_losses)
         for qid, parts in r.printed.items():
             merged.printed.setdefault(qid, []).extend(parts)
+        merged.trainings.update(r.trainings)
     hidden_usage = _hidden_worker(sub.package_parent, binds, rubric, answers, slots[0], merged, errors)
     if errors:
         report.status, report.error = "internal-error", errors[0]
@@ -516,6 +546,7 @@ def grade_folder(root, rubric, answers=None, *, student=None, submission=None, c
     _without_blind_passes(merged.checked, answers)
     _without_lone_finite_passes(merged.checked)
     _own_loss_only_where_wrong(merged.checked)
+    _judge_trainings(merged)
     for qid in rubric.questions:
         kind = questions.get(qid).kind
         if kind == "report":

@@ -10,7 +10,16 @@ softmax, logs clipped at 1e-7 like the reference) and deliberately independent o
 (``single_neuron``: params ``W (1, n)``, ``b (1, 1)``) or two (``hidden_layer``, ``multiclass``:
 ``W1 (h, n)``, ``b1 (h, 1)``, ``W2 (k, h)``, ``b2 (k, 1)``), with one output (a sigmoid) or ten
 (a softmax).
+
+``variant`` (``VARIANTS``): a catalogue mistake that builds another model rather than computing
+this one wrongly (tanh hidden units, sigmoid outputs for the 10 classes): a training question
+also judges the returned parameters in that model when the unit checks named the mistake
+(``grader/training.py``), so the mistake is charged once, in the unit checks. The loss of a
+variant is the contract's loss of that model's outputs (sigmoid outputs normalised per column).
 """
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
 from lab2check.questions import MODULES
@@ -28,15 +37,60 @@ def softmax(Z):
     return E / E.sum(axis=0, keepdims=True)
 
 
-def forward(module: str, X, params: dict):
-    """``y_hat`` of shape ``(1, m)`` (binary models) or ``Y_hat`` of shape ``(10, m)``."""
+@dataclass(frozen=True)
+class Variant:
+    """Another model a student may build: ``hidden`` replaces the hidden layer's sigmoid,
+    ``output`` the softmax of the 10-class output; ``applies(module)`` says where it can occur."""
+    hidden: Callable | None = None
+    output: Callable | None = None
+    # Outputs that are no distribution over the classes (sigmoids) are judged normalised per
+    # column (``_normalised``); ``forward(..., as_built=True)`` gives them as the student's
+    # network computes them (what its recorded losses are the loss of).
+    normalise: bool = False
+
+    def applies(self, module: str) -> bool:
+        spec = MODULES[module]
+        return spec.layers == 2 and (self.output is None or spec.outputs > 1)
+
+
+# Catalogue id (lab2check.mistakes) -> the model it builds (missing-activation: Z1 fed straight
+# to the output layer).
+VARIANTS = {
+    "tanh-activation": Variant(hidden=np.tanh),
+    "missing-activation": Variant(hidden=lambda Z: Z),
+    "sigmoid-output-multiclass": Variant(output=sigmoid, normalise=True),
+}
+
+
+def _normalised(S):
+    """Sigmoid outputs as a distribution over the classes (each column divided by its sum): the
+    categorical loss of raw sigmoids ignores the wrong classes, so outputs that are all 1 would
+    score 0; normalised they score log(10), and a network that learnt each class's sigmoid keeps
+    its probabilities. The argmax, hence the accuracy, is the sigmoids'."""
+    return S / np.maximum(S.sum(axis=0, keepdims=True), 1e-300)
+
+
+def variants_of(module: str, named) -> tuple[str, ...]:
+    """The ids among ``named`` that build another model of ``module``, sorted (a stable order)."""
+    return tuple(sorted(v for v in set(named) if v in VARIANTS and VARIANTS[v].applies(module)))
+
+
+def forward(module: str, X, params: dict, variant: str | None = None, as_built: bool = False):
+    """``y_hat`` of shape ``(1, m)`` (binary models) or ``Y_hat`` of shape ``(10, m)``; in the
+    model of ``variant`` (a ``VARIANTS`` id) when given, its outputs as judged (normalised) or,
+    with ``as_built``, as that network gives them."""
     X = np.asarray(X, np.float64)
     p = {k: np.asarray(v, np.float64) for k, v in params.items()}
     if MODULES[module].layers == 1:
         return sigmoid(p["W"] @ X + p["b"])
-    A1 = sigmoid(p["W1"] @ X + p["b1"])
-    Z2 = p["W2"] @ A1 + p["b2"]
-    return softmax(Z2) if MODULES[module].outputs > 1 else sigmoid(Z2)
+    other = VARIANTS[variant] if variant else Variant()
+    with np.errstate(over="ignore"):  # a linear hidden layer may overflow: the loss says so
+        A1 = (other.hidden or sigmoid)(p["W1"] @ X + p["b1"])
+        Z2 = p["W2"] @ A1 + p["b2"]
+    if MODULES[module].outputs > 1:
+        out = (other.output or softmax)(Z2)
+        return _normalised(out) if other.normalise and not as_built else out
+    return sigmoid(Z2)
 
 
 def per_example_loss(module: str, Y, Y_hat):
@@ -53,7 +107,7 @@ def loss(module: str, Y, Y_hat) -> float:
     return float(np.mean(per_example_loss(module, Y, Y_hat)))
 
 
-def predict(module: str, X, params: dict):
+def predict(module: str, X, params: dict, variant: str | None = None):
     """``(m,)`` labels: 0/1 (``y_hat >= 0.5``) or the argmax over the 10 classes."""
-    Y_hat = forward(module, X, params)
+    Y_hat = forward(module, X, params, variant)
     return np.argmax(Y_hat, axis=0) if MODULES[module].outputs > 1 else (Y_hat[0] >= 0.5).astype(np.int64)

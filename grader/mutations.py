@@ -69,8 +69,10 @@ MUTATIONS = (
        "wrong-normalisation", "q2_1", "q2_2", "q2_3"),
     _m("tanh-derivative", "hidden_layer", "* A1 * (1 - A1)", "* (1 - A1 ** 2)", "tanh-derivative",
        "q2_1", "q2_2", "q2_3"),
+    # A consistent tanh network: its trainings are judged in the tanh model too (issue 21), so the
+    # bonus (no predict check) keeps its points; q2_2 loses its predict check (other labels).
     _m("tanh-activation", "hidden_layer", '    A1 = sigmoid(params["W1"] @ X + params["b1"])',
-       '    A1 = np.tanh(params["W1"] @ X + params["b1"])', "tanh-activation", "q2_1", "q2_2", "q2_3",
+       '    A1 = np.tanh(params["W1"] @ X + params["b1"])', "tanh-activation", "q2_1", "q2_2",
        more=[("* A1 * (1 - A1)", "* (1 - A1 ** 2)")]),
     _m("missing-activation", "hidden_layer", '    A1 = sigmoid(params["W1"] @ X + params["b1"])',
        '    A1 = params["W1"] @ X + params["b1"]', "missing-activation", "q2_1", "q2_2", "q2_3",

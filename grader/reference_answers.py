@@ -132,7 +132,7 @@ def train_request(qid, rubric, data, init) -> tuple:
     q = questions.get(qid)
     target = TARGET_FILES[q.training.target]
     options = {"module": q.module, "epochs": rubric.training.epochs, "lr": rubric.model(q.training.model).lr,
-               "diverge_factor": rubric.training.diverge_factor,
+               "diverge_factor": rubric.training.diverge_factor, "diverge_window": rubric.training.diverge_window,
                "data": {"X": str(data["X_train"]), "y": str(data[target]), "X_test": str(data["X_test"])}}
     return dict(init), options
 
@@ -213,7 +213,10 @@ def training_variants(requests: dict, reference: dict, rtol: float) -> dict:
     """``{question: {mistake key: losses}}``: the losses each catalogue mistake records over the
     epochs of ``requests`` (question -> (arrays, options) of the train probe), kept where they
     differ from ``reference`` (question -> losses) by more than ``rtol``. A mistake that makes
-    the training fail, diverge or record no list of floats has no variant (other checks say so)."""
+    the training fail, diverge or record no list of floats has no variant (other checks say so),
+    nor one whose loss ends the compared epochs above ``diverge_factor`` times its first: a
+    divergence under way (the watch stops it after ``diverge_window`` epochs), not a spike that
+    came back down."""
     out = {qid: {} for qid in requests}
     with tempfile.TemporaryDirectory(prefix="lab2-train-variants-") as tmp:
         for key, folder in _catalogue(Path(tmp)):
@@ -224,6 +227,8 @@ def training_variants(requests: dict, reference: dict, rtol: float) -> dict:
                 ref = np.asarray(reference[qid], np.float64)
                 if result.status != "ok" or "diverged" in result.outputs or losses is None \
                         or losses.size != ref.size or not np.all(np.isfinite(losses)):
+                    continue
+                if losses[-1] > float(options.get("diverge_factor", np.inf)) * losses[0]:
                     continue
                 if np.any(np.abs(losses - ref) > rtol * np.abs(ref)):
                     out[qid][key] = losses.astype(np.float64)

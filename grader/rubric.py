@@ -43,6 +43,7 @@ class Training(_Strict):
     trajectory_epochs: int = Field(10, ge=1)
     trajectory_rtol: float = Field(1e-3, gt=0)
     diverge_factor: float = Field(10.0, gt=1)
+    diverge_window: int = Field(50, ge=1)   # epochs in a row above diverge_factor x the first loss
     init_seed: int = 0
     models: dict[str, Model]  # one per model of the registry (lab2check.questions.models())
 

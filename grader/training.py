@@ -11,6 +11,13 @@ on the test inputs; every number that decides a point is computed here, in the g
 - ``accuracy``: the contract's prediction rule applied to the returned parameters, against test
   labels that never enter the sandbox. The student's own ``predict`` is compared with it only
   to say so (its bugs cost the ``predict`` unit check): training credit never depends on it.
+
+A model built another way (``grader.model.VARIANTS``: tanh hidden units, sigmoid outputs),
+when the unit checks of the module named it, is judged in that model too: ``final_loss`` and
+``accuracy`` each take the better of the lab's model and the named one, and say which; the
+trajectory passes when it follows the reference trained with that mistake. The mistake is
+charged once, in the unit checks: a student who built a consistent tanh network and trained it
+well keeps the training's points.
 """
 import functools
 from dataclasses import dataclass, field
@@ -46,6 +53,7 @@ class Task:
     min_accuracy: float
     call: str                  # how the train call reads in a message
     variants: dict = field(default_factory=dict)  # mistake key -> the losses it records (first epochs)
+    watch: tuple = (10.0, 50)  # the rubric's (diverge_factor, diverge_window), for the diverged message
 
     @property
     def shapes(self) -> dict:
@@ -75,27 +83,57 @@ def _params(task: Task, outputs: dict, types: dict):
     return params, None
 
 
-def _context(task: Task, m: int) -> checks.Trajectory:
+def _context(task: Task, m: int, variants=()) -> checks.Trajectory:
     """What the recorded losses are compared with besides the reference's: the catalogue's
-    variants, the number of classes, and the initial loss on the first n examples for every n."""
+    variants, the number of classes, the initial loss on the first n examples for every n, and
+    the model variants the unit checks named (a trajectory that follows one of them passes)."""
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     init = {k.split(".")[-1]: v for k, v in task.init.items()}
     per_example = model.per_example_loss(task.module, Y, model.forward(task.module, X, init))
     prefixes = np.cumsum(per_example) / np.arange(1, per_example.size + 1)
     classes = MODULES[task.module].outputs
-    return checks.Trajectory(m, task.variants, classes if classes > 1 else None, prefixes)
+    return checks.Trajectory(m, task.variants, classes if classes > 1 else None, prefixes, tuple(variants))
 
 
-def _true_loss(task: Task, params: dict) -> float:
+def _true_loss(task: Task, params: dict, variant: str | None = None, as_built: bool = False) -> float:
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
-    return model.loss(task.module, Y, model.forward(task.module, X, params))
+    with np.errstate(all="ignore"):
+        return model.loss(task.module, Y, model.forward(task.module, X, params, variant, as_built))
 
 
-def predictions(module: str, X_test_path: str, params: dict) -> np.ndarray:
-    """The contract's prediction rule applied to ``params`` on the test inputs, ``(m,)``."""
+def predictions(module: str, X_test_path: str, params: dict, variant: str | None = None) -> np.ndarray:
+    """The contract's prediction rule applied to ``params`` on the test inputs, ``(m,)``, in the
+    lab's model or in that of ``variant``."""
     X = _mapped(str(X_test_path))
-    return np.concatenate([model.predict(module, X[:, i:i + PREDICT_CHUNK], params)
-                           for i in range(0, X.shape[1], PREDICT_CHUNK)])
+    with np.errstate(all="ignore"):
+        return np.concatenate([model.predict(module, X[:, i:i + PREDICT_CHUNK], params, variant)
+                               for i in range(0, X.shape[1], PREDICT_CHUNK)])
+
+
+def _in_model(variant: str | None) -> str:
+    """How a message names the model a number was computed in."""
+    if variant is None:
+        return "in the lab's model"
+    return f"in the {variant} model (the network your code builds; the unit checks charge that mistake, once)"
+
+
+def _best_loss(task: Task, params: dict, variants) -> tuple[float, str | None]:
+    """``(loss, variant)``: the lowest true loss of ``params`` over the lab's model (None) and
+    ``variants``; the lab's model on a tie (and when every loss is nan)."""
+    best = (_true_loss(task, params), None)
+    for v in variants:
+        loss = _true_loss(task, params, v)
+        if np.isfinite(loss) and not loss >= best[0]:
+            best = (loss, v)
+    return best
+
+
+def _why_diverged(flag) -> int | bool:
+    """The watch's reason (1 not finite, 2 stayed high) from the child's ``diverged`` array, for
+    the message only; True (no reason said) for anything else the child may have sent."""
+    with np.errstate(all="ignore"):
+        first = np.asarray(flag, np.float64).reshape(-1)[:1]
+    return int(first[0]) if first.size and first[0] in (1.0, 2.0) else True
 
 
 def _recorded(outputs: dict, types: dict, epochs: int):
@@ -108,11 +146,12 @@ def _recorded(outputs: dict, types: dict, epochs: int):
     return losses[:epochs + 1], int(count.reshape(-1)[0]) if count is not None and count.size == 1 else losses.size
 
 
-def _consistency(task: Task, recorded, true_loss: float, explained: bool = False) -> str:
+def _consistency(task: Task, recorded, true_loss: float, explained: bool = False, also=()) -> str:
     """A sentence when the recorded last loss is not the loss of the returned model, else "".
-    ``explained``: the trajectory already names the cause (no guess about m is added then)."""
+    ``explained``: the trajectory already names the cause (no guess about m is added then);
+    ``also``: the true losses in the other models judged (a recorded loss of any is consistent)."""
     last = float(recorded[task.epochs - 1])
-    if np.isfinite(last) and abs(last - true_loss) <= RECORDED_RTOL * max(abs(true_loss), 1e-12):
+    if np.isfinite(last) and any(abs(last - t) <= RECORDED_RTOL * max(abs(t), 1e-12) for t in (true_loss, *also)):
         return ""
     sentence = (f"the loss train recorded at epoch {task.epochs - 1} is {fmt(last)}, but the loss of the parameters "
                 f"it returned is {fmt(true_loss)} (computed by the grader on the same data): the recorded losses "
@@ -139,38 +178,47 @@ def _about(factor: float) -> str:
     return f"{factor:.0f}" if factor >= 10 else f"{factor:.2g}"
 
 
-def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list, list | None, float | None]:
+def judge(task: Task, outputs: dict, types: dict, predicted=None,
+          named=()) -> tuple[list, list | None, float | None]:
     """``([(check, Outcome)], recorded losses or None, true final loss or None)`` for a training
     request that returned.
 
     ``predicted``: the answer of the predict request that followed (a ``lab2check.result.Result``), or None.
+    ``named``: the catalogue ids the unit checks of ``task.module`` named; those that build another
+    model (``model.VARIANTS``) are judged besides the lab's. The true final loss is that of the
+    model the final loss was judged in.
     """
+    variants = model.variants_of(task.module, named)
     ref = np.asarray(task.reference_losses, np.float64)
     k = min(task.trajectory_epochs, ref.size)
     m = np.shape(_mapped(task.data["X"]))[1]
     if "diverged" in outputs and bool(outputs["diverged"].any()):
         seen = outputs.get("losses")
-        checked = checks.evaluate_training(seen, True, ref, task.epochs, task.trajectory_epochs,
-                                           task.trajectory_rtol, task.max_loss, task.call, m=m,
-                                           context=_context(task, m))
+        checked = checks.evaluate_training(seen, _why_diverged(outputs["diverged"]), ref, task.epochs,
+                                           task.trajectory_epochs, task.trajectory_rtol, task.max_loss,
+                                           task.call, m=m, context=_context(task, m, variants),
+                                           watch=task.watch)
         no = Outcome(False, f"{task.call}: no accuracy: the training diverged", None, 0.0)
         return checked + [("accuracy", no)], (np.asarray(seen, np.float64).ravel().tolist() if seen is not None
                                               else None), None
     recorded, count = _recorded(outputs, types, task.epochs)
     params, problem = _params(task, outputs, types)
-    true_loss = _true_loss(task, params) if params is not None else None
+    true_loss, judged_in = _best_loss(task, params, variants) if params is not None else (None, None)
 
     if recorded is None:
         trajectory = checks.not_floats(task.call, types.get("losses", "missing"), outputs.get("losses_item"), m,
                                        task.epochs)
     else:
         trajectory = checks.trajectory_outcome(recorded[:k], ref[:k], task.trajectory_rtol, task.call, m,
-                                               _context(task, m))
+                                               _context(task, m, variants))
         if trajectory.passed and count != task.epochs:
             trajectory = Outcome(False, f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
                                         "epoch, before the update)", None, 0.0)
         if count == task.epochs and true_loss is not None:
-            inconsistent = _consistency(task, recorded, true_loss, explained=trajectory.mistake is not None)
+            # Recorded losses are consistent with any model judged, as the student's network computes it.
+            others = [_true_loss(task, params, v, as_built=True) for v in (None, *variants)]
+            inconsistent = _consistency(task, recorded, true_loss, explained=trajectory.mistake is not None,
+                                        also=others)
             if inconsistent:
                 mistake = trajectory.mistake
                 trajectory = Outcome(False, (trajectory.message + " " if not trajectory.passed else f"{task.call}: ")
@@ -181,31 +229,41 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None) -> tuple[list,
         accuracy = Outcome(False, f"{task.call}: no accuracy: {problem}", None, 0.0)
         return [("trajectory", trajectory), ("final_loss", final), ("accuracy", accuracy)], _listed(recorded), None
 
-    where = f"the loss of the parameters train returned, computed by the grader on the {m} training examples"
+    where = (f"the loss of the parameters train returned, computed by the grader on the {m} training examples "
+             f"{_in_model(judged_in)}")
+    spiked = checks.spike_note(recorded, task.epochs) if recorded is not None else ""
     if np.isfinite(true_loss) and true_loss <= task.max_loss:
-        final = Outcome(True, f"{where}: {fmt(true_loss)}")
+        final = Outcome(True, f"{where}: {fmt(true_loss)}{spiked}")
     else:
         final = Outcome(False, f"{task.call}: {where}, is {fmt(true_loss)}, expected below {task.max_loss:g} "
-                               f"(reference: {fmt(ref[-1])})", None, 0.0)
+                               f"(reference: {fmt(ref[-1])}){spiked}", None, 0.0)
     return [("trajectory", trajectory), ("final_loss", final),
-            ("accuracy", _accuracy(task, params, predicted))], _listed(recorded), true_loss
+            ("accuracy", _accuracy(task, params, predicted, variants))], _listed(recorded), true_loss
 
 
 def _listed(recorded):
     return recorded.tolist() if recorded is not None else None
 
 
-def _accuracy(task: Task, params: dict, predicted) -> Outcome:
-    predicted_by_rule = predictions(task.module, task.data["X_test"], params)
+def _accuracy(task: Task, params: dict, predicted, variants=()) -> Outcome:
+    """The test accuracy of ``params`` under the contract's rule, in the lab's model or, when
+    higher, in one of ``variants`` (the lab's model on a tie)."""
     labels = task.labels.reshape(-1)
-    accuracy = float(np.mean(predicted_by_rule == labels))
+    best = None
+    for v in (None, *variants):
+        rule = predictions(task.module, task.data["X_test"], params, v)
+        accuracy = float(np.mean(rule == labels))
+        if best is None or accuracy > best[0]:
+            best = (accuracy, v, rule)
+    accuracy, judged_in, predicted_by_rule = best
     n = labels.size
     ref = f" (reference: {task.reference_accuracy:.4f})"
     note = _predict_note(predicted_by_rule, predicted)
+    where = f" {_in_model(judged_in)}" if variants else ""
     if accuracy < task.min_accuracy:
-        return Outcome(False, f"{task.call}: test accuracy of the trained parameters {accuracy:.4f} on {n} test "
-                              f"examples, expected at least {task.min_accuracy:g}{ref}{note}", None, 0.0)
-    return Outcome(True, f"test accuracy {accuracy:.4f}{ref}{note}")
+        return Outcome(False, f"{task.call}: test accuracy of the trained parameters{where} {accuracy:.4f} on {n} "
+                              f"test examples, expected at least {task.min_accuracy:g}{ref}{note}", None, 0.0)
+    return Outcome(True, f"test accuracy{where} {accuracy:.4f}{ref}{note}")
 
 
 def _predict_note(rule, predicted) -> str:

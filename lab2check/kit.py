@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lab2check import cases as cases_mod
-from lab2check import checks
+from lab2check import checks, probes
 from lab2check.questions import MODULES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
@@ -131,8 +131,9 @@ def _smoke(qid, meta, arrays, seconds):
         for name, value in (("X", X), ("y", y), ("X_test", X[:, :50])):
             paths[name] = str(Path(tmp) / f"{name}.npy")
             np.save(paths[name], value)
+        watch = (spec["diverge_factor"], spec.get("diverge_window", probes.DIVERGE_WINDOW))
         options = {"module": spec["module"], "epochs": spec["epochs"], "lr": spec["lr"],
-                   "diverge_factor": spec["diverge_factor"], "data": paths}
+                   "diverge_factor": watch[0], "diverge_window": watch[1], "data": paths}
         result = _timed(lambda: checks.run_local("train", init, options), seconds)
     call = f"{spec['module']}.train(X, y, ..., epochs={spec['epochs']}, lr={spec['lr']:g}) on the first {spec['n']} " \
            f"training examples"
@@ -141,12 +142,13 @@ def _smoke(qid, meta, arrays, seconds):
     if result.status != "ok":
         return [checks.failure(result).message]
     out = result.outputs
-    diverged = "diverged" in out and bool(out["diverged"].any())
+    diverged = int(out["diverged"].reshape(-1)[0]) if "diverged" in out and out["diverged"].any() else 0
     ref = arrays[f"smoke|{qid}|losses"]
     variants = {name.split("|")[2]: v for name, v in arrays.items() if name.startswith(f"smokevar|{qid}|")}
     outputs = MODULES[spec["module"]].outputs
     context = checks.Trajectory(spec["n"], variants, outputs if outputs > 1 else None)
     outcomes = checks.evaluate_training(out.get("losses"), diverged, ref, spec["epochs"], spec["epochs"],
                                         spec["rtol"], float("inf"), call, m=spec["n"], context=context,
-                                        described=result.types.get("losses", ""), item=out.get("losses_item"))
+                                        described=result.types.get("losses", ""), item=out.get("losses_item"),
+                                        watch=watch)
     return [o.message for _, o in outcomes if not o.passed]

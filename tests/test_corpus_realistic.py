@@ -25,6 +25,10 @@ def test_a_realistic_student_gets_the_fair_points_and_ids(student, corpus_dir, g
         assert abs(q.auto_points - fair) <= 0.05, \
             f"{q.id}: {q.auto_points:.3f} points, fair is {fair:.3f}\n" + corpus.explain(report, {q.id})
 
+    for qid, check, text in student.says:
+        messages = [c.message for c in report.question(qid).checks if c.name.startswith(f"{check}:")]
+        assert any(text in m for m in messages), f"{qid} {check} does not say {text!r}: {messages}"
+
     named = {m for q in report.questions for c in q.checks for m in c.ids}  # every id, the independent ones too
     assert named == set(student.ids), corpus.explain(report, corpus.lost(report))
     for mistake in student.ids:

@@ -425,29 +425,74 @@ class Trajectory:
     catalogue key to the losses that mistake records from the same start (``grader/reference_answers.py``,
     the kit's fixtures); ``classes`` is the number of output classes (10 for multiclass, else None);
     ``prefixes[n - 1]`` is the loss of the initial parameters on the first n examples (the
-    grader's own, from ``grader/model.py``; None in the kit)."""
+    grader's own, from ``grader/model.py``; None in the kit); ``models`` are the catalogue ids
+    that build another model (tanh hidden units...) which the unit checks named: losses that
+    follow the reference trained with one of them (its ``variants`` entry) pass, since the
+    mistake is charged in the unit checks."""
     m: int | None = None
     variants: dict = field(default_factory=dict)
     classes: int | None = None
     prefixes: np.ndarray | None = None
+    models: tuple = ()
+
+
+# A recorded loss above this times the first one after epoch 0 is told as a spike (a message
+# only: the reference's losses fall from the start; a divergence is the watch's, rubric's
+# training.diverge_factor and diverge_window, lab2check.probes).
+SPIKE_FACTOR = 2.0
+# Why the divergence watch stopped a training (lab2check.probes.NOT_FINITE, STAYED_HIGH).
+_NOT_FINITE, _STAYED_HIGH = 1, 2
+
+
+def spike_note(losses, epochs) -> str:
+    """A sentence for a training that ran to the end although its recorded loss spiked (rose
+    above ``SPIKE_FACTOR`` times its first value, then came back below it), else ""."""
+    seen = np.asarray(losses if losses is not None else [], np.float64).ravel()[:epochs]
+    if seen.size < 3 or not np.isfinite(seen[0]) or seen[0] <= 0:
+        return ""
+    with np.errstate(invalid="ignore"):
+        high = np.flatnonzero(seen[1:] > SPIKE_FACTOR * seen[0]) + 1
+    if not high.size or not np.isfinite(seen[-1]) or seen[-1] > SPIKE_FACTOR * seen[0]:
+        return ""
+    peak = int(high[np.argmax(seen[high])])
+    return (f"; the recorded loss spiked from {fmt(seen[0])} to {fmt(seen[peak])} at epoch {peak} "
+            f"({seen[peak] / seen[0]:.0f} times its first) and came back down by epoch {int(high[-1]) + 1}: "
+            "a spike that recovers is not a divergence, so the training ran its "
+            f"{epochs} epochs")
+
+
+def _diverged_message(call, seen, why, watch) -> str:
+    """Why the watch stopped a training, for its trajectory and final-loss checks."""
+    last = fmt(seen[-1]) if seen.size else "?"
+    first = fmt(seen[0]) if seen.size else "?"
+    at = max(seen.size - 1, 0)
+    if why == _NOT_FINITE:
+        return (f"{call}: training diverged and was stopped at epoch {at}: its predictions were not finite (nan) "
+                f"(loss {last}, first loss {first})")
+    if why == _STAYED_HIGH and watch:
+        factor, window = watch
+        return (f"{call}: training diverged and was stopped at epoch {at}: its loss stayed above {factor:g} times "
+                f"its first ({first}) for {window} epochs in a row (loss {last})")
+    return f"{call}: training diverged and was stopped at epoch {at} (loss {last}, first loss {first})"
 
 
 def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epochs, trajectory_rtol,
-                      max_loss, call, m=None, context: Trajectory | None = None, described="", item=None):
+                      max_loss, call, m=None, context: Trajectory | None = None, described="", item=None,
+                      watch=None):
     """``[(check, Outcome)]`` for a training run: trajectory and 500-epoch loss threshold.
 
     ``m`` is the number of training examples (to recognise a loss that sums instead of averaging);
     ``described`` and ``item`` describe losses that were not a list of floats (their type, their first
-    element when it is an array).
+    element when it is an array). ``diverged``: false, or why the divergence watch stopped the run
+    (the probe's ``diverged`` value: 1 not finite, 2 stayed high, anything else unsaid), with
+    ``watch`` = (diverge_factor, diverge_window) to say it. A run that spiked and recovered says so.
     """
     context = context or Trajectory(m)
     ref = np.asarray(reference_losses, np.float64)
     k = min(trajectory_epochs, len(ref))
     if diverged:
         seen = np.asarray(losses if losses is not None else [], np.float64)
-        last = fmt(seen[-1]) if seen.size else "?"
-        msg = (f"{call}: training diverged and was stopped at epoch {max(seen.size - 1, 0)} (loss {last}, "
-               f"first loss {fmt(seen[0]) if seen.size else '?'})")
+        msg = _diverged_message(call, seen, diverged if diverged is not True else None, watch)
         n = min(seen.size, k)
         trajectory = (trajectory_outcome(seen[:n], ref[:n], trajectory_rtol, call, m, context) if n
                       else Outcome(False, msg, None, 0.0))
@@ -464,12 +509,14 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
                                                  "(one per epoch, before the update)", None, 0.0)))
         return out
     final = losses[epochs - 1]
+    spiked = spike_note(losses, epochs)
     if not np.isfinite(final) or final > max_loss:
         out.append(("final_loss", Outcome(False, f"{call}: loss after {epochs} epochs is {fmt(final)}, "
-                                                 f"expected below {max_loss:g} (reference: {fmt(ref[-1])})",
+                                                 f"expected below {max_loss:g} (reference: {fmt(ref[-1])}){spiked}",
                                           None, 0.0)))
     else:
-        out.append(("final_loss", Outcome(True)))
+        out.append(("final_loss", Outcome(True, f"{call}: loss after {epochs} epochs {fmt(final)}{spiked}"
+                                          if spiked else "")))
     return out
 
 
@@ -491,12 +538,15 @@ def _close(a, b, rtol) -> bool:
     return bool(np.all(np.abs(a - b) <= rtol * np.maximum(np.abs(b), 1e-12)))
 
 
-def _variant_match(got, ref, rtol, variants):
+def _variant_match(got, ref, rtol, variants, among=None):
     """The catalogue id whose recorded losses ``got`` follows (and the reference does not), when
     it is clearly the closest of them (``mistakes.closest_variant``): from small initial weights
-    a linear hidden layer records nearly tanh's losses, but its own variant's more closely."""
+    a linear hidden layer records nearly tanh's losses, but its own variant's more closely. Only
+    the ids in ``among`` when it is given."""
     cut = {}
     for key, losses in (variants or {}).items():
+        if among is not None and mistakes.mistake_of(key) not in among:
+            continue
         v = np.asarray(losses, np.float64).ravel()[:got.size]
         if v.size == got.size:
             cut[key] = v
@@ -536,6 +586,10 @@ def trajectory_outcome(got, ref, rtol, call, m=None, context: Trajectory | None 
     if not bad.size:
         return Outcome(True)
     i = int(bad[0])
+    built = _variant_match(got, ref, rtol, context.variants, among=context.models) if context.models else None
+    if built:  # the model the student built, trained right: the unit checks charge the mistake, once
+        return Outcome(True, f"{call}: the recorded losses follow the reference's trained in the {built} model, the "
+                             f"network your code builds (that mistake is charged once, in the unit checks)")
     mistake, hint = _variant_match(got, ref, rtol, context.variants), ""
     if mistake:
         hint = " They are the losses of a known mistake, from the same start:"

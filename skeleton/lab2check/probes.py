@@ -219,18 +219,37 @@ def probe_numgrad(arrays, options):
 
 
 class Diverged(BaseException):
-    """Raised from inside the student's training loop (a BaseException: ``except Exception`` won't catch it)."""
+    """Raised from inside the student's training loop (a BaseException: ``except Exception`` won't catch it).
+
+    ``why`` is ``NOT_FINITE`` or ``STAYED_HIGH``, sent back as the probe's ``diverged`` value
+    (for the message only: the grader judges nothing else of it)."""
+
+    def __init__(self, why: int):
+        super().__init__(why)
+        self.why = why
 
 
-def _watch_loss(module, factor, seen):
+NOT_FINITE, STAYED_HIGH = 1, 2
+
+
+DIVERGE_WINDOW = 50  # the rubric's training.diverge_window, for callers that do not say (the kit's smoke runs)
+
+
+def _watch_loss(module, factor, seen, window=DIVERGE_WINDOW):
     """Wrap ``loss`` where the student's ``train`` will look it up, to record and stop divergence.
 
+    A training diverged when the loss it watches is not finite, or when it stays above
+    ``factor`` times its first value for ``window`` calls in a row (epochs, for a train that
+    computes one loss per epoch): a spike that comes back down within the window is no
+    divergence (a step that overshoots, then recovers: its 500 epochs run), a run that stays
+    high is stopped after ``window`` epochs (50 of 500 in the rubric: a tenth of a training's
+    CPU), and a nan stops it at once.
     Returns a function that undoes the patch.
     """
     original = getattr(lab2_module(_loss_module(module)), "loss", None)
     if not callable(original):
         return lambda: None
-    scale = []  # the contract's loss of the same (y, y_hat), when they allow it
+    first, above = [], [0]  # the first watched value; how many calls in a row it was exceeded
 
     def watched(*args, **kwargs):
         value = original(*args, **kwargs)
@@ -239,18 +258,19 @@ def _watch_loss(module, factor, seen):
         except (TypeError, ValueError):
             return value
         seen.append(v)
-        # Growth is judged on the contract's loss of the same predictions, not on the student's
-        # value: a wrong loss function (only the y = 1 term grows while the model learns) must
-        # not stop a training that is going well. The student's own value stops it only when it
-        # is not finite.
+        # Judged on the contract's loss of the same predictions, not on the student's value: a
+        # wrong loss function (only the y = 1 term, or one without clipping that gives inf on a
+        # confident mistake) must not stop a training that is going well. The student's own
+        # value is judged only when the arguments are not two arrays of one shape.
         ce = _cross_entropy(module, *args[:2]) if len(args) >= 2 else None
-        grows = bool(ce is not None and scale and scale[0] > 0 and ce > factor * scale[0])
-        if ce is not None and not scale:
-            scale.append(ce)
-        if ce is None and seen[0] > 0 and v > factor * seen[0]:
-            grows = True
-        if not np.isfinite(v) or grows:
-            raise Diverged()
+        judged = v if ce is None else ce
+        if not np.isfinite(judged):
+            raise Diverged(NOT_FINITE)
+        if not first:
+            first.append(judged)
+        above[0] = above[0] + 1 if first[0] > 0 and judged > factor * first[0] else 0
+        if above[0] >= window:
+            raise Diverged(STAYED_HIGH)
         return value
 
     patched = []
@@ -268,15 +288,15 @@ def _watch_loss(module, factor, seen):
 
 def _cross_entropy(module, y, y_hat):
     """Mean cross-entropy of ``(y, y_hat)``, for the divergence watch only (it decides when a
-    run is stopped, never a point); None when the arguments are not two arrays of one shape."""
+    run is stopped, never a point); None when the arguments are not two arrays of one shape,
+    nan when they hold a nan."""
     try:
         t = np.asarray(y, np.float64)
         p = np.clip(np.asarray(y_hat, np.float64), 1e-7, 1 - 1e-7)
         if t.shape != p.shape or t.ndim != 2 or not t.size:
             return None
         kept = t * np.log(p) if MODULES[module].outputs > 1 else t * np.log(p) + (1 - t) * np.log1p(-p)
-        out = float(-kept.sum() / t.shape[1])
-        return out if np.isfinite(out) else None
+        return float(-kept.sum() / t.shape[1])  # nan when y_hat holds a nan: a diverged run
     except (TypeError, ValueError):
         return None
 
@@ -303,7 +323,8 @@ def probe_train(arrays, options):
     data = {k: np.load(path, mmap_mode="r").view(np.ndarray) for k, path in options["data"].items()}
     X, y = np.array(data["X"]), np.array(data["y"])   # private copies: train may scribble on them
     seen = []
-    undo = _watch_loss(module, float(options.get("diverge_factor", 10.0)), seen)
+    undo = _watch_loss(module, float(options.get("diverge_factor", 10.0)), seen,
+                       int(options.get("diverge_window", DIVERGE_WINDOW)))
     out = {}
     try:
         if MODULES[module].layers == 1:
@@ -320,8 +341,8 @@ def probe_train(arrays, options):
                                                               f"{describe(result)}"))
             params, losses = result
             trained = {k: params.get(k) for k in PARAM_KEYS} if isinstance(params, dict) else {"params": params}
-    except Diverged:
-        out.update(diverged=1, losses=list(seen[:epochs + 1]))
+    except Diverged as stop:
+        out.update(diverged=stop.why, losses=list(seen[:epochs + 1]))
         return out
     finally:
         undo()
