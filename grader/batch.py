@@ -77,7 +77,6 @@ every archive ``grader.archive`` accepts (``archive.scratch_parent``), else in t
 temporary folder: ``grade`` and ``batch`` accept exactly the same archives.
 """
 import contextlib
-import fcntl
 import os
 import shutil
 import sys
@@ -90,6 +89,7 @@ from pathlib import Path
 from grader import (
     UsageError,
     figure,
+    fsutil,
     intake,
     lateness,
     manual,
@@ -258,17 +258,9 @@ def time_budget(rubric) -> float:
     return imports + units + trainings + GRADER_SECONDS
 
 
-@contextlib.contextmanager
 def _lock(out: Path):
-    fd = os.open(out / ".batch.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another batch is writing to {out}: wait for it, or choose another --out") from None
-        yield
-    finally:
-        os.close(fd)
+    return fsutil.locked(out / ".batch.lock", exclusive=True,
+                         busy=f"another batch is writing to {out}: wait for it, or choose another --out")
 
 
 class _Batch:

@@ -27,9 +27,6 @@ when mail read as one student came from several addresses, or one address sent f
 students, the teacher is warned (``Outcome.warnings``), and each reply still goes only to the
 sender of the archive it grades.
 """
-import contextlib
-import fcntl
-import os
 import re
 import sys
 import time
@@ -39,7 +36,7 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 
-from grader import UsageError
+from grader import UsageError, fsutil
 
 from . import compose, deliver, gradebook
 from .journal import Journal
@@ -79,18 +76,9 @@ def teacher_address(text: str) -> Address:
     return Address(display_name=name, addr_spec=addr)
 
 
-@contextlib.contextmanager
 def _lock(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another mail-back is running on {folder.parent}") from None
-        yield
-    finally:
-        os.close(fd)
+    return fsutil.locked(folder / ".lock", exclusive=True, busy=f"another mail-back is running on {folder.parent}")
 
 
 def _warnings(students: list[gradebook.Student]) -> list[str]:
@@ -179,19 +167,11 @@ def run(out, *, sender: str, mbox=None, smtp: str | None = None, security: str =
         return _run(out, teacher, via, channel, not send, resend, pending_ok, pause, progress, clock)
 
 
-@contextlib.contextmanager
 def _batch_idle(out: Path):
     """Held while OUT is read and replies go out: a batch writing OUT meanwhile could change a
     grade under the reply (``grader.batch`` takes this lock exclusively)."""
-    fd = os.open(out / ".batch.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"a batch is writing to {out}: wait for it to finish") from None
-        yield
-    finally:
-        os.close(fd)
+    return fsutil.locked(out / ".batch.lock", exclusive=False,
+                         busy=f"a batch is writing to {out}: wait for it to finish")
 
 
 def _run(out, teacher, via, channel, dry_run, resend, pending_ok, pause, progress, clock) -> Outcome:
