@@ -615,10 +615,10 @@ def test_an_error_around_one_archive_costs_that_row_only(tmp_path, monkeypatch):
         archives.write_tar(folder / name, {"notes/README.md": b"no package here\n"})
     real_write, real_parse = batch._write_student, names.parse_name
 
-    def write(folder_, row):
+    def write(folder_, row, *more):
         if row.file.startswith("BROKEN"):
             raise OSError(28, "No space left on device")
-        real_write(folder_, row)
+        real_write(folder_, row, *more)
 
     def parse(name):
         if str(name).startswith("ODD"):
