@@ -136,7 +136,7 @@ def test_peak_memory_and_cpu_of_each_child_are_in_report_json(tmp_path, referenc
     assert run.returncode == 0, run.stderr[-2000:]
     data = json.loads(out.read_text())
     assert Report.from_dict(data).usage == data["usage"]
-    assert len(data["usage"]) == 2  # two children side by side
+    assert len(data["usage"]) == 3  # two children side by side, then the hidden cases' own
     for usage in data["usage"]:
         assert usage["processes"] == 1 and usage["memory_limit_kills"] == 0
         assert 10 < usage["peak_memory_mb"] < 3072 and usage["cpu_seconds"] > 0.1
