@@ -85,20 +85,20 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 reference: setup
-	$(PYTHON) -m grader.train_reference $(if $(SUBSET),--subset $(SUBSET))
+	$(PYTHON) -m grader.authoring.train_reference $(if $(SUBSET),--subset $(SUBSET))
 
 skeleton: setup
-	$(PYTHON) -m grader.skeleton
+	$(PYTHON) -m grader.authoring.skeleton
 
 fixtures: setup
-	$(PYTHON) -m grader.fixtures
-	$(PYTHON) -m grader.skeleton
+	$(PYTHON) -m grader.authoring.fixtures
+	$(PYTHON) -m grader.authoring.skeleton
 
 kit: setup
-	$(PYTHON) -m grader.skeleton --archive build/lab2-kit.tar.gz
+	$(PYTHON) -m grader.authoring.skeleton --archive build/lab2-kit.tar.gz
 
 gradescope: setup
-	$(PYTHON) -m grader.gradescope_bundle build/autograder.zip $(if $(RUBRIC),--rubric "$(RUBRIC)")
+	$(PYTHON) -m grader.gradescope.bundle build/autograder.zip $(if $(RUBRIC),--rubric "$(RUBRIC)")
 
 bench: setup
 	$(PYTHON) bench/bench.py

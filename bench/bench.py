@@ -19,7 +19,7 @@ Sections (``--only`` takes a comma-separated list; the environment is always rec
   with the peak memory of every sandboxed child.
 - ``batch``: 8 archives of a correct submission at ``--jobs 1`` and ``--jobs 2``.
 - ``growth``: grading time against the grading subset size (1k, 5k, 10k, 20k examples).
-- ``similarity``: the batch's near-duplicate step (``grader.similarity_report.for_batch``) for a
+- ``similarity``: the batch's near-duplicate step (``grader.batch.similarity.compare.for_batch``) for a
   class of 100 students generated from five solutions with random renamings and reorderings
   (``tests/classroom.py``): reading each student's kept code, fingerprinting, scoring every pair,
   writing similarity.html. It needs no reference cache. Which detector and why:
@@ -278,8 +278,8 @@ def worker_main() -> None:
     sys.stdout = sys.stderr
     import numpy as np
 
-    from grader import reference_answers
     from grader import rubric as rubric_mod
+    from grader.answers import reference_answers
     from lab2check import cases as cases_mod
     from lab2check import checks, local, questions
     rubrics, inits = {}, {}
@@ -410,7 +410,7 @@ def run_direct(workers, task_lists, folder, rubric_path, data, log=None, env_ext
 
 def grader_split(rubric) -> tuple[list, list]:
     """The grader's two task lists (``grade._tasks``) as [kind, qid] pairs."""
-    from grader import grade
+    from grader.submission import grade
     first, second = grade._tasks(rubric)
     return [[k, q] for k, q, _ in first], [[k, q] for k, q, _ in second]
 
@@ -430,8 +430,8 @@ def best_split(seconds: dict) -> float:
 def section_sandbox(ctx) -> dict:
     import numpy as np
 
-    from grader import grade
     from grader.sandbox import Child
+    from grader.submission import grade
     rubric, answers, sub = ctx["rubric"], ctx["answers"], ctx["submission"]
     binds = {ctx["data_dir"]: ctx["data_dir"]}
     out = {}
@@ -744,10 +744,10 @@ def section_batch(ctx) -> dict:
     rubric = ctx["rubric"]
     out = {"archives": n}
     try:
-        from grader import batch
-        impl = "grader.batch.run"
+        from grader.batch import run as batch
+        impl = "grader.batch.run.run"
     except Exception as err:  # noqa: BLE001 - the batch module is optional here
-        batch, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch: {type(err).__name__}: {err})"
+        batch, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch.run: {type(err).__name__}: {err})"
     out["implementation"] = impl
     with tempfile.TemporaryDirectory(prefix="lab2-bench-batch-") as tmp:
         folder = Path(tmp) / "submissions"
@@ -764,7 +764,7 @@ def section_batch(ctx) -> dict:
                         result = batch.run(folder, Path(tmp) / f"out-{jobs}", rubric, jobs=jobs, force=True)
                     full = [full_marks(r.report) for r in result.rows]
                 except Exception as err:  # noqa: BLE001 - fall back and say so
-                    batch, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch.run failed: {err})"
+                    batch, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch.run.run failed: {err})"
                     out["implementation"] = impl
                     t = time.perf_counter()
             if batch is None:
@@ -788,8 +788,8 @@ def section_batch(ctx) -> dict:
 
 def section_cluster(ctx) -> dict:
     """Batch wall time on a Dask LocalCluster against the local worker processes, alternated."""
-    from grader import batch
-    from grader.engines import dask_engine
+    from grader.batch import run as batch
+    from grader.batch.engines import dask_engine
     n, reps, rubric = (4 if ctx["quick"] else 8), ctx["reps"] or (1 if ctx["quick"] else 2), ctx["rubric"]
     runs = {"jobs2": [], "dask2": [], "dask1": [], "dask2_start": [], "dask1_start": []}
     cpu = {k: [] for k in ("jobs2", "dask2", "dask1")}   # children CPU, their run-queue wait, the workers' CPU
@@ -841,7 +841,8 @@ def section_similarity(ctx) -> dict:
 
     import similarity_compare  # beside this script, on sys.path as its folder
 
-    from grader import near_duplicates, similarity_report
+    from grader.batch.similarity import compare as similarity_report
+    from grader.batch.similarity import near_duplicates
     n = 100
     say(f"similarity: generating {n} students (5 solutions, random renamings, reorderings, comments)")
     students, origin = similarity_compare.generated(n)
@@ -880,8 +881,8 @@ def section_similarity(ctx) -> dict:
 def section_growth(ctx) -> dict:
     import yaml
 
-    from grader import reference_answers
     from grader import rubric as rubric_mod
+    from grader.answers import reference_answers
     from lab2check import questions
     sizes = {1000: 1, 5000: 1} if ctx["quick"] else {1000: 1, 5000: 1, 10000: 1, 20000: 1}
     base, answers, sub = ctx["rubric_path"], ctx["answers"], ctx["submission"]
@@ -1126,7 +1127,8 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}: choose among {', '.join(SECTIONS)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    from grader import RUBRIC, api, reference_answers
+    from grader import RUBRIC, api
+    from grader.answers import reference_answers
     rubric = api.load_rubric()
     ctx = {"quick": args.quick, "reps": args.reps, "extra": args.extra, "rubric": rubric, "rubric_path": RUBRIC}
     ctx["env"] = environment()

@@ -19,7 +19,9 @@ import numpy as np
 
 def main():
     import lab2check
-    from grader import api, mutations, reference_answers, training
+    from grader import api
+    from grader.answers import mutations, reference_answers
+    from grader.submission import training
     from lab2check import checks, local
     rubric = api.load_rubric(Path(__file__).resolve().parent.parent / "rubric.yaml")
     data = reference_answers.grading_data(rubric)
@@ -39,7 +41,7 @@ def main():
     if "diverged" not in out:
         params = {k.split(".")[-1]: v for k, v in out.items() if k.startswith("trained.")}
         X, Y = np.load(data["X_train"]), np.load(data["Y_train"])
-        from grader import model
+        from grader.submission import trusted_model as model
         labels = reference_answers.test_labels("q3_3", rubric, data)
         accuracy = np.mean(training.predictions("multiclass", data["X_test"], params) == labels)
         loss = model.loss("multiclass", Y, model.forward("multiclass", X, params))

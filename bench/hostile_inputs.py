@@ -30,7 +30,7 @@ RUBRIC = ROOT / "tests" / "files" / "rubric_small.yaml"
 MAIL_ONE = """
 import json, resource, sys, time
 from pathlib import Path
-from grader.intake import mail
+from grader.batch.intake import mail
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.process_time()
 records, _ = mail.collect(Path(sys.argv[1]), "mbox", Path(sys.argv[2]))

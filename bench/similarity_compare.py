@@ -36,7 +36,7 @@ if os.environ.get("COPYDETECT_PATH"):
 
 import classroom  # noqa: E402
 
-from grader import near_duplicates as nd  # noqa: E402
+from grader.batch.similarity import near_duplicates as nd  # noqa: E402
 
 BASES = ("loops", "classes", "helpers", "terse", "reference")
 

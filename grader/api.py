@@ -11,12 +11,14 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import RUBRIC, UsageError, figure, manual, names, reference_answers
-from grader import grade as grade_mod
+from grader import RUBRIC, UsageError, manual, names
 from grader import rubric as rubric_mod
-from grader.archive import ArchiveError, extract, scratch_parent
-from grader.locate import PackageError, find_package
-from grader.report import Report
+from grader.answers import reference_answers
+from grader.results import Report
+from grader.submission import figure
+from grader.submission import grade as grade_mod
+from grader.submission.archive import ArchiveError, extract, scratch_parent
+from grader.submission.locate import PackageError, find_package
 from lab2check import questions
 
 
@@ -52,11 +54,11 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     An archive is unpacked in a private temporary folder inside ``workdir`` (default: the
     system's temporary folder); batch grading passes its own so that a killed worker's
     leftovers stay where the batch cleans them up. A ``workdir`` whose path is too long for
-    the deepest archive ``grader.archive`` accepts is replaced by the system's temporary folder
+    the deepest archive ``grader.submission.archive`` accepts is replaced by the system's temporary folder
     (``archive.scratch_parent``), so an archive is accepted or refused wherever it is graded.
     With ``figure_to`` (a folder), Q3.1's figure, when the submission has an image file, is copied
-    there (``grader.figure.keep``) and named in ``report.figure_file``, and so is REPORT.md
-    (``grader.figure.keep_report``: the written answers ``grader.review`` shows).
+    there (``grader.submission.figure.keep``) and named in ``report.figure_file``, and so is REPORT.md
+    (``grader.submission.figure.keep_report``: the written answers ``grader.review`` shows).
     """
     path = Path(path)
     rubric = rubric or load_rubric()

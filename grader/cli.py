@@ -1,7 +1,7 @@
 """Command line: ``python -m grader grade PATH``, ``python -m grader batch SOURCE`` and
 ``python -m grader mail-back OUT`` (replies by mail after a mail batch, ``grader.mailback``).
 
-A thin layer over ``grader.api`` (and ``grader.batch``). Exit status: 0 when graded, whatever
+A thin layer over ``grader.api`` (and ``grader.batch.run``). Exit status: 0 when graded, whatever
 the score; 2 for a usage error (one clear line on stderr: also a Dask scheduler that does not
 answer, or workers that cannot grade); 3 when the grader itself failed (or the Dask cluster went
 away in the middle of a batch: the rows written are kept).
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from grader import UsageError
-from grader.engines import EngineLost
+from grader.batch.engines import EngineLost
 
 
 def _parser():
@@ -125,13 +125,14 @@ def _grade(args) -> int:
 
 
 def _batch(args) -> int:
-    from grader import api, batch
+    from grader import api
+    from grader.batch import run as batch
     rubric = api.load_rubric(args.rubric)
     engine = contextlib.nullcontext()
     if args.scheduler or args.cluster or args.cluster_config:
         if args.jobs:
             raise UsageError("--jobs is for local workers: on a cluster, every worker grades one archive at a time")
-        from grader.engines import dask_engine  # imported only here: a local batch does not pay for Dask
+        from grader.batch.engines import dask_engine  # imported only here: a local batch does not pay for Dask
         engine = dask_engine.open_engine(args.scheduler, args.cluster, args.cluster_config)
     with engine:
         result = batch.run(args.folder, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,

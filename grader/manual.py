@@ -10,7 +10,7 @@ pending), so a half-filled sheet can be merged as it goes.
 
 Students (batch form) are matched by ``student_key``: case, accents, ``_``/``-``/extra spaces
 and word order do not matter, so "Doe John", "DOE_John" and "john doe" are the same student.
-``load_batch`` checks a class file against the rubric at once; ``grader.batch`` merges each
+``load_batch`` checks a class file against the rubric at once; ``grader.batch.run`` merges each
 student's entries into the row whose name (or file name, or folder key) has the same key.
 
 Every problem raises ``grader.UsageError`` with one line naming the CSV file and line.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import UsageError, read_input
-from grader.report import QuestionResult, Report
+from grader.results import QuestionResult, Report
 from lab2check import questions
 
 # Header names a teacher may use for each column (compared case-insensitively).

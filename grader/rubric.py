@@ -99,7 +99,7 @@ class Archive(_Strict):
 
 
 class Similarity(_Strict):
-    """The near-duplicate report of a batch (``grader.near_duplicates``): a flag, never points."""
+    """The near-duplicate report of a batch (``grader.batch.similarity.near_duplicates``): a flag, never points."""
     threshold: float = Field(0.4, gt=0, le=1)   # a pair at or above this Jaccard score is flagged
     kgram: int = Field(13, ge=3, le=100)        # tokens per k-gram: shorter shared runs never count
     window: int = Field(6, ge=1, le=100)        # winnowing window: runs of kgram + window - 1 always count

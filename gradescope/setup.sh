@@ -39,4 +39,4 @@ fi
 "$PY" -m venv "$SOURCE/.venv"
 "$SOURCE/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
 cd "$SOURCE"
-"$SOURCE/.venv/bin/python" -m grader.gradescope_run --prepare
+"$SOURCE/.venv/bin/python" -m grader.gradescope.run --prepare

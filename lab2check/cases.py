@@ -5,12 +5,12 @@ use the seeds in ``PUBLIC_SEEDS`` and a few fixed edge cases; hidden cases use t
 grader's rubric gives, so the kit never holds them, and are built like the public ones: the
 second seed's with one example, and edge cases of the same kinds drawn from the first seed. The
 public cases teach (the kit ships their answers); only hidden cases earn points
-(``grader/grade.py``). Shapes are kept small so that a failing check can print the worst
+(``grader/submission/grade.py``). Shapes are kept small so that a failing check can print the worst
 element and a student can reproduce it by hand.
 
 No case is passed by a trivial function (zeros, ones, a constant label, an input returned):
 predict cases hold several classes, the confidently-wrong loss case asks for a positive loss,
-not only a finite one, and pays only for a loss that is not constant (``grader/grade.py``;
+not only a finite one, and pays only for a loss that is not constant (``grader/submission/grade.py``;
 ``tests/test_trivial_outputs.py`` checks every case of the seeds the rubrics use).
 
 Case ids (``q2_1/backward/public-1``) key the expected values in the grader's cache and in the
@@ -125,7 +125,7 @@ def loss1_edges(q, seed=None):
     y = np.array([[1.0, 0.0, 1.0, 0.0, 1.0]])
     y_hat = np.array([[1.0, 0.0, 0.7, 0.2, 0.9]])
     # Confidently wrong: the value depends on the student's eps, so it is only asked to be finite
-    # and positive (zeros fail; a constant earns nothing: grader/grade.py, _without_lone_finite_passes).
+    # and positive (zeros fail; a constant earns nothing: grader/submission/grade.py, _without_lone_finite_passes).
     y_bad, y_hat_bad = np.array([[1.0, 0.0, 1.0]]), np.array([[0.0, 1.0, 0.5]])
     shown = ("y = [[1, 0, 1, 0, 1]], y_hat = [[1, 0, 0.7, 0.2, 0.9]]", "y = [[1, 0, 1]], y_hat = [[0, 1, 0.5]]")
     if rng is not None:  # the same kinds of predictions, other values and order

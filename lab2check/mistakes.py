@@ -2,7 +2,7 @@
 
 Two kinds of evidence:
 - *variants*: the output of a known mistaken implementation on the same inputs (the grader
-  computes them from the reference with one scripted edit each, ``grader/mutations.py``; the
+  computes them from the reference with one scripted edit each, ``grader/answers/mutations.py``; the
   kit ships them in its fixture file). A wrong result equal to a variant names that mistake.
 - *shapes of the error*: the transpose of the expected array, a constant factor (m, -1, any
   other), a bias gradient summed over every axis. These need no variant.

@@ -12,7 +12,8 @@ from pathlib import Path
 import corpus
 import pytest
 
-from grader import api, reference_answers
+from grader import api
+from grader.answers import reference_answers
 
 SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 

@@ -4,7 +4,7 @@ Every builder writes a submission folder (``<dest>/lab2/`` and ``<dest>/REPORT.m
 returns ``dest``. Three families, each graded end to end by its own test file:
 - ``CORRECT``: other ways of writing a correct ``lab2`` that the contract allows; each must get
   every automatic point (``tests/test_corpus_correct.py``).
-- mutants: ``grader.mutations.MUTATIONS`` plus a REPORT.md (``tests/test_corpus_mutants.py``).
+- mutants: ``grader.answers.mutations.MUTATIONS`` plus a REPORT.md (``tests/test_corpus_mutants.py``).
 - hostile: the reference with hostile code added at import or around one function
   (``Hostile``, ``build_hostile``; the cases are in ``tests/test_corpus_hostile.py``).
 
@@ -20,7 +20,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import REFERENCE, mutations
+from grader import REFERENCE
+from grader.answers import mutations
 
 MODULES = ("single_neuron", "hidden_layer", "multiclass")
 
@@ -74,7 +75,7 @@ def edited(edits) -> dict:
 
 
 def build_mutant(mutation, dest) -> Path:
-    """The reference with one ``grader.mutations`` edit, and a REPORT.md."""
+    """The reference with one ``grader.answers.mutations`` edit, and a REPORT.md."""
     mutations.build(mutation, dest)
     (Path(dest) / "REPORT.md").write_text(REPORT_MD)
     return Path(dest)

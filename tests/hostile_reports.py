@@ -4,7 +4,7 @@ test time: each ``name -> text``. ``SMALL`` are the reproductions of the issue (
 whatever the archive caps allow on disk), for the resource checks (tests/test_report_md.py,
 bench/report_md.py).
 """
-MAX_REPORT_BYTES = 2 << 20   # grader.report_md's (written out: these files predate it)
+MAX_REPORT_BYTES = 2 << 20   # grader.submission.report_md's (written out: these files predate it)
 MAX_YAML_CHARS = 64 << 10
 
 

@@ -1,6 +1,6 @@
 """A corpus of realistic student implementations, each with the points a teacher finds fair.
 
-Not scripted edits of the reference (those are ``grader.mutations``): whole ``lab2`` packages
+Not scripted edits of the reference (those are ``grader.answers.mutations``): whole ``lab2`` packages
 written the way students of this lab write them, after the course's script skeleton: loops,
 ``np.dot``, ``(1 / m) *`` factors, ``np.random.seed`` with ``randn * 0.01``, a cache of every
 intermediate, ``print`` in the training loop, a module-level ``m``, ``np.eye(10)[labels].T``
@@ -337,7 +337,7 @@ STUDENTS = (
     # the lab's: named, lost (0.375). Issue 21 corrected the rest (it was q2_2 = q2_3 = 0: the
     # trained parameters were judged in the lab's sigmoid network only, 0.07 and 0.11 where the
     # reference gets 0.002 and 0.003): the unit checks named tanh-activation, so the trainings
-    # are judged in the tanh network too, by the grader (grader/model.py), and the better counts.
+    # are judged in the tanh network too, by the grader (grader/submission/trusted_model.py), and the better counts.
     # The student trained their network well (0.0003 and 0.0005, accuracies 0.986 and 0.955
     # against the reference's 0.986 and 0.960) and its trajectory is the reference's trained with
     # tanh units: the mistake is charged once, in the unit checks. q2_2 = 1.5 - 0.375, q2_3 = 1.

@@ -1,5 +1,5 @@
 """A batch's output folder written by hand, for the review app's tests and bench: no student
-code runs. Each student's folder is written by ``grader.batch``'s own writers (``_Batch.add``:
+code runs. Each student's folder is written by ``grader.batch.run``'s own writers (``_Batch.add``:
 report.json, results.json, feedback.md, archive.json), from a report whose automatic questions
 passed in full, plus the REPORT.md built from the kit's template with the student's answers
 put in place of ``> your answer``, and (for some) a figure.png.
@@ -17,8 +17,8 @@ from pathlib import Path
 import teacher_inputs as ti
 
 from grader import api
-from grader import batch as batch_mod
-from grader.report import CheckResult, QuestionResult, Report
+from grader.batch import run as batch_mod
+from grader.results import CheckResult, QuestionResult, Report
 from grader.review.answers import TEMPLATE
 
 RUBRIC = api.load_rubric()
@@ -100,7 +100,7 @@ def build(out: Path, answers: dict[str, dict[str, str]], *, figures: bool = True
     if moodle:
         sheet_dir = sheet_dir or out.parent
         path = ti.write_worksheet(sheet_dir / "Grades-DLCV-Lab2.csv", participants)
-        from grader.intake import worksheet
+        from grader.batch.intake import worksheet
         batch_mod._write_moodle(sorted(b.rows.values(), key=lambda r: r.key), worksheet.read(path), RUBRIC, out)
         b.write_csv()
     return out

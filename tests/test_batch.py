@@ -1,4 +1,4 @@
-"""Batch grading (``grader.batch``) on real archives, with the small rubric.
+"""Batch grading (``grader.batch.run``) on real archives, with the small rubric.
 
 SLOW: every test here grades real submissions in sandboxed children (a few seconds per correct
 archive on 2 cores; the catalogue's refused archives cost almost nothing). The whole file takes
@@ -27,8 +27,10 @@ import pytest
 import sabotage
 import safety
 
-from grader import PROJECT, batch, batch_plan, names
-from grader.engines.local import LocalEngine
+from grader import PROJECT, names
+from grader.batch import plan as batch_plan
+from grader.batch import run as batch
+from grader.batch.engines.local import LocalEngine
 from grader.render.gradescope import problems
 from grader.rubric import load as load_rubric
 
@@ -554,7 +556,7 @@ def test_every_archive_gets_one_row_whatever_its_name(hostile_class):
 
 def test_the_honest_deep_archive_gets_the_same_grade_from_grade_and_batch(hostile_class):
     from grader import api
-    from grader.archive import PATH_MAX, ArchiveError
+    from grader.submission.archive import PATH_MAX, ArchiveError
     out = hostile_class["out"]
     # The setup would have defeated the old layout: OUT/.work/lab2-submission-XXXXXXXX/unpacked/<member>.
     member = DEEP_OK + "lab2/hidden_layer.py"

@@ -18,7 +18,8 @@ import archives
 import pytest
 import teacher_inputs as ti
 
-from grader import PROJECT, batch
+from grader import PROJECT
+from grader.batch import run as batch
 from grader.rubric import load as load_rubric
 
 pytestmark = pytest.mark.timeout(600)

@@ -17,7 +17,7 @@ import pytest
 from conftest import SMALL_RUBRIC
 
 from grader import PROJECT
-from grader.report import Report
+from grader.results import Report
 
 # Whole gradings: marked here rather than in conftest's lists (one file, one place to read).
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(600)]
@@ -31,7 +31,7 @@ import json, resource, sys
 resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
 sys.path.insert(0, sys.argv[1])
 import hostile_reports
-from grader.report_md import find_figure, parse_loss_500
+from grader.submission.report_md import find_figure, parse_loss_500
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 texts = {**hostile_reports.SMALL, **hostile_reports.AT_CAP}
 for name, text in texts.items():
@@ -84,7 +84,7 @@ from pathlib import Path
 resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
 sys.path.insert(0, sys.argv[1])
 import teacher_inputs as ti
-from grader.intake import mail
+from grader.batch.intake import mail
 messages = list(ti.hostile_mails().values())
 box = ti.write_raw_mbox(Path(sys.argv[2]) / "Inbox", messages)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -3,14 +3,14 @@ no reference cache: part of ``make test-fast``).
 
 The ladder is ``lab2check.compare.compare`` (exists -> type -> shape -> finite -> values),
 the diagnosis ``lab2check.mistakes.diagnose`` and ``checks.without_blind_passes``, the scoring
-``grader.grade._question`` (a question's points split between its check groups by the
+``grader.submission.grade._question`` (a question's points split between its check groups by the
 registry's weights, then between the cases of a group).
 """
 import numpy as np
 import pytest
 
-from grader import grade
 from grader.rubric import load
+from grader.submission import grade
 from lab2check import checks, mistakes
 from lab2check.cases import Case
 from lab2check.compare import Outcome, compare
@@ -140,7 +140,7 @@ def test_a_perfect_question_gets_exactly_its_points_and_a_dead_one_names_why():
 # --- issue 21: scopes, every independent id, the closest explanation, the first line ------------
 
 def test_every_catalogue_mistake_declares_its_scope_and_the_edge_ones_are_numerical_slips():
-    from grader import mutations
+    from grader.answers import mutations
     assert set(mistakes.SCOPE) == set(mistakes.ADVICE)
     assert set(mistakes.SCOPE.values()) == {mistakes.GENERAL, mistakes.EDGE}
     assert {k for k, v in mistakes.SCOPE.items() if v == mistakes.EDGE} == {
@@ -244,7 +244,7 @@ def test_the_first_line_is_the_named_mistake_and_a_blind_pass_comes_last():
 
 def test_every_renderer_leads_a_question_with_its_named_mistake():
     from grader.render import gradescope, markdown, terminal
-    from grader.report import Report
+    from grader.results import Report
     rubric = load()
     blind = grade._Checked("loss", "public-2", False, Outcome(False, "loss(...): right here, but this case cannot "
                                                                      "tell missing-mean ...", None, 0.0, blind=True))

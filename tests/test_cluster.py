@@ -1,4 +1,4 @@
-"""Batch grading on a Dask cluster (``--scheduler``, ``--cluster``; ``grader.engines.dask_engine``).
+"""Batch grading on a Dask cluster (``--scheduler``, ``--cluster``; ``grader.batch.engines.dask_engine``).
 
 Each test starts a real ``dask scheduler`` and ``dask worker --nthreads 1`` processes on
 127.0.0.1 (random ports, through a scheduler file), runs ``python -m grader batch`` against them
@@ -24,8 +24,9 @@ from pathlib import Path
 import archives
 import pytest
 
-from grader import PROJECT, UsageError, batch
-from grader.engines import dask_engine
+from grader import PROJECT, UsageError
+from grader.batch import run as batch
+from grader.batch.engines import dask_engine
 from grader.rubric import load as load_rubric
 from grader.sandbox import sandbox_status
 

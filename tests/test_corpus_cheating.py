@@ -23,9 +23,10 @@ import corpus
 import pytest
 from conftest import SMALL_RUBRIC
 
-from grader import PROJECT, mutations
+from grader import PROJECT
+from grader.answers import mutations
 from grader.render import neutralise
-from grader.report import Report
+from grader.results import Report
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -273,7 +274,8 @@ def test_a_correct_but_three_times_slower_submission_gets_full_marks_on_a_busy_m
 
     import threadpoolctl
 
-    from grader import api, reference_answers
+    from grader import api
+    from grader.answers import reference_answers
     from lab2check import checks, local
 
     # The limit: 1.6 times the CPU time of three reference trainings of the longest question.

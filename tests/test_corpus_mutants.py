@@ -1,6 +1,6 @@
 """Every scripted mistake costs exactly the questions it should, and is named (issue 6, corpus 2).
 
-One test per entry of ``grader.mutations.MUTATIONS``: the reference with that one edit (and a
+One test per entry of ``grader.answers.mutations.MUTATIONS``: the reference with that one edit (and a
 REPORT.md) is graded with the small rubric. The questions that lose automatic points must be
 exactly ``mutation.affects``: a question missing from the set is a check that does not see the
 bug, an extra one is a mistake charged twice. A catalogue mistake must be named as
@@ -10,7 +10,7 @@ a mistake the submission does not make.
 import corpus
 import pytest
 
-from grader import mutations
+from grader.answers import mutations
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader import DATA, PROJECT, REFERENCE
-from grader.train_reference import load_lab2
+from grader.authoring.train_reference import load_lab2
 
 data = load_lab2(REFERENCE).data
 MnistDataError = data.MnistDataError

@@ -13,7 +13,8 @@ import corpus
 import numpy as np
 import pytest
 
-from grader import REFERENCE, mutations, reference_answers
+from grader import REFERENCE
+from grader.answers import mutations, reference_answers
 from lab2check import cases as cases_mod
 from lab2check import checks, mistakes, probes
 from lab2check.checks import Result, Tolerances

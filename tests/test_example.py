@@ -1,7 +1,8 @@
 """The embedded example that `make grade` shows is the reference with two catalogue mistakes,
 kept in step with the reference (regenerate it with the snippet below when this fails)."""
 
-from grader import PROJECT, REFERENCE, mutations
+from grader import PROJECT, REFERENCE
+from grader.answers import mutations
 
 EXAMPLE = PROJECT / "tests" / "files" / "example" / "DOE_Jane_Lab2_DLCV"
 PLANTED = {"single_neuron": ["no-clipping"], "hidden_layer": ["tanh-derivative"]}

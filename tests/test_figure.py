@@ -1,11 +1,11 @@
-"""Q3.1's figure copied beside the feedback (grader.figure) and shown inline in feedback.md."""
+"""Q3.1's figure copied beside the feedback (grader.submission.figure) and shown inline in feedback.md."""
 import os
 
 from archives import png
 
-from grader import figure
 from grader.render import render_markdown
-from grader.report import QuestionResult, Report
+from grader.results import QuestionResult, Report
+from grader.submission import figure
 
 
 def _report(figure_file: str) -> Report:
@@ -62,8 +62,8 @@ def test_feedback_shows_the_copy_inline_under_q3_1_and_nothing_else(tmp_path):
 def test_q3_1s_summary_names_the_image_the_feedback_shows(tmp_path):
     """An SVG named like the architecture ranks first but cannot be shown inline: the summary names
     the PNG that feedback.md shows (the one keep copies), and says the SVG is there too."""
-    from grader import grade, locate
     from grader import rubric as rubric_mod
+    from grader.submission import grade, locate
     root, out = tmp_path / "sub", tmp_path / "out"
     (root / "lab2").mkdir(parents=True)
     for f in ("__init__.py", "single_neuron.py", "hidden_layer.py", "multiclass.py"):
@@ -80,8 +80,8 @@ def test_q3_1s_summary_names_the_image_the_feedback_shows(tmp_path):
 
 
 def test_a_long_image_path_is_cut_in_q3_1s_summary(tmp_path):
-    from grader import grade, locate
     from grader import rubric as rubric_mod
+    from grader.submission import grade, locate
     root = tmp_path / "sub"
     deep = root / ("d" * 200) / ("e" * 200)
     (root / "lab2").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""The freshness rule of the kit's fixture files (grader.fixtures.stale): what one machine's
+"""The freshness rule of the kit's fixture files (grader.authoring.fixtures.stale): what one machine's
 rounding changes is fresh, what a change of case, reference or catalogue changes is stale, and
 the message names the array and the largest difference. The whole comparison against a fresh
 computation is tests/test_kit.py::test_committed_fixtures_are_fresh."""
@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from grader import fixtures
+from grader.authoring import fixtures
 
 
 @pytest.fixture(scope="module")

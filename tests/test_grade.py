@@ -14,11 +14,12 @@ import corpus
 import pytest
 from conftest import SMALL_RUBRIC
 
-from grader import PROJECT, mutations
+from grader import PROJECT
+from grader.answers import mutations
 from grader.render import render_markdown, render_terminal
 from grader.render.common import GRADER_ERROR
 from grader.render.gradescope import VISIBILITIES
-from grader.report import Report
+from grader.results import Report
 from lab2check import questions
 
 pytestmark = pytest.mark.timeout(300)

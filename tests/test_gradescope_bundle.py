@@ -1,4 +1,4 @@
-"""The Gradescope bundle (``make gradescope``: ``grader.gradescope_bundle``) and its ``run_autograder``.
+"""The Gradescope bundle (``make gradescope``: ``grader.gradescope.bundle``) and its ``run_autograder``.
 
 The bundle is unpacked into a temporary ``/autograder``-shaped root (``source/``,
 ``submission/``, ``submission_metadata.json``) and its own ``run_autograder`` is run there with
@@ -23,8 +23,9 @@ import archives
 import corpus
 import pytest
 
-from grader import PROJECT, reference_answers
-from grader.gradescope_bundle import build
+from grader import PROJECT
+from grader.answers import reference_answers
+from grader.gradescope.bundle import build
 from grader.render.gradescope import TEST_KEYS, TOP_KEYS, VISIBILITIES, problems
 
 pytestmark = pytest.mark.timeout(300)
@@ -42,7 +43,7 @@ def test_the_bundle_has_gradescopes_two_scripts_at_its_root_and_only_what_gradin
         infos = {i.filename: i for i in zf.infolist()}
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
-    for name in ("grader/cli.py", "grader/gradescope_run.py", "grader/sandbox/child.py", "reference/lab2/multiclass.py",
+    for name in ("grader/cli.py", "grader/gradescope/run.py", "grader/sandbox/child.py", "reference/lab2/multiclass.py",
                  "data/mnist/train-images-idx3-ubyte.gz", "requirements.txt", "rubric.yaml"):
         assert name in infos, name
     assert not [n for n in infos if n.split("/")[0] in ("tests", "kit", "skeleton", "bench", ".cache", "docs")

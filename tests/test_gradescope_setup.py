@@ -63,7 +63,7 @@ def test_setup_runs_each_candidate_python_before_choosing_it(tmp_path, bad):
     assert not any(c.startswith("python3.13 -m") for c in calls), calls      # not chosen
     assert f"python3.12 -m venv {root / 'source' / '.venv'}" in calls
     assert any(c.startswith("venv-python -m pip install") for c in calls)
-    assert calls[-1] == "venv-python -m grader.gradescope_run --prepare"
+    assert calls[-1] == "venv-python -m grader.gradescope.run --prepare"
 
 
 def test_setup_without_a_working_python_says_so(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 from test_sandbox import FORK_BOMB, GOOD, HOSTILE, LIMITS, QUICK, Z, recovers
 
 from grader import PROJECT
-from grader.report import Report
+from grader.results import Report
 from grader.rubric import Limits
 from grader.sandbox import cgroup, processes_of, sandbox_status, seccomp_filter
 

@@ -1,7 +1,7 @@
-"""The intake (``grader.intake``): mailboxes, Moodle downloads and worksheets read into records.
+"""The intake (``grader.batch.intake``): mailboxes, Moodle downloads and worksheets read into records.
 
 Fast and pure: archives here are a few bytes of tar, never graded. Inputs are built at test time
-(``teacher_inputs``). Lateness rules (``grader.lateness``) and the rubric's ``lateness`` section
+(``teacher_inputs``). Lateness rules (``grader.batch.lateness``) and the rubric's ``lateness`` section
 are tested here too.
 """
 import hashlib
@@ -14,8 +14,10 @@ import pytest
 import teacher_inputs as ti
 import yaml
 
-from grader import UsageError, batch_plan, intake, lateness
-from grader.intake import files, mail, worksheet
+from grader import UsageError
+from grader.batch import intake, lateness
+from grader.batch import plan as batch_plan
+from grader.batch.intake import files, mail, worksheet
 from grader.rubric import load as load_rubric
 
 RUBRIC_PATH = Path(__file__).parent / "files" / "rubric_small.yaml"

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import DATA, PROJECT, REFERENCE, fixtures, mutations
+from grader import DATA, PROJECT, REFERENCE
 from grader import rubric as rubric_mod
+from grader.answers import mutations
+from grader.authoring import fixtures
 
 SKELETON = PROJECT / "skeleton"
 QUESTIONS = ("q1_1", "q1_2", "q1_3", "q1_4", "q1_5", "q2_1", "q2_2", "q3_2", "q3_3")

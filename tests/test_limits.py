@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 from test_sandbox import GOOD, HOSTILE, LIMITS, QUICK, Z, trying, write_submission
 
-from grader import PROJECT, batch, reference_answers
+from grader import PROJECT
+from grader.answers import reference_answers
+from grader.batch import run as batch
 from grader.sandbox import Child, cgroup, processes_of
 from lab2check import questions
 

@@ -32,7 +32,8 @@ import teacher_inputs as ti
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from grader import PROJECT, batch
+from grader import PROJECT
+from grader.batch import run as batch
 from grader.rubric import load as load_rubric
 
 pytestmark = pytest.mark.timeout(900)

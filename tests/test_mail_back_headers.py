@@ -1,6 +1,6 @@
 """Who a reply goes to, and what a hostile header can do to it: pure checks, no batch, no server.
 
-``grader.intake.mail.reply_to`` reads the From of a mail as a structured header; the reply is
+``grader.batch.intake.mail.reply_to`` reads the From of a mail as a structured header; the reply is
 built by ``grader.mailback.compose``. Each case is a header a student (or someone posing as
 one) can write.
 """
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.intake import mail
+from grader.batch.intake import mail
 from grader.mailback import _warnings as mail_back_warnings
 from grader.mailback import compose, gradebook, teacher_address
-from grader.report import CheckResult, QuestionResult, Report
+from grader.results import CheckResult, QuestionResult, Report
 
 
 def reply_to(headers: bytes) -> dict:

@@ -3,7 +3,7 @@ import pytest
 
 from grader import RUBRIC, UsageError
 from grader.manual import apply_manual, load_batch, load_manual, student_key
-from grader.report import CheckResult, QuestionResult, Report
+from grader.results import CheckResult, QuestionResult, Report
 from grader.rubric import load as load_rubric
 
 

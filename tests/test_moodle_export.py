@@ -1,4 +1,4 @@
-"""The way back to Moodle (``grader.moodle_export``): the filled worksheet and feedback-files.zip.
+"""The way back to Moodle (``grader.render.moodle``): the filled worksheet and feedback-files.zip.
 
 Pure and fast: rows are built from hand-made reports. The oracle for byte identity is the test's
 own assembly of the worksheet (``teacher_inputs``), not the module's scanner: the expected file
@@ -12,10 +12,10 @@ import pytest
 import teacher_inputs as ti
 from test_intake import RUBRIC_PATH
 
-from grader.batch import Row
-from grader.intake import worksheet
-from grader.moodle_export import export, feedback_html, fill_worksheet
-from grader.report import CheckResult, QuestionResult, Report
+from grader.batch.intake import worksheet
+from grader.batch.run import Row
+from grader.render.moodle import export, feedback_html, fill_worksheet
+from grader.results import CheckResult, QuestionResult, Report
 from grader.rubric import load as load_rubric
 
 RUBRIC = load_rubric(RUBRIC_PATH)

@@ -12,13 +12,13 @@ import pytest
 from markdown_it import MarkdownIt
 from safety import HOSTILE, assert_safe_json, assert_safe_markdown, assert_safe_terminal, csv_cells, strict_json
 
-from grader import summary
-from grader.batch import Row
-from grader.plots import loss_curves_png
+from grader.batch.run import Row
 from grader.render import neutralise as N
 from grader.render import render_markdown, render_terminal, to_gradescope
+from grader.render import summary_md as summary
 from grader.render.gradescope import problems
-from grader.report import CheckResult, QuestionResult, Report
+from grader.render.plots import loss_curves_png
+from grader.results import CheckResult, QuestionResult, Report
 from grader.rubric import load
 
 RUBRIC = load()

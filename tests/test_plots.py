@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from grader.plots import histogram_png, loss_curves_png
-from grader.report import QuestionResult, Report
+from grader.render.plots import histogram_png, loss_curves_png
+from grader.results import QuestionResult, Report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -19,7 +19,9 @@ import pytest
 import toy_question as toy
 import yaml
 
-from grader import DATA, PROJECT, REFERENCE, UsageError, api, fixtures, reference_answers, skeleton
+from grader import DATA, PROJECT, REFERENCE, UsageError, api
+from grader.answers import reference_answers
+from grader.authoring import fixtures, skeleton
 from grader.render import render_markdown, render_terminal
 from lab2check import questions
 

@@ -9,7 +9,7 @@ import pytest
 
 from grader import REFERENCE
 from grader import rubric as rubric_mod
-from grader.train_reference import load_lab2
+from grader.authoring.train_reference import load_lab2
 
 ref = load_lab2(REFERENCE)
 sn, hl, mc = ref.single_neuron, ref.hidden_layer, ref.multiclass

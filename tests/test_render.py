@@ -6,7 +6,7 @@ import pytest
 from grader.render import render_markdown, render_terminal, to_gradescope, write_json
 from grader.render.common import one_line
 from grader.render.gradescope import problems
-from grader.report import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
+from grader.results import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.rubric import load
 from lab2check import questions
 

@@ -4,8 +4,8 @@ import math
 import hostile_reports
 import pytest
 
-from grader import report_md
-from grader.report_md import find_figure, parse_loss_500
+from grader.submission import report_md
+from grader.submission.report_md import find_figure, parse_loss_500
 
 CANONICAL = """# Lab 2
 
@@ -119,8 +119,9 @@ def test_the_report_point_is_shared_among_the_three_models(tmp_path):
     """A block that fills two models and leaves the template's 0.0 for the third earns two thirds."""
     from types import SimpleNamespace
 
-    from grader import api, grade
-    from grader.report import Report
+    from grader import api
+    from grader.results import Report
+    from grader.submission import grade
 
     rubric = api.load_rubric()
     path = tmp_path / "REPORT.md"
@@ -136,7 +137,8 @@ def test_the_report_point_is_shared_among_the_three_models(tmp_path):
 
 
 def test_the_teacher_grading_q3_1_is_told_where_the_figure_is(tmp_path):
-    from grader import api, grade, locate
+    from grader import api
+    from grader.submission import grade, locate
 
     root = tmp_path / "sub"
     (root / "lab2").mkdir(parents=True)

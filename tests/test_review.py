@@ -18,7 +18,7 @@ import pytest
 import review_class as rc
 
 from grader import PROJECT, cli, manual
-from grader import batch as batch_mod
+from grader.batch import run as batch_mod
 from grader.review import answers as A
 from grader.review import export as export_mod
 from grader.review import render, suggest

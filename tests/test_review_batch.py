@@ -9,7 +9,8 @@ from pathlib import Path
 import archives
 import review_class as rc
 
-from grader import PROJECT, batch
+from grader import PROJECT
+from grader.batch import run as batch
 from grader.review import export as export_mod
 from grader.review.gradebook import Grade
 from grader.review.grading import Review

@@ -1,4 +1,4 @@
-"""The near-duplicate report (``grader.near_duplicates``, ``grader.similarity_report``, similarity.html).
+"""The near-duplicate report (``grader.batch.similarity.near_duplicates``, ``...compare``, similarity.html).
 
 The class is built at test time (``classroom``): four independent solutions in different styles,
 written into the skeleton as students do, the reference, and the copies a teacher must see: one
@@ -19,8 +19,10 @@ import archives
 import classroom
 import pytest
 
-from grader import UsageError, similarity, similarity_report
-from grader import near_duplicates as nd
+from grader import UsageError
+from grader.batch.similarity import compare as similarity_report
+from grader.batch.similarity import fingerprint as similarity
+from grader.batch.similarity import near_duplicates as nd
 from grader.render.similarity_html import render
 from grader.rubric import load as load_rubric
 
@@ -296,7 +298,7 @@ def test_a_class_sharing_one_base_is_one_cluster_not_every_pair(folders, tmp_pat
     assert html.count('<li id="cluster-') == 1 and "Cluster 1</b>: 13 entries, 78 flagged pairs" in html
     assert "12 of them listed" in html and html.count('id="pair-') == len(res.shown)
     assert html.count('<a href="#cluster-1">1</a>') == 12
-    from grader.summary import TOP_SIMILAR, _similar_section
+    from grader.render.summary_md import TOP_SIMILAR, _similar_section
     text = "\n".join(_similar_section(res))
     assert ("- Cluster 1: 13 entries joined by 78 flagged pairs, closest to all the others: "
             f"{cluster.centre.key}") in text

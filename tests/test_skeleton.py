@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from grader import DATA, PROJECT, REFERENCE
-from grader import skeleton as gen
-from grader.train_reference import load_lab2
+from grader.authoring import skeleton as gen
+from grader.authoring.train_reference import load_lab2
 
 SKELETON = PROJECT / "skeleton"
 
@@ -327,8 +327,8 @@ def test_generator_refuses_a_kit_file_that_shadows_a_generated_one(tmp_path):
 def test_cli_check_reports_a_stale_kit_in_one_line(tmp_path):
     gen.generate(tmp_path / "kit")
     (tmp_path / "kit" / "REPORT.md").write_text("changed\n")
-    done = subprocess.run([sys.executable, "-m", "grader.skeleton", "--check", "--dest", str(tmp_path / "kit")],
-                          cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "grader.authoring.skeleton", "--check",
+                           "--dest", str(tmp_path / "kit")], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "differs: REPORT.md" in done.stdout
     assert done.stderr.strip().endswith("is stale: run make skeleton")

@@ -1,6 +1,6 @@
 """grades.csv, summary.md and the identical-submissions finder, on hand-built rows (no grading).
 
-The rows are ``grader.batch.Row`` objects holding reports made here, so every number in the
+The rows are ``grader.batch.run.Row`` objects holding reports made here, so every number in the
 expected outputs is known in advance.
 """
 import csv
@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import REFERENCE, similarity, summary
-from grader.batch import Row
-from grader.report import CheckResult, QuestionResult, Report
+from grader import REFERENCE
+from grader.batch.run import Row
+from grader.batch.similarity import fingerprint as similarity
+from grader.render import summary_md as summary
+from grader.results import CheckResult, QuestionResult, Report
 from grader.rubric import load as load_rubric
 
 RUBRIC = load_rubric(Path(__file__).parent / "files" / "rubric_small.yaml")

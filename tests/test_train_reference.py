@@ -7,14 +7,15 @@ import sys
 import numpy as np
 import pytest
 
-from grader import PROJECT, REFERENCE, train_reference
+from grader import PROJECT, REFERENCE
 from grader import rubric as rubric_mod
+from grader.authoring import train_reference
 
 MODELS = ["single_neuron", "hidden_layer", "multiclass"]
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "grader.train_reference", *args], cwd=PROJECT,
+    return subprocess.run([sys.executable, "-m", "grader.authoring.train_reference", *args], cwd=PROJECT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -3,7 +3,7 @@
 On synthetic data, fast, no child process:
 - a network trained well in a catalogue variant's model (tanh hidden units, sigmoid outputs)
   keeps ``final_loss`` and ``accuracy`` when the unit checks named that variant, computed by the
-  grader (``grader.model``) from the returned arrays, and the message says which model; never
+  grader (``grader.submission.trusted_model``) from the returned arrays, and the message says which model; never
   when they named nothing, or a mistake that is no model;
 - a trajectory that follows the reference trained with the named variant passes;
 - the divergence watch (``lab2check.probes``) lets a spike that comes back down run every
@@ -12,7 +12,8 @@ On synthetic data, fast, no child process:
 import numpy as np
 import pytest
 
-from grader import model, training
+from grader.submission import training
+from grader.submission import trusted_model as model
 from lab2check import checks, local, probes
 
 HIDDEN = 8

@@ -3,7 +3,7 @@
 - what the child sends is validated before it is parsed: a malformed frame is ``BadOutput``
   (that request's ``bad-output``), never another exception that would end the grading;
 - the centred differences are formed from loss values alone (``lab2check.gradcheck``);
-- a training is judged from the returned parameters (``grader.training``), not from the
+- a training is judged from the returned parameters (``grader.submission.training``), not from the
   student's recorded losses or predictions.
 """
 import io
@@ -13,8 +13,9 @@ import struct
 import numpy as np
 import pytest
 
-from grader import model, training
 from grader.sandbox.protocol import FRAME, BadOutput, Reader, load_npy
+from grader.submission import training
+from grader.submission import trusted_model as model
 from lab2check import gradcheck
 
 

@@ -20,7 +20,7 @@ message the server refuses is that student's error (listed, journaled ``refused`
 next run); a server that goes away stops the run (``Outcome.stopped``).
 
 Who gets the reply: the From address of the mail whose archive was graded, parsed as a
-structured header (``grader.intake.mail.reply_to``); never Reply-To, Sender or an address in a
+structured header (``grader.batch.intake.mail.reply_to``); never Reply-To, Sender or an address in a
 body or a subject. A From with two addresses, two From headers, or one the parser had to repair
 (``bob@x <mallory@y>``) gets no reply. A subject names the student graded, not the recipient:
 when mail read as one student came from several addresses, or one address sent for several
@@ -169,7 +169,7 @@ def run(out, *, sender: str, mbox=None, smtp: str | None = None, security: str =
 
 def _batch_idle(out: Path):
     """Held while OUT is read and replies go out: a batch writing OUT meanwhile could change a
-    grade under the reply (``grader.batch`` takes this lock exclusively)."""
+    grade under the reply (``grader.batch.run`` takes this lock exclusively)."""
     return fsutil.locked(out / ".batch.lock", exclusive=False,
                          busy=f"a batch is writing to {out}: wait for it to finish")
 

@@ -21,7 +21,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from grader.intake.files import safe_name, shown
+from grader.batch.intake.files import safe_name, shown
 from grader.render.common import pts
 from lab2check.mistakes import ADVICE
 

@@ -22,7 +22,7 @@ import ssl
 from pathlib import Path
 
 from grader import UsageError
-from grader.intake.files import shown
+from grader.batch.intake.files import shown
 
 SECURITY = ("starttls", "ssl", "plain")
 USER_VAR, PASSWORD_VAR = "LAB2_SMTP_USER", "LAB2_SMTP_PASSWORD"

@@ -4,7 +4,7 @@ The final grade is the gradebook's: ``grades.csv`` (its status, points per quest
 bonus and late days: what ``batch --manual`` or the review app wrote last) and each student's
 ``feedback.md`` (attached as it is). ``report.json`` gives what the CSV has no column for: the
 questions' titles and maxima, the mistakes named, the lateness sentence, the written parts
-still pending. ``mail.json`` (written by the batch from ``grader.intake.mail.reply_to``) gives
+still pending. ``mail.json`` (written by the batch from ``grader.batch.intake.mail.reply_to``) gives
 the address and the message to answer.
 
 The written parts still pending are read from ``report.json``, where ``batch --manual`` merges
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import UsageError
-from grader.intake.files import shown
+from grader.batch.intake.files import shown
 from grader.render import neutralise as N
-from grader.report import Report
+from grader.results import Report
 
 # Statuses with no grade: nothing was sent to mark, or the grader failed (never a zero by mail).
 UNGRADED = ("internal-error", "no-archive", "bad-message")

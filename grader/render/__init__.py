@@ -5,8 +5,8 @@
 - ``to_gradescope(report) -> dict`` / ``write_json(report, path)``: Gradescope's results.json.
 
 Every string a student controls is passed through ``neutralise`` (one function per medium:
-CSV, Markdown, terminal, JSON, plot labels) where it enters an output; ``grader.summary``
-(grades.csv, summary.md), ``grader.plots`` and ``grader.batch`` use it too.
+CSV, Markdown, terminal, JSON, plot labels) where it enters an output; ``grader.render.summary_md``
+(grades.csv, summary.md), ``grader.render.plots`` and ``grader.batch.run`` use it too.
 """
 from grader.render.gradescope import to_gradescope, write_json
 from grader.render.markdown import render as render_markdown

@@ -6,7 +6,7 @@ strings or plain tuples.
 """
 import math
 
-from grader.report import CheckResult, QuestionResult, Report
+from grader.results import CheckResult, QuestionResult, Report
 from lab2check import questions
 
 # REPORT.md's losses are the student's run on all 60,000 training examples (as the lab asks); the

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from grader.render import common as c
 from grader.render import neutralise as N
-from grader.report import QuestionResult, Report
+from grader.results import QuestionResult, Report
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 FORMATS = ("text", "html", "simple_format", "md", "ansi")

@@ -10,10 +10,10 @@ warnings, comments, even the rubric's titles) goes through ``grader.render.neutr
 HTML, no Markdown structure, no control character, no line that looks like the total line.
 """
 
-from grader.figure import NAMES as FIGURE_NAMES
 from grader.render import common as c
 from grader.render import neutralise as N
-from grader.report import CheckResult, QuestionResult, Report
+from grader.results import CheckResult, QuestionResult, Report
+from grader.submission.figure import NAMES as FIGURE_NAMES
 from lab2check import questions
 
 
@@ -35,7 +35,7 @@ def _check(check: CheckResult) -> list[str]:
 
 def _question(q: QuestionResult, figure: str = "") -> list[str]:
     """A question's section; ``figure``: the figure of a question about one (the registry's
-    ``figure``: Q3.1) copied beside the feedback (grader.figure), shown inline for the teacher
+    ``figure``: Q3.1) copied beside the feedback (grader.submission.figure), shown inline for the teacher
     who grades it by hand (only a name the grader itself gives)."""
     title = f"## {_cell(c.question_name(q))}"
     lines = [title, "", f"**{c.points_cell(q)}** · {c.status_cell(q)}"]

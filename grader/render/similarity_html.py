@@ -1,4 +1,4 @@
-"""``similarity.html``: the class's near-duplicate report (``grader.similarity_report.Result``) as
+"""``similarity.html``: the class's near-duplicate report (``grader.batch.similarity.compare.Result``) as
 one self-contained page: the ranked pairs, then each listed pair's code side by side with the
 regions the two share highlighted.
 
@@ -9,7 +9,7 @@ never student strings. The same result gives the same bytes (no date, everything
 """
 from html import escape
 
-from grader import near_duplicates as nd
+from grader.batch.similarity import near_duplicates as nd
 
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }

@@ -12,7 +12,7 @@ import shutil
 
 from grader.render import common as c
 from grader.render import neutralise as N
-from grader.report import Report
+from grader.results import Report
 
 
 def _t(text) -> str:

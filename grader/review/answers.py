@@ -1,7 +1,7 @@
 """Every student's answer to each written question, read from the batch's output.
 
-A batch keeps, in ``OUT/students/<key>/``, the student's ``REPORT.md`` (``grader.figure.keep_report``),
-``figure.<ext>`` (Q3.1's image, ``grader.figure.keep``), ``report.json`` and ``archive.json``
+A batch keeps, in ``OUT/students/<key>/``, the student's ``REPORT.md`` (``grader.submission.figure.keep_report``),
+``figure.<ext>`` (Q3.1's image, ``grader.submission.figure.keep``), ``report.json`` and ``archive.json``
 (the marker of a complete folder). ``load_class`` reads them into ``Answer`` objects, one per
 student and written question (the rubric's questions with ``manual`` points):
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import PROJECT
-from grader.figure import NAMES as FIGURE_NAMES
-from grader.figure import REPORT_NAME
 from grader.render import neutralise as N
+from grader.submission.figure import NAMES as FIGURE_NAMES
+from grader.submission.figure import REPORT_NAME
 
 MAX_CHARS = 20_000
 CACHE_VERSION = 1    # of the grouping and the suggestions: a change here recomputes the cached suggestions

@@ -25,11 +25,11 @@ from flask import Flask, abort, redirect, render_template, request, send_file, u
 from markupsafe import Markup
 
 from grader import UsageError
-from grader.figure import NAMES as FIGURE_NAMES
 from grader.render.common import pts
 from grader.review import export as export_mod
 from grader.review import render
 from grader.review.gradebook import Grade
+from grader.submission.figure import NAMES as FIGURE_NAMES
 
 COOKIE = "review_token"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "

@@ -3,12 +3,12 @@
 ``export(review)`` does what ``python -m grader batch SOURCE --out OUT --manual CSV`` does with
 the same points, without SOURCE and without grading anything:
 1. writes ``OUT/review/manual.csv``, the ``--manual`` form (``student, question, points,
-   comment``; the student is the folder key, which ``grader.batch`` matches), for a teacher who
+   comment``; the student is the folder key, which ``grader.batch.run`` matches), for a teacher who
    prefers a spreadsheet or wants to run ``batch --manual`` with it later;
 2. reads it back with ``grader.manual.load_batch`` (the same checks as ``--manual``);
 3. rebuilds every row of ``grades.csv`` from its student folder (``archive.json`` keeps where the
    archive came from and the row's notes; ``similar_to`` is read back from ``grades.csv``), and
-   hands them to ``grader.batch``'s own merge and writers: each student's ``report.json``,
+   hands them to ``grader.batch.run``'s own merge and writers: each student's ``report.json``,
    ``results.json`` and ``feedback.md``, then ``grades.csv``; for a Moodle source also
    ``OUT/moodle/`` (the worksheet found there, filled again: every cell but the grade and
    feedback is as downloaded, and those are recomputed; ``feedback-files.zip``).
@@ -20,13 +20,13 @@ import csv
 import io
 from pathlib import Path
 
-from grader import batch as batch_mod
 from grader import manual
-from grader.batch_task import write_atomic
-from grader.intake import worksheet as moodle_worksheet
+from grader.batch import run as batch_mod
+from grader.batch.intake import worksheet as moodle_worksheet
+from grader.batch.task import write_atomic
 from grader.render import neutralise as N
 from grader.render.common import pts
-from grader.report import Report
+from grader.results import Report
 from grader.review.answers import load_students
 from grader.review.grading import REVIEW_DIR, Review
 

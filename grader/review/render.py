@@ -13,7 +13,7 @@ Everything here is the student's and hostile. The rules, in the order they apply
   before converting": nothing reaches the page that was not re-serialised by ``ElementTree``.
 - a line of plain-text maths (an ``=`` outside ``$``, e.g. ``y_hat = sigmoid(w.x + b)``) is shown
   as code, so ``*`` and ``_`` are not read as emphasis.
-- an ASCII drawing (``grader.report_md``'s test) outside a fenced block is shown monospaced.
+- an ASCII drawing (``grader.submission.report_md``'s test) outside a fenced block is shown monospaced.
 The page's Content-Security-Policy (``grader.review.app``) forbids inline script as a second wall.
 """
 import html
@@ -24,7 +24,7 @@ from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from grader import report_md
+from grader.submission import report_md
 
 MATHML = "http://www.w3.org/1998/Math/MathML"
 _TAGS = {"math", "mi", "mn", "mo", "ms", "mtext", "mspace", "mrow", "mfrac", "msqrt", "mroot", "mstyle",

@@ -422,10 +422,10 @@ def _own_loss_unfit(case, result, numeric, expected, keys) -> str | None:
 @dataclass
 class Trajectory:
     """What a trajectory is compared with, besides the reference's losses: ``variants`` maps a
-    catalogue key to the losses that mistake records from the same start (``grader/reference_answers.py``,
+    catalogue key to the losses that mistake records from the same start (``grader/answers/reference_answers.py``,
     the kit's fixtures); ``classes`` is the number of output classes (10 for multiclass, else None);
     ``prefixes[n - 1]`` is the loss of the initial parameters on the first n examples (the
-    grader's own, from ``grader/model.py``; None in the kit); ``models`` are the catalogue ids
+    grader's own, from ``grader/submission/trusted_model.py``; None in the kit); ``models`` are the catalogue ids
     that build another model (tanh hidden units...) which the unit checks named: losses that
     follow the reference trained with one of them (its ``variants`` entry) pass, since the
     mistake is charged in the unit checks."""

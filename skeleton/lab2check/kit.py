@@ -28,7 +28,7 @@ class CallTimeout(Exception):
 
 
 def load_fixtures(folder=FIXTURES):
-    """``(meta, arrays)``: the public expected values, as written by ``grader/fixtures.py``."""
+    """``(meta, arrays)``: the public expected values, as written by ``grader/authoring/fixtures.py``."""
     meta = json.loads((Path(folder) / "public.json").read_text())
     with np.load(Path(folder) / "public.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}

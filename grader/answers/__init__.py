@@ -1,0 +1,1 @@
+"""The answer key: the reference's answers to every case, the catalogue's variants, train requests."""

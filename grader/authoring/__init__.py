@@ -1,0 +1,1 @@
+"""Maintainer tools: the skeleton, the kit's fixtures, the reference trainings."""

@@ -1,0 +1,1 @@
+"""A class: sources (folder, mailbox, Moodle), the plan, one task per archive, engines, similarity, OUT."""

@@ -1,0 +1,48 @@
+"""Where a batch's archives are graded: the engines behind ``grader.batch.run``.
+
+An engine only grades: it is given tasks, ``{"path": archive, "folder": OUT/students/<key>}``,
+grades each with ``grader.batch.task.grade_archive`` (one archive per task, one sandboxed child at a
+time per worker) and calls ``done(task, result, death)`` as each one ends, with the function's
+result, or None and one line saying why there is none. Rows, ``grades.csv``, resumption and
+``--force`` are the batch's (``grader.batch.run._Batch``), so every engine gives the same bytes.
+
+Two engines satisfy this interface:
+- the local worker processes, ``grader.batch.engines.local`` (``--jobs N``, the default);
+- a Dask cluster, ``grader.batch.engines.dask_engine`` (``--scheduler``, ``--cluster local:N|slurm``),
+  imported only when asked for, so a local batch never pays for Dask.
+
+A pool (``Pool``) is made per batch run (``Engine.pool``) for the archives that need grading;
+an engine that holds something longer than one run (a Dask client, the cluster it started) is
+closed by its opener. The time budget a pool gives one archive is the batch's
+(``grader.batch.run.time_budget``), the same for every engine.
+"""
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Protocol
+
+Done = Callable[[dict, "dict | None", "str | None"], None]
+
+
+class Pool(Protocol):
+    def run(self, tasks: Iterable[dict], done: Done) -> None:
+        """Grade ``tasks``; ``done(task, result, death)`` for each as it ends. May raise
+        ``EngineLost`` (the engine went away: the tasks not yet done have no row)."""
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers (``kill``: at once, after an interruption)."""
+
+
+class Engine(Protocol):
+    def check(self, rubric, out: Path, source: Path) -> None:
+        """Raise ``grader.UsageError`` (one line) when the workers cannot grade ``source``'s
+        archives into ``out``; the batch calls it before it reads SOURCE or writes anything."""
+
+    def pool(self, rubric, workdir: Path, budget: float) -> Pool:
+        """A pool for one batch run (the archives to grade go under ``workdir``)."""
+
+
+class EngineLost(Exception):
+    """The engine stopped answering in the middle of a batch (a Dask scheduler that went away).
+
+    The archives done so far keep their rows; the others have none yet, and running the same
+    command again grades them (like an interrupted batch)."""

@@ -1,0 +1,1 @@
+"""Code similarity across a class: exact fingerprints and near-duplicate scores."""
