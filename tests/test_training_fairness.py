@@ -210,8 +210,8 @@ def test_variant_forward_passes_are_plain_numpy_of_the_returned_arrays():
                                model.softmax(p["W2"] @ Z1 + p["b2"]))
     S = 1 / (1 + np.exp(-(p["W2"] @ (1 / (1 + np.exp(-Z1))) + p["b2"])))
     np.testing.assert_allclose(model.forward("multiclass", X, p, "sigmoid-output-multiclass"), S / S.sum(axis=0))
-    A1 = np.tanh(Z1)
-    np.testing.assert_allclose(model.forward("multiclass", X, p, "tanh-activation"), model.softmax(p["W2"] @ A1 + p["b2"]))
+    np.testing.assert_allclose(model.forward("multiclass", X, p, "tanh-activation"),
+                               model.softmax(p["W2"] @ np.tanh(Z1) + p["b2"]))
     assert model.variants_of("hidden_layer", {"sigmoid-output-multiclass", "tanh-activation", "fixed-m"}) == \
         ("tanh-activation",)
     assert model.variants_of("multiclass", {"tanh-activation", "fixed-m"}) == ("tanh-activation",)
