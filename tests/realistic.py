@@ -347,6 +347,24 @@ STUDENTS = (
        [("q2_2", "final_loss", "in the tanh-activation model"), ("q2_3", "accuracy", "in the tanh-activation model"),
         ("q2_2", "trajectory", "trained in the tanh-activation model")]),
 
+    # The same tanh hidden layer in Part 3 (64 tanh units, the softmax output kept), with tanh's
+    # derivative written the course's way, 1 - np.power(A1, 2): a consistent network, not this
+    # lab's. q3_3's unit checks charge it, once: forward (0.25) and backward (0.5) fail, named
+    # tanh-activation; predict returns the labels of the student's network (0.25, named); the
+    # gradient check passes (the gradient of the student's own forward and loss); init and update
+    # pass. The unit checks named tanh-activation, so the training is judged in the tanh model too
+    # (issue 21), by the grader from the returned arrays: the student trained their network well
+    # (0.0026 where the lab's model gives 0.60 of the same parameters; accuracy 0.798 against the
+    # reference's 0.8075, threshold 0.78; on rubric.yaml's 2000 examples 0.0095 and 0.900 where
+    # the lab's model gives 0.80 and 0.71, issue 21's numbers), and its trajectory is the
+    # reference's trained with tanh units: q3_3 keeps its three training checks, 2.5 - 1.0.
+    _s("tanh-activation-multiclass", [("multiclass", "    A1 = sigmoid(Z1)\n", "    A1 = np.tanh(Z1)\n"),
+                                      ("multiclass", "    dZ1 = dA1 * A1 * (1 - A1)\n",
+                                       "    dZ1 = dA1 * (1 - np.power(A1, 2))\n")],
+       {"q3_3": 2.5 - 1.0}, ["tanh-activation"],
+       [("q3_3", "final_loss", "in the tanh-activation model"), ("q3_3", "accuracy", "in the tanh-activation model"),
+        ("q3_3", "trajectory", "trained in the tanh-activation model")]),
+
     # Mini-batches of 64 (the full-data loss recorded at the start of each epoch). Every function
     # is right; train is not full-batch gradient descent: the trajectories of q2_2 and q2_3 only.
     _s("mini-batches", [("hidden_layer", "        grads = backward(X, y, params, cache)\n"

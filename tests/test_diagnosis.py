@@ -226,10 +226,15 @@ def test_the_extra_sigmoid_derivative_is_named_in_every_backward(catalogue, muta
         {label: o.message for label, o in settled.items()}
 
 
-def test_a_hidden_layer_without_activation_is_never_named_tanh(catalogue):
-    for mutation in ("missing-activation", "missing-activation-forward"):
-        for check in ("forward", "backward"):
-            ids = {m for o in _settled(catalogue, mutation, "q2_1", check).values() for m in o.ids}
+@pytest.mark.parametrize("qid, missing, tanh, checked", [
+    ("q2_1", ("missing-activation", "missing-activation-forward"), "tanh-activation", ("forward", "backward")),
+    ("q3_3", ("missing-activation-multiclass",), "tanh-activation-multiclass", ("forward", "backward", "predict"))],
+    ids=["hidden_layer", "multiclass"])
+def test_a_hidden_layer_without_activation_is_never_named_tanh(catalogue, qid, missing, tanh, checked):
+    for mutation in missing:
+        for check in checked:
+            ids = {m for o in _settled(catalogue, mutation, qid, check).values() for m in o.ids}
             assert ids == {"missing-activation"}, (mutation, check, ids)
-    ids = {m for o in _settled(catalogue, "tanh-activation", "q2_1", "forward").values() for m in o.ids}
-    assert ids == {"tanh-activation"}
+    for check in checked:
+        ids = {m for o in _settled(catalogue, tanh, qid, check).values() for m in o.ids}
+        assert ids == {"tanh-activation"}, (check, ids)

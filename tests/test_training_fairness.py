@@ -145,6 +145,47 @@ def test_a_sigmoid_output_multiclass_network_is_judged_in_the_better_of_the_two_
     assert flagged in _judged(task, trained, (), recorded)[0]["trajectory"].message
 
 
+@pytest.fixture(scope="module")
+def tanh_multiclass(tmp_path_factory):
+    """A multiclass task (10 classes, softmax output) on clusters that need the hidden layer, and
+    a tanh network (tanh hidden units, softmax output) trained well on it."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(0, 1.5, (4, 10))
+
+    def draw(n):
+        classes = rng.integers(0, 10, n)
+        return centres[:, classes] + rng.normal(0, 0.3, (4, n)), classes
+    X, labels_train = draw(600)
+    X_test, labels = draw(400)
+    Y = np.eye(10)[labels_train].T
+    paths = _save(tmp_path_factory.mktemp("tanh-multiclass"), X=X, y=Y, X_test=X_test)
+    init = _init(4, 10, seed=3)
+    trained = _train_two_layer(X, Y, init, np.tanh, model.softmax, epochs=1500, lr=1.0)
+    own = model.loss("multiclass", Y, model.forward("multiclass", X, trained, "tanh-activation"))
+    lab = model.loss("multiclass", Y, model.forward("multiclass", X, trained))
+    own_accuracy = float(np.mean(model.predict("multiclass", X_test, trained, "tanh-activation") == labels))
+    lab_accuracy = float(np.mean(model.predict("multiclass", X_test, trained) == labels))
+    assert own < 0.2 < 1.0 < lab and lab_accuracy < 0.8 < 0.9 < own_accuracy, (own, lab, own_accuracy, lab_accuracy)
+    return paths, labels, init, trained, own
+
+
+def test_a_tanh_multiclass_network_that_trains_well_keeps_final_loss_and_accuracy_when_named(tanh_multiclass):
+    """Part 3 alike (issue 21): tanh hidden units under the softmax output, judged by the grader
+    in the tanh model when q3_3's unit checks named tanh-activation; in the lab's model alone
+    when they named nothing or a mistake that builds no other model."""
+    paths, labels, init, trained, own = tanh_multiclass
+    task = _task("q3_3", "multiclass", init, paths, labels, max_loss=0.2, min_accuracy=0.9)
+    judged, true_loss = _judged(task, trained, named={"tanh-activation"})
+    assert judged["final_loss"].passed and judged["accuracy"].passed, judged
+    assert "in the tanh-activation model" in judged["final_loss"].message
+    assert "in the tanh-activation model" in judged["accuracy"].message
+    assert true_loss == pytest.approx(own)
+    for named in ((), ("tanh-derivative",), ("missing-activation",)):
+        judged, _ = _judged(task, trained, named=named)
+        assert not judged["final_loss"].passed and not judged["accuracy"].passed, (named, judged)
+        assert "tanh" not in judged["final_loss"].message + judged["accuracy"].message
+
+
 def test_sigmoid_outputs_all_at_one_are_no_low_loss_in_their_own_model(tmp_path):
     """The categorical loss of raw sigmoids ignores the wrong classes: outputs that are all 1
     would score 0 there. Normalised per column they score log(10), as in the lab's model."""
@@ -169,8 +210,11 @@ def test_variant_forward_passes_are_plain_numpy_of_the_returned_arrays():
                                model.softmax(p["W2"] @ Z1 + p["b2"]))
     S = 1 / (1 + np.exp(-(p["W2"] @ (1 / (1 + np.exp(-Z1))) + p["b2"])))
     np.testing.assert_allclose(model.forward("multiclass", X, p, "sigmoid-output-multiclass"), S / S.sum(axis=0))
+    np.testing.assert_allclose(model.forward("multiclass", X, p, "tanh-activation"),
+                               model.softmax(p["W2"] @ np.tanh(Z1) + p["b2"]))
     assert model.variants_of("hidden_layer", {"sigmoid-output-multiclass", "tanh-activation", "fixed-m"}) == \
         ("tanh-activation",)
+    assert model.variants_of("multiclass", {"tanh-activation", "fixed-m"}) == ("tanh-activation",)
     assert model.variants_of("single_neuron", {"tanh-activation"}) == ()
 
 

@@ -117,6 +117,12 @@ MUTATIONS = (
        "softmax-whole-matrix", "q3_2", "q3_3"),
     _m("tanh-derivative-multiclass", "multiclass", "* A1 * (1 - A1)", "* (1 - A1 ** 2)", "tanh-derivative",
        "q3_3"),
+    # The same consistent tanh network in Part 3 (tanh hidden units, softmax output): q3_3's forward,
+    # backward and predict checks are its unit checks and charge it; its training is judged in the
+    # tanh model too (grader/submission/trusted_model.py) and keeps its points (issue 21).
+    _m("tanh-activation-multiclass", "multiclass", '    A1 = sigmoid(params["W1"] @ X + params["b1"])',
+       '    A1 = np.tanh(params["W1"] @ X + params["b1"])', "tanh-activation", "q3_3",
+       more=[("* A1 * (1 - A1)", "* (1 - A1 ** 2)")]),
     _m("missing-activation-multiclass", "multiclass", '    A1 = sigmoid(params["W1"] @ X + params["b1"])',
        '    A1 = params["W1"] @ X + params["b1"]', "missing-activation", "q3_3",
        more=[("* A1 * (1 - A1)", "")]),
