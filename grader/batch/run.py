@@ -86,15 +86,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import UsageError, fsutil, manual
+from grader import fsutil, manual
 from grader.answers import reference_answers
 from grader.batch import intake, lateness
-from grader.batch.engines import EngineLost
 from grader.batch.engines.local import LocalEngine
 from grader.batch.intake import worksheet as moodle_worksheet
 from grader.batch.plan import Archive, plan, stale_folders, subfolders
 from grader.batch.similarity import compare
 from grader.batch.task import PNG, not_graded, replace_if_changed, write_atomic
+from grader.errors import EngineLost, UsageError
 from grader.render import moodle as moodle_export
 from grader.render import neutralise as N
 from grader.render import plots, render_markdown, to_gradescope

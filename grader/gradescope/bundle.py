@@ -15,7 +15,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from grader import PROJECT, RUBRIC, UsageError
+from grader import PROJECT, RUBRIC
+from grader.errors import UsageError
 
 SCRIPTS = ("setup.sh", "run_autograder")
 TREES = ("grader", "lab2check", "reference", "data/mnist")

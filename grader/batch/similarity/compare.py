@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from grader import PROJECT, REFERENCE, UsageError
+from grader import PROJECT, REFERENCE
 from grader.batch.similarity import near_duplicates as nd
+from grader.errors import UsageError
 
 SKELETON = PROJECT / "skeleton" / "lab2"
 HTML = "similarity.html"
