@@ -14,6 +14,7 @@ so no student string reaches the Markdown link.
 import os
 from pathlib import Path
 
+from grader import fsutil
 from grader.submission import report_md
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -73,9 +74,7 @@ def keep(submission_root, folder) -> str:
     _, data, suffix = found
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"figure{suffix}"
-    tmp = folder / f".figure.tmp-{os.getpid()}{suffix}"
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    fsutil.atomic_write(target, data)
     return target.name
 
 
@@ -94,7 +93,5 @@ def keep_report(report_path, folder) -> bool:
     with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as f:
         data = f.read(REPORT_MAX_BYTES)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".report.tmp-{os.getpid()}.md"
-    tmp.write_bytes(data)
-    os.replace(tmp, folder / REPORT_NAME)
+    fsutil.atomic_write(folder / REPORT_NAME, data)
     return True
