@@ -6,14 +6,12 @@ child running the student's code (``sandbox``) -> checks (``lab2check`` + ``ques
 """
 from pathlib import Path
 
+from grader.errors import UsageError
+
 PROJECT = Path(__file__).resolve().parent.parent
 REFERENCE = PROJECT / "reference"
 DATA = PROJECT / "data" / "mnist"
 RUBRIC = PROJECT / "rubric.yaml"
-
-
-class UsageError(Exception):
-    """Bad input from the teacher (a wrong path, a bad rubric, a broken archive): one clear line."""
 
 
 def read_input(path, what: str) -> bytes:

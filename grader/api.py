@@ -11,9 +11,10 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import RUBRIC, UsageError, manual, names
+from grader import RUBRIC, manual, names
 from grader import rubric as rubric_mod
 from grader.answers import reference_answers
+from grader.errors import UsageError
 from grader.results import Report
 from grader.submission import figure
 from grader.submission import grade as grade_mod

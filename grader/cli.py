@@ -14,8 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from grader import UsageError
-from grader.batch.engines import EngineLost
+from grader.errors import EngineLost, UsageError
 
 
 def _parser():

@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grader import UsageError
+from grader.errors import UsageError
 
 
 @contextlib.contextmanager

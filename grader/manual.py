@@ -13,7 +13,7 @@ and word order do not matter, so "Doe John", "DOE_John" and "john doe" are the s
 ``load_batch`` checks a class file against the rubric at once; ``grader.batch.run`` merges each
 student's entries into the row whose name (or file name, or folder key) has the same key.
 
-Every problem raises ``grader.UsageError`` with one line naming the CSV file and line.
+Every problem raises ``grader.errors.UsageError`` with one line naming the CSV file and line.
 """
 import csv
 import io
@@ -23,7 +23,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import UsageError, read_input
+from grader import read_input
+from grader.errors import UsageError
 from grader.results import QuestionResult, Report
 from lab2check import questions
 

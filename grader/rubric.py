@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grader import RUBRIC, UsageError, read_input
+from grader import RUBRIC, read_input
+from grader.errors import UsageError
 from lab2check import questions
 from lab2check.checks import Tolerances
 

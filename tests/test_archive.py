@@ -17,7 +17,7 @@ import archives
 import pytest
 from archives import ALL, MiB, file_info, package_files, special_info, write_tar, write_zip
 
-from grader import UsageError
+from grader.errors import UsageError
 from grader.rubric import Archive
 from grader.submission import archive as archive_mod
 from grader.submission.archive import ArchiveError, claimed_format, detect_format, extract

@@ -24,9 +24,10 @@ from pathlib import Path
 import archives
 import pytest
 
-from grader import PROJECT, UsageError
+from grader import PROJECT
 from grader.batch import run as batch
 from grader.batch.engines import dask_engine
+from grader.errors import UsageError
 from grader.rubric import load as load_rubric
 from grader.sandbox import sandbox_status
 

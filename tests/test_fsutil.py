@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from grader import UsageError, fsutil
+from grader import fsutil
+from grader.errors import UsageError
 
 
 def test_an_exclusive_lock_refuses_a_second_holder_at_once(tmp_path):

@@ -14,10 +14,10 @@ import pytest
 import teacher_inputs as ti
 import yaml
 
-from grader import UsageError
 from grader.batch import intake, lateness
 from grader.batch import plan as batch_plan
 from grader.batch.intake import files, mail, worksheet
+from grader.errors import UsageError
 from grader.rubric import load as load_rubric
 
 RUBRIC_PATH = Path(__file__).parent / "files" / "rubric_small.yaml"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import UsageError
+from grader.errors import UsageError
 from grader.submission.locate import PackageError, Submission, find_package
 
 MODULES = ("__init__.py", "single_neuron.py", "hidden_layer.py", "multiclass.py")

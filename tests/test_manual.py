@@ -1,7 +1,8 @@
 """Hand-given points from a teacher's CSV: the forms spreadsheets export, and every error."""
 import pytest
 
-from grader import RUBRIC, UsageError
+from grader import RUBRIC
+from grader.errors import UsageError
 from grader.manual import apply_manual, load_batch, load_manual, student_key
 from grader.results import CheckResult, QuestionResult, Report
 from grader.rubric import load as load_rubric

@@ -19,9 +19,10 @@ import pytest
 import toy_question as toy
 import yaml
 
-from grader import DATA, PROJECT, REFERENCE, UsageError, api
+from grader import DATA, PROJECT, REFERENCE, api
 from grader.answers import reference_answers
 from grader.authoring import fixtures, skeleton
+from grader.errors import UsageError
 from grader.render import render_markdown, render_terminal
 from lab2check import questions
 

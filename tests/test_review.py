@@ -439,8 +439,8 @@ def test_the_order_is_shuffled_the_same_for_every_session(out, items):
 
 
 def test_the_items_file_is_validated(tmp_path):
-    from grader import UsageError
     from grader import rubric as R
+    from grader.errors import UsageError
     bad = tmp_path / "items.yaml"
     bad.write_text("version: 1\nquestions:\n  q1_1:\n    - {id: x, points: 1, text: t}\n")
     with pytest.raises(UsageError, match="no written part"):

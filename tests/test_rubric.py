@@ -4,7 +4,8 @@ import dataclasses
 import pytest
 import yaml
 
-from grader import RUBRIC, UsageError
+from grader import RUBRIC
+from grader.errors import UsageError
 from grader.rubric import load
 from lab2check.checks import Tolerances
 

@@ -19,10 +19,10 @@ import archives
 import classroom
 import pytest
 
-from grader import UsageError
 from grader.batch.similarity import compare as similarity_report
 from grader.batch.similarity import fingerprint as similarity
 from grader.batch.similarity import near_duplicates as nd
+from grader.errors import UsageError
 from grader.render.similarity_html import render
 from grader.rubric import load as load_rubric
 

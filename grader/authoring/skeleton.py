@@ -26,7 +26,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import DATA, PROJECT, UsageError
+from grader import DATA, PROJECT
+from grader.errors import UsageError
 from lab2check import questions
 
 SKELETON = PROJECT / "skeleton"

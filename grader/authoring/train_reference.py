@@ -22,8 +22,9 @@ from types import SimpleNamespace
 import numpy as np
 from tqdm import tqdm
 
-from grader import REFERENCE, UsageError
+from grader import REFERENCE
 from grader import rubric as rubric_mod
+from grader.errors import UsageError
 from lab2check import questions
 
 

@@ -77,7 +77,7 @@ every archive ``grader.submission.archive`` accepts (``archive.scratch_parent``)
 temporary folder: ``grade`` and ``batch`` accept exactly the same archives.
 """
 import contextlib
-import os
+import io
 import shutil
 import sys
 import time
@@ -86,15 +86,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import UsageError, fsutil, manual
+from grader import fsutil, manual
 from grader.answers import reference_answers
 from grader.batch import intake, lateness
-from grader.batch.engines import EngineLost
 from grader.batch.engines.local import LocalEngine
 from grader.batch.intake import worksheet as moodle_worksheet
 from grader.batch.plan import Archive, plan, stale_folders, subfolders
 from grader.batch.similarity import compare
-from grader.batch.task import PNG, not_graded, replace_if_changed, write_atomic
+from grader.batch.task import PNG, not_graded
+from grader.errors import EngineLost, UsageError
 from grader.render import moodle as moodle_export
 from grader.render import neutralise as N
 from grader.render import plots, render_markdown, to_gradescope
@@ -173,16 +173,16 @@ def _write_student(folder: Path, row: Row, notes: list[str] | None = None) -> No
     of the hand-given points), so that ``grader.review``'s export rebuilds the row without SOURCE."""
     folder.mkdir(parents=True, exist_ok=True)
     report = row.report
-    write_atomic(folder / "report.json", N.json_dumps(report.to_dict(), indent=1) + "\n")
-    write_atomic(folder / "results.json", N.json_dumps(to_gradescope(report), indent=2) + "\n")
-    write_atomic(folder / "feedback.md", render_markdown(report))
+    fsutil.atomic_write(folder / "report.json", N.json_dumps(report.to_dict(), indent=1) + "\n", if_changed=True)
+    fsutil.atomic_write(folder / "results.json", N.json_dumps(to_gradescope(report), indent=2) + "\n", if_changed=True)
+    fsutil.atomic_write(folder / "feedback.md", render_markdown(report), if_changed=True)
     if not report.questions:
         (folder / PNG).unlink(missing_ok=True)  # an earlier version's curves would mislead
     if not report.figure_file:
         for name in figure.NAMES:  # nor an earlier version's figure
             (folder / name).unlink(missing_ok=True)
     if row.mail:   # what grader.mailback answers: the message this archive came from
-        write_atomic(folder / MAIL, N.json_dumps(row.mail, indent=1) + "\n")
+        fsutil.atomic_write(folder / MAIL, N.json_dumps(row.mail, indent=1) + "\n", if_changed=True)
     else:
         (folder / MAIL).unlink(missing_ok=True)
     marker = {"file": row.file, "sha256": row.sha256, "rubric_sha256": report.rubric_sha256, "key": row.key,
@@ -191,7 +191,8 @@ def _write_student(folder: Path, row: Row, notes: list[str] | None = None) -> No
               "origin": {"source": row.source, "group": row.group, "received": row.received,
                          "participant": row.participant, "moodle_folder": row.moodle_folder},
               "notes": list(row.notes if notes is None else notes)}
-    write_atomic(folder / MARKER, N.json_dumps(marker, indent=1) + "\n")  # "file" as neutralise.text shows it
+    # "file" as neutralise.text shows it
+    fsutil.atomic_write(folder / MARKER, N.json_dumps(marker, indent=1) + "\n", if_changed=True)
 
 
 # --- resumption ---------------------------------------------------------------------------------
@@ -306,7 +307,8 @@ class _Batch:
             self.write_csv()
 
     def write_csv(self) -> None:
-        write_atomic(self.out / "grades.csv", summary.grades_csv(self.rows.values(), self.rubric))
+        fsutil.atomic_write(self.out / "grades.csv", summary.grades_csv(self.rows.values(), self.rubric),
+                            if_changed=True)
 
     def finish(self, a: Archive, result: dict | None, death: str | None) -> Row:
         """The row of an archive graded now (or whose worker died, or that failed before)."""
@@ -504,15 +506,15 @@ def _write_moodle(rows, sheet, rubric, out: Path) -> list[str]:
     files, notes = moodle_export.export(rows, sheet, rubric)
     (out / "moodle").mkdir(exist_ok=True)
     for name, data in files.items():
-        write_atomic(out / "moodle" / name, data)
+        fsutil.atomic_write(out / "moodle" / name, data, if_changed=True)
     return notes
 
 
 def _write_summary(rows, rubric, out: Path, title: str, notes: list[str], similar=None) -> None:
     graded = [r for r in rows if r.status == RowStatus.GRADED]
     caption = "Totals of the graded archives" + ("" if summary.has_hand_points(graded) else " (automatic points only)")
-    tmp = out / f".{summary.HISTOGRAM}.tmp-{os.getpid()}.png"
-    plots.histogram_png([r.report.total for r in graded], tmp, rubric.total, title=caption)
-    replace_if_changed(tmp, out / summary.HISTOGRAM)
-    write_atomic(out / "summary.md", summary.summary_markdown(rows, rubric, title=title, notes=notes,
-                                                              similar=similar))
+    png = io.BytesIO()
+    plots.histogram_png([r.report.total for r in graded], png, rubric.total, title=caption)
+    fsutil.atomic_write(out / summary.HISTOGRAM, png.getvalue(), if_changed=True)
+    fsutil.atomic_write(out / "summary.md", summary.summary_markdown(rows, rubric, title=title, notes=notes,
+                                                              similar=similar), if_changed=True)

@@ -10,12 +10,12 @@ batch does, as each result arrives.
 """
 import contextlib
 import hashlib
-import os
+import io
 import tempfile
 import traceback
 from pathlib import Path
 
-from grader import api
+from grader import api, fsutil
 from grader.batch.similarity import fingerprint as similarity
 from grader.batch.similarity import near_duplicates
 from grader.render import neutralise as N
@@ -27,31 +27,10 @@ from grader.submission.locate import PackageError, find_package
 PNG = "loss_curves.png"
 
 
-def replace_if_changed(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` onto ``path`` unless ``path`` already holds the same bytes (its mtime then
-    stays: a re-run that changes nothing rewrites nothing)."""
-    try:
-        if path.read_bytes() == tmp.read_bytes():
-            tmp.unlink()
-            return
-    except OSError:
-        pass
-    os.replace(tmp, path)
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write through a temporary file and ``os.replace``: readers see the old or the new file."""
-    data = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    replace_if_changed(tmp, path)
-
-
 def draw_curves(report: Report, path: Path) -> None:
-    # matplotlib picks the format from the extension: the temporary name ends in .png too.
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    plots.loss_curves_png(report, tmp)
-    replace_if_changed(tmp, path)
+    png = io.BytesIO()
+    plots.loss_curves_png(report, png)
+    fsutil.atomic_write(path, png.getvalue(), if_changed=True)
 
 
 def file_sha256(path: Path) -> str:

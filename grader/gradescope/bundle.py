@@ -11,11 +11,13 @@ The zip is reproducible: members sorted, one fixed date, modes 0755 for the two 
 0644 for the rest, so the same checkout gives the same bytes.
 """
 import argparse
+import io
 import sys
 import zipfile
 from pathlib import Path
 
-from grader import PROJECT, RUBRIC, UsageError
+from grader import PROJECT, RUBRIC, fsutil
+from grader.errors import UsageError
 
 SCRIPTS = ("setup.sh", "run_autograder")
 TREES = ("grader", "lab2check", "reference", "data/mnist")
@@ -44,14 +46,14 @@ def build(dest, rubric=None) -> Path:
         rubric_mod.load(rubric)   # a broken rubric stops here, not in Gradescope's setup
     found = members(rubric)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(found):
             info = zipfile.ZipInfo(name, DATE)
             info.external_attr = (0o100755 if name in SCRIPTS else 0o100644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, found[name].read_bytes())
-    tmp.replace(dest)
+    fsutil.atomic_write(dest, packed.getvalue())
     return dest
 
 

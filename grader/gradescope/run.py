@@ -32,7 +32,7 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import api
+from grader import api, fsutil
 from grader.answers import reference_answers
 from grader.render import neutralise as N
 from grader.render.gradescope import to_gradescope
@@ -92,9 +92,7 @@ def grade(root: Path, rubric) -> Report:
 
 def write(report: Report, results: Path) -> Path:
     results.parent.mkdir(parents=True, exist_ok=True)
-    tmp = results.with_name(f".{results.name}.tmp-{os.getpid()}")
-    tmp.write_text(N.json_dumps(to_gradescope(report), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, results)
+    fsutil.atomic_write(results, N.json_dumps(to_gradescope(report), indent=2) + "\n")
     return results
 
 

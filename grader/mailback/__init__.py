@@ -36,7 +36,8 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 
-from grader import UsageError, fsutil
+from grader import fsutil
+from grader.errors import UsageError
 
 from . import compose, deliver, gradebook
 from .journal import Journal

@@ -21,8 +21,8 @@ import smtplib
 import ssl
 from pathlib import Path
 
-from grader import UsageError
 from grader.batch.intake.files import shown
+from grader.errors import UsageError
 
 SECURITY = ("starttls", "ssl", "plain")
 USER_VAR, PASSWORD_VAR = "LAB2_SMTP_USER", "LAB2_SMTP_PASSWORD"

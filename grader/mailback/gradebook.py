@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import UsageError
 from grader.batch.intake.files import shown
+from grader.errors import UsageError
 from grader.render import neutralise as N
 from grader.results import Report
 

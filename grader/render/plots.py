@@ -23,8 +23,10 @@ DPI = 80
 _PNG = {"Software": None}
 
 
-def _save(fig: Figure, path) -> Path:
-    path = Path(path)
+def _save(fig: Figure, path):
+    """``fig`` as PNG into ``path``: a file name, or a binary file (``io.BytesIO``) whose bytes
+    the caller writes atomically (``grader.fsutil.atomic_write``)."""
+    path = path if hasattr(path, "write") else Path(path)
     FigureCanvasAgg(fig)
     fig.savefig(path, format="png", dpi=DPI, metadata=_PNG)
     return path

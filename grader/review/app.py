@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, redirect, render_template, request, send_file, url_for
 from markupsafe import Markup
 
-from grader import UsageError
+from grader.errors import UsageError
 from grader.render.common import pts
 from grader.review import export as export_mod
 from grader.review import render

@@ -20,10 +20,9 @@ import csv
 import io
 from pathlib import Path
 
-from grader import manual
+from grader import fsutil, manual
 from grader.batch import run as batch_mod
 from grader.batch.intake import worksheet as moodle_worksheet
-from grader.batch.task import write_atomic
 from grader.render import neutralise as N
 from grader.render.common import pts
 from grader.results import Report
@@ -107,7 +106,7 @@ def export(review: Review) -> list[str]:
     rows = manual_rows(review)
     (out / REVIEW_DIR).mkdir(exist_ok=True)
     csv_path = out / REVIEW_DIR / MANUAL_CSV
-    write_atomic(csv_path, manual_csv(rows))
+    fsutil.atomic_write(csv_path, manual_csv(rows), if_changed=True)
     entries = manual.load_batch(csv_path, review.rubric)
     b = batch_mod._Batch(None, out, review.rubric, entries)
     built = _rows(out)

@@ -12,10 +12,10 @@ grade was given to another answer; ``changed``: ``seen`` holds another answer). 
 the applied items' sum plus ``adjust``, kept within 0 and the written part's maximum.
 """
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import fsutil
 from grader import rubric as rubric_mod
 from grader.render.common import pts
 from grader.review import answers as A
@@ -78,9 +78,7 @@ class Review:
         data["questions"][q] = items
         new = rubric_mod.RubricItems(**data)
         new.check_against(self.rubric, str(self.items_file))
-        tmp = self.items_file.with_name(f".{self.items_file.name}.tmp-{os.getpid()}")
-        tmp.write_text(rubric_mod.dump_items(new), encoding="utf-8")
-        tmp.replace(self.items_file)
+        fsutil.atomic_write(self.items_file, rubric_mod.dump_items(new))
         self.items = new
 
     def max_points(self, q: str) -> float:

@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from grader import UsageError
+from grader.errors import UsageError
 from grader.review import export as export_mod
 from grader.review.grading import Review
 

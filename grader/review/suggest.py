@@ -19,6 +19,7 @@ import json
 import re
 from pathlib import Path
 
+from grader import fsutil
 from grader.review.answers import Group, canonical_tex
 
 _MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.S)
@@ -133,7 +134,5 @@ def cached(path: Path, key: str, compute) -> list[tuple[str, str]]:
         pass
     pairs = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "pairs": pairs}), encoding="utf-8")
-    tmp.replace(path)
+    fsutil.atomic_write(path, json.dumps({"key": key, "pairs": pairs}))
     return pairs

@@ -60,7 +60,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import UsageError
+from grader.errors import UsageError
 
 CHUNK = 1 << 20            # bytes per read and write; the caps are checked before each write
 PATH_MAX = 4096            # Linux: the longest path a system call takes, final NUL included

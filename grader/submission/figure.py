@@ -9,19 +9,20 @@ symbolic link out of the submission), at most ``MAX_BYTES``. The copy's name is 
 so no student string reaches the Markdown link.
 
 ``keep_report`` copies the submission's ``REPORT.md`` beside the feedback as well (bounded,
-``REPORT_NAME``): the written answers graded by hand are read from it by ``grader.review``.
+``grader.batch.outdir.REPORT_MD``): the written answers graded by hand are read from it by ``grader.review``.
 """
 import os
 from pathlib import Path
 
+from grader import fsutil
+from grader.batch import outdir
 from grader.submission import report_md
 
 MAX_BYTES = 5 * 1024 * 1024
 # suffix -> the first bytes its files start with
 _MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",),
           ".gif": (b"GIF87a", b"GIF89a"), ".webp": (b"RIFF",)}
-NAMES = tuple(f"figure{suffix}" for suffix in _MAGIC)
-REPORT_NAME = "REPORT.md"
+NAMES = tuple(f"{outdir.FIGURE}{suffix}" for suffix in _MAGIC)   # figure.png, figure.jpg...
 REPORT_MAX_BYTES = 1024 * 1024   # a longer REPORT.md is cut: nobody grades a megabyte by hand
 
 
@@ -72,10 +73,8 @@ def keep(submission_root, folder) -> str:
         return ""
     _, data, suffix = found
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"figure{suffix}"
-    tmp = folder / f".figure.tmp-{os.getpid()}{suffix}"
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    target = folder / f"{outdir.FIGURE}{suffix}"
+    fsutil.atomic_write(target, data)
     return target.name
 
 
@@ -85,7 +84,7 @@ def keep_report(report_path, folder) -> bool:
     earlier run's copy is removed first, so a resubmission without one shows none. Returns
     whether a copy was written."""
     folder = Path(folder)
-    (folder / REPORT_NAME).unlink(missing_ok=True)
+    (folder / outdir.REPORT_MD).unlink(missing_ok=True)
     if report_path is None:
         return False
     path = Path(report_path)
@@ -94,7 +93,5 @@ def keep_report(report_path, folder) -> bool:
     with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as f:
         data = f.read(REPORT_MAX_BYTES)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".report.tmp-{os.getpid()}.md"
-    tmp.write_bytes(data)
-    os.replace(tmp, folder / REPORT_NAME)
+    fsutil.atomic_write(folder / outdir.REPORT_MD, data)
     return True

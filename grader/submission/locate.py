@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import UsageError
+from grader.errors import UsageError
 from lab2check import questions
 
 PACKAGE = "lab2"

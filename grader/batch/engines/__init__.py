@@ -34,15 +34,8 @@ class Pool(Protocol):
 
 class Engine(Protocol):
     def check(self, rubric, out: Path, source: Path) -> None:
-        """Raise ``grader.UsageError`` (one line) when the workers cannot grade ``source``'s
+        """Raise ``grader.errors.UsageError`` (one line) when the workers cannot grade ``source``'s
         archives into ``out``; the batch calls it before it reads SOURCE or writes anything."""
 
     def pool(self, rubric, workdir: Path, budget: float) -> Pool:
         """A pool for one batch run (the archives to grade go under ``workdir``)."""
-
-
-class EngineLost(Exception):
-    """The engine stopped answering in the middle of a batch (a Dask scheduler that went away).
-
-    The archives done so far keep their rows; the others have none yet, and running the same
-    command again grades them (like an interrupted batch)."""

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import threadpoolctl
 
-from grader import PROJECT, UsageError
-from grader.batch.engines import EngineLost
+from grader import PROJECT
+from grader.errors import EngineLost, UsageError
 
 CONNECT_SECONDS = 5.0    # a scheduler that does not answer within this is taken as absent
 WORKER_SECONDS = 30.0    # how long a scheduler may be without any worker before we give up

@@ -35,8 +35,9 @@ from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
-from grader import UsageError, names
+from grader import names
 from grader.batch import lateness
+from grader.errors import UsageError
 from grader.results import RowStatus
 
 SOURCES = ("folder", "mail", "moodle")

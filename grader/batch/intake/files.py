@@ -7,10 +7,11 @@ an archive's bytes under ``<folder>/<sha256 prefix>/<safe name>``, so the same b
 the same name always land on the same path (a re-run writes nothing and regrades nothing).
 """
 import hashlib
-import os
 import re
 import unicodedata
 from pathlib import Path
+
+from grader import fsutil
 
 MAX_NAME_BYTES = 120
 _EXTENSIONS = (".tar.bz2", ".tar.gz", ".tar.xz", ".tar.zst", ".tbz2", ".tbz", ".tgz", ".txz", ".tar",
@@ -57,13 +58,6 @@ def safe_name(name: str, default: str = "attachment") -> str:
 def write_once(folder: Path, name: str, data: bytes) -> Path:
     """Store ``data`` as ``folder/<sha256[:16]>/<name>`` unless it is already there; the path."""
     target = folder / hashlib.sha256(data).hexdigest()[:16] / name
-    try:
-        if target.read_bytes() == data:
-            return target
-    except OSError:
-        pass
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name[:60]}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    fsutil.atomic_write(target, data, if_changed=True)
     return target

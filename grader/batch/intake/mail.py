@@ -41,8 +41,9 @@ from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from grader import UsageError, names
+from grader import names
 from grader.batch.intake import BAD_MESSAGE, NO_ARCHIVE, Submission, files
+from grader.errors import UsageError
 
 MAX_HEADER_CHARS = 8 << 10    # one header's raw value (a long legitimate References is a few KB)
 MAX_ENCODED_WORDS = 100       # RFC 2047 words in one header (a long subject has a handful)

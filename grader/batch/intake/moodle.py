@@ -29,8 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from grader import UsageError, names
+from grader import names
 from grader.batch.intake import NO_ARCHIVE, Submission, files
+from grader.errors import UsageError
 
 ENTRY = re.compile(r"(?P<name>[^_/]*)_(?P<id>\d+)_(?P<plugin>assign(?:submission|feedback)_[a-z0-9]+)(?P<tail>_.*)?",
                    re.DOTALL)

@@ -23,7 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from grader import UsageError, read_input
+from grader import read_input
+from grader.errors import UsageError
 
 HEADERS = {
     "id": ("Identifier", "Identifiant"),

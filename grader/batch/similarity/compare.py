@@ -28,7 +28,6 @@ Choices where the issue is silent:
   names every flagged pair.
 """
 import itertools
-import os
 import re
 import shutil
 import tempfile
@@ -36,8 +35,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from grader import PROJECT, REFERENCE, UsageError
+from grader import PROJECT, REFERENCE, fsutil
 from grader.batch.similarity import near_duplicates as nd
+from grader.errors import UsageError
 
 SKELETON = PROJECT / "skeleton" / "lab2"
 HTML = "similarity.html"
@@ -287,12 +287,4 @@ def for_batch(rows, out: Path, folder: Path, rubric, compare_with: Path | None =
 def _write(path: Path, text: str) -> None:
     """Atomically, and not at all when the file already holds these bytes (a re-run that changes
     nothing rewrites nothing)."""
-    data = text.encode("utf-8")
-    try:
-        if path.read_bytes() == data:
-            return
-    except OSError:
-        pass
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    fsutil.atomic_write(path, text, if_changed=True)

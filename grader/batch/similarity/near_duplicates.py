@@ -42,6 +42,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import fsutil
+
 K = 13                  # tokens per k-gram: longer than the idioms every solution shares
 W = 6                   # winnowing window: any shared run of W + K - 1 = 18 tokens is found
 MIN_FINGERPRINTS = 4    # fewer than this once the skeleton is taken out: nothing to compare
@@ -231,9 +233,7 @@ def save_code(package, folder, archive_sha256: str) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"archive_sha256": archive_sha256, "files": files, "notes": notes}, ensure_ascii=False)
-    tmp = folder / f".{CODE_FILE}.tmp"
-    tmp.write_text(data, encoding="utf-8")
-    tmp.replace(folder / CODE_FILE)
+    fsutil.atomic_write(folder / CODE_FILE, data)
 
 
 def load_code(folder, archive_sha256: str) -> dict[str, str] | None:
