@@ -20,6 +20,7 @@ from archives import ALL, MiB, file_info, package_files, special_info, write_tar
 from grader.errors import UsageError
 from grader.rubric import Archive
 from grader.submission import archive as archive_mod
+from grader.submission import archive_writer
 from grader.submission.archive import ArchiveError, claimed_format, detect_format, extract
 from grader.submission.locate import PackageError, find_package
 
@@ -227,14 +228,14 @@ def no_preflight(monkeypatch):
 def watch_disk(monkeypatch):
     """Record the bytes on disk beneath the destination after every write."""
     peaks = []
-    original = archive_mod._write_all
+    original = archive_writer.write_all
 
     def watched(fd, data):
         original(fd, data)
         root = Path(os.readlink(f"/proc/self/fd/{fd}")).parents
         dest = next(p for p in root if p.name == "dest")
         peaks.append(sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()))
-    monkeypatch.setattr(archive_mod, "_write_all", watched)
+    monkeypatch.setattr(archive_writer, "write_all", watched)
     return peaks
 
 
@@ -245,7 +246,7 @@ def test_bzip2_bomb_stops_at_the_total_cap(tmp_path, watch_disk, no_preflight):
     with pytest.raises(ArchiveError, match=r"more than 32 MB \(rubric archive.max_total_mb\)"):
         extract(path, tmp_path / "dest", caps(max_member_mb=10_000, max_total_mb=32, max_ratio=1e12))
     assert time.monotonic() - start < 5
-    assert watch_disk and max(watch_disk) <= 32 * MiB + archive_mod.CHUNK
+    assert watch_disk and max(watch_disk) <= 32 * MiB + archive_writer.CHUNK
     assert not (tmp_path / "dest").exists()
 
 
@@ -253,7 +254,7 @@ def test_bzip2_bomb_stops_at_the_ratio_cap(tmp_path, watch_disk, no_preflight):
     path = archives.bomb(tmp_path)
     with pytest.raises(ArchiveError, match="200 times its own size .*compression bomb"):
         extract(path, tmp_path / "dest", caps(max_member_mb=10_000, max_total_mb=10_000))
-    limit = max(200 * path.stat().st_size, archive_mod.RATIO_FLOOR)
+    limit = max(200 * path.stat().st_size, archive_writer.RATIO_FLOOR)
     assert max(watch_disk) <= limit
 
 
@@ -277,7 +278,7 @@ def test_declared_size_over_the_member_cap_is_refused_before_writing(tmp_path, w
 def test_member_cap_counts_real_bytes_not_headers(tmp_path, watch_disk, no_preflight, monkeypatch):
     # With the early check on the declared size gone, the count of written bytes still stops
     # the member at its cap: the header is never the only guard.
-    monkeypatch.setattr(archive_mod._Writer, "check_declared", lambda self, name, size: None)
+    monkeypatch.setattr(archive_writer.Writer, "check_declared", lambda self, name, size: None)
     path = archives.bomb_single_stream(tmp_path, size=24 * MiB)
     with pytest.raises(ArchiveError, match=r"unpacks to more than 8 MB \(rubric archive.max_member_mb\)"):
         extract(path, tmp_path / "dest", caps(max_member_mb=8, max_ratio=1e12))
@@ -463,7 +464,7 @@ def test_non_empty_destination_is_refused(tmp_path):
 def test_interrupted_extraction_cleans_up(tmp_path, monkeypatch):
     def interrupt(fd, data):
         raise KeyboardInterrupt
-    monkeypatch.setattr(archive_mod, "_write_all", interrupt)
+    monkeypatch.setattr(archive_writer, "write_all", interrupt)
     with pytest.raises(KeyboardInterrupt):
         extract(archives.good_flat(tmp_path), tmp_path / "dest", DEFAULT)
     assert not (tmp_path / "dest").exists()
