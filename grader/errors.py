@@ -3,7 +3,7 @@
 Our exception tree (``*`` defined here; the others stay beside the code that raises them)::
 
     * UsageError                     the teacher's mistake: one line on stderr, exit 2
-      x ArchiveError                 grader.submission.archive_members:an archive that cannot be unpacked safely
+      x ArchiveError                 grader.submission.archive_members: an archive that cannot be unpacked safely
       x PackageError                 grader.submission.locate: no lab2/ package, or more than one
       x MarkerError                  grader.authoring.skeleton: a malformed solution region
       (also raised as UsageError itself: a wrong path, a bad rubric, worksheet, manual CSV or
