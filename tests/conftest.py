@@ -5,12 +5,12 @@ reference's answers for it are cached (``.cache/``, built once in about 30 s). E
 grades through ``grade_small``, which reuses the session's answers instead of loading them again.
 
 No ``__init__.py`` in ``tests/``: pytest puts this folder on ``sys.path``, so test modules
-import their helpers as ``import corpus`` or ``import archives``.
+import the builders as ``from builders import corpus`` or ``from builders import archives``.
 """
 from pathlib import Path
 
-import corpus
 import pytest
+from builders import corpus
 
 from grader import api
 from grader.answers import reference_answers
