@@ -74,12 +74,13 @@ mail-back: setup
 review: setup
 	$(PYTHON) -m grader review "$(OUT)"
 
+# ARGS goes to pytest after the tests folder: make test ARGS="-x -k batch", make test-fast ARGS=-q
 test: setup
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest tests $(ARGS)
 
 # The pure checks only (no sandbox, no training): under 30 s.
 test-fast: setup
-	$(PYTHON) -m pytest tests -m "not slow and not sandbox"
+	$(PYTHON) -m pytest tests -m "not slow and not sandbox" $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

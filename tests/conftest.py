@@ -5,36 +5,60 @@ reference's answers for it are cached (``.cache/``, built once in about 30 s). E
 grades through ``grade_small``, which reuses the session's answers instead of loading them again.
 
 No ``__init__.py`` in ``tests/``: pytest puts this folder on ``sys.path``, so test modules
-import their helpers as ``import corpus`` or ``import archives``.
+import the builders as ``from builders import corpus`` or ``from builders import archives``.
 """
 from pathlib import Path
 
-import corpus
 import pytest
+from builders import corpus
 
 from grader import api
 from grader.answers import reference_answers
 
 SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 
-# Markers by test file (``make test-fast`` runs what has neither): ``sandbox`` for files that
-# start sandboxed children (whole gradings, batches), ``slow`` for the others that train, load
-# all of MNIST or run subprocesses. Unlisted files are fast: pure functions on small inputs.
-SANDBOX = {"test_batch", "test_batch_sources", "test_cluster", "test_corpus_cheating", "test_corpus_correct",
-           "test_corpus_hostile", "test_corpus_mutants", "test_corpus_realistic", "test_example", "test_grade",
-           "test_host_confinement", "test_sandbox", "test_similarity", "test_gradescope_bundle",
-           "test_question_registry", "test_mail_back", "test_limits", "test_review_batch"}
-SLOW = {"test_train_reference", "test_data", "test_diagnosis", "test_fresh_clone", "test_kit", "test_plots",
-        "test_reference", "test_skeleton", "test_review_browser"}
+# Markers by folder (``make test-fast`` runs what has neither): ``sandbox`` for tests/sandbox and
+# tests/corpus (they start sandboxed children: whole gradings, batches), ``slow`` for tests/slow
+# (they train, load all of MNIST or run subprocesses). Everything else (tests/unit) is fast, and
+# ``no_children`` below makes it prove it: a fast test that starts a child fails.
+TESTS = Path(__file__).resolve().parent
+MARKS = {"sandbox": "sandbox", "corpus": "sandbox", "slow": "slow"}
+
+
+def folder_mark(path) -> str | None:
+    """The marker of a test file from its folder under tests/ (None: fast)."""
+    try:
+        top = Path(path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        return None
+    return MARKS.get(top)
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        name = item.module.__name__.rsplit(".", 1)[-1]
-        if name in SANDBOX:
-            item.add_marker(pytest.mark.sandbox)
-        if name in SLOW:
-            item.add_marker(pytest.mark.slow)
+        mark = folder_mark(item.path)
+        if mark:
+            item.add_marker(getattr(pytest.mark, mark))
+
+
+class StartsAChild(AssertionError):
+    """A test outside tests/sandbox, tests/corpus and tests/slow started a sandboxed child."""
+
+
+@pytest.fixture(autouse=True)
+def no_children(request, monkeypatch):
+    """Outside the sandbox and slow folders, starting a sandboxed child (``Child._spawn``) or a
+    batch worker (which starts them) raises ``StartsAChild``: such a test belongs in tests/sandbox."""
+    if folder_mark(request.node.path):
+        return
+    from grader.batch.engines import local
+    from grader.sandbox import process
+
+    def refuse(*args, **kwargs):
+        raise StartsAChild(f"{request.node.nodeid} starts a sandboxed child: move it to tests/sandbox")
+
+    monkeypatch.setattr(process.Child, "_spawn", refuse)
+    monkeypatch.setattr(local._Worker, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")
