@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import PROJECT
+from grader.batch.outdir import REPORT_MD as REPORT_NAME
 from grader.render import neutralise as N
 from grader.submission.figure import NAMES as FIGURE_NAMES
-from grader.submission.figure import REPORT_NAME
 
 MAX_CHARS = 20_000
 CACHE_VERSION = 1    # of the grouping and the suggestions: a change here recomputes the cached suggestions
