@@ -38,29 +38,8 @@ merged at every run into every matching report, graded now or up to date, so a n
 the totals without regrading. With a file, its entries *replace* all hand-given points (a
 student it leaves out is pending again); without one, the points merged last time are kept.
 
-OUT holds::
-
-    grades.csv, summary.md, histogram.png
-    similarity.html                 the near-duplicate report (grader.batch.similarity.compare), at the end
-    students/<key>/report.json      the whole grade (Report.to_dict, hidden checks included)
-                   results.json     Gradescope's format
-                   feedback.md      for the student
-                   loss_curves.png  the student's training losses beside the reference's
-                   figure.png       Q3.1's figure when the submission has an image (grader.submission.figure),
-                                    shown in feedback.md for the teacher grading it by hand
-                   REPORT.md        the student's REPORT.md (at most 1 MB), the written answers
-                                    grader.review shows
-                   code.json        the lab2/ sources, kept for the near-duplicate report
-                   mail.json        a mail's From address, Message-ID, References and subject:
-                                    what ``python -m grader mail-back`` answers (grader.mailback)
-                   archive.json     which archive and rubric these are the results of, where it
-                                    came from and the row's notes (grader.review's export rebuilds
-                                    the row from it); written last, so it marks the folder complete
-    gradebook.sqlite, review/       the review app's hand grades (grader.review): never touched here
-    incoming/<mail|moodle>/...      archives taken out of mails and Moodle zips (kept: they are graded)
-    moodle/                         feedback-files.zip and the filled worksheet (Moodle sources)
-    .work/                          the workers' private extraction folders (removed at the end)
-    .batch.lock                     held while a batch writes OUT: two at once would mix rows
+OUT's layout (every folder and file this writes, and who reads each) is drawn once, in
+``grader.batch.outdir``; this module still spells some of its names itself (MARKER, MAIL, WORK).
 
 A file name that does not read as a student's name is graded under ``names.fallback_key``,
 with a warning and the rubric's ``naming_penalty``.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import PROJECT
-from grader.batch.outdir import REPORT_MD as REPORT_NAME
+from grader.batch.outdir import REPORT_MD
 from grader.render import neutralise as N
 from grader.submission.figure import NAMES as FIGURE_NAMES
 
@@ -184,7 +184,7 @@ def load_class(out, rubric) -> dict[str, list[Answer]]:
     for student in load_students(out):
         folder = out / "students" / student.key
         try:
-            raw = (folder / REPORT_NAME).read_text(encoding="utf-8", errors="replace")
+            raw = (folder / REPORT_MD).read_text(encoding="utf-8", errors="replace")
             has_report = True
         except OSError:
             raw, has_report = "", False
