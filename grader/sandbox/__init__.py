@@ -9,7 +9,10 @@ code does. ``sandbox_status()`` says which sandbox is used, for the report's fir
 One job per module:
 - ``launch``: which sandbox (bubblewrap, or resource limits only), bubblewrap's command read
   from a pipe, the binds, the child's environment and resource limits;
-- ``process``: ``Child``, one started process (``_Process``) and its ``_Killer``;
+- ``process``: ``Child``, one submission's process, started when needed and restarted when it
+  fails, and how each request ended;
+- ``running``: one started process (``Process``): the request/reply loop over its pipes, the
+  CPU watch, the bounded output buffer (``Output``) and the ``_Killer``;
 - ``protocol``: the wire format, both sides (the grader's ``Reader``, the child's ``send``);
 - ``child``: the script that runs inside the sandbox, confines itself and serves requests;
   with ``protocol.py`` it is all of the grader the sandbox shows (``lab2check`` beside them);

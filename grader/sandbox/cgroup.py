@@ -10,7 +10,7 @@ each child the same share of the processors however many processes it runs (cgro
 ``cpu.shares``, v2's ``cpu.weight``): 28 processes forked by one submission get together what one
 process of a submission graded beside it gets, not 28 times as much. The cgroup also counts the
 CPU time of all the child's processes, a forked one that left the session included: the sandbox
-ends a request that used its CPU time (``grader.sandbox.process``), whatever signals the student
+ends a request that used its CPU time (``grader.sandbox.running``), whatever signals the student
 ignores. Its peak memory and CPU time go into ``report.json``.
 
 Where: below the grader's own cgroup in each hierarchy, so that a grader confined by its own

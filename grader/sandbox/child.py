@@ -20,7 +20,7 @@ worker did. That is the job bubblewrap's PID 1 does in its PID namespace; withou
 bomb's processes would end as orphans of the host's init.
 
 Only the standard library is imported at module level: numpy comes after the resource limits.
-Not this module's job: starting the child or reading its answers (``grader.sandbox.process``).
+Not this module's job: starting the child or reading its answers (``grader.sandbox.process``, ``running``).
 """
 import io
 import json

@@ -1,14 +1,14 @@
-"""The sandboxed child as the grader holds it: ``Child`` (one submission's process, restarted
-when it fails), ``_Process`` (one started process, its pipes and its cgroup) and ``_Killer``.
+"""The sandboxed child as the grader holds it: ``Child``, one submission's process, started when
+a request needs it and restarted when it fails.
 
 A ``Child`` owns one long-lived process per submission (``grader/sandbox/child.py``, started by
-``grader.sandbox.launch``) and sends it requests over a pipe (``grader.sandbox.protocol``); when
-the process dies, hangs or is killed during a request, that request ends with a status saying
-so and the next request starts a fresh process. The student's stdout/stderr is read into a
-bounded buffer (its head and its tail), in the same poll loop as the answers, not by a thread:
-the child flushes it before it answers, so what a request printed is exactly what its
-``Result`` shows, and a background thread that prints between requests only blocks itself on a
-full pipe.
+``grader.sandbox.launch``) and sends it requests over a pipe (``grader.sandbox.protocol``, through
+``grader.sandbox.running.Process``); when the process dies, hangs or is killed during a request,
+that request ends with a status saying so and the next request starts a fresh process. The
+student's stdout/stderr is read into a bounded buffer (its head and its tail), in the same poll
+loop as the answers, not by a thread: the child flushes it before it answers, so what a request
+printed is exactly what its ``Result`` shows, and a background thread that prints between
+requests only blocks itself on a full pipe.
 
 Where the machine allows it (the report's sandbox line says when it does not), each process
 runs in a cgroup of its own (``grader.sandbox.cgroup``) with ``limits.memory_mb`` of memory and
@@ -17,13 +17,12 @@ count as well; the process is started inside it (through ``sh``, which joins it 
 executes the sandbox), the cgroup's out-of-memory kills are reported as the memory limit, and
 its peak memory and CPU time are summed in ``Child.usage`` before it is removed.
 
-A request's CPU time is the CPU time of every process in the child's cgroup (forked ones that
-left the session included), read by the grader while it waits for the answer: past the
-request's ``cpu_seconds`` (and the second of grace ``RLIMIT_CPU`` gives) the child is killed and
-the request is a ``timeout``, the same one ``SIGXCPU`` gives, so a handler for ``SIGXCPU`` in
-student code changes nothing. The grader reads the count only as often as the time left could
-be used up on every processor at once, so an honest request costs a few reads. Without a
-cgroup, the soft ``RLIMIT_CPU`` of the child's own process is the only CPU limit.
+A request's CPU time is the CPU time of every process in the child's cgroup, read by the grader
+while it waits for the answer (``grader.sandbox.running``): past the request's ``cpu_seconds``
+(and the second of grace ``RLIMIT_CPU`` gives) the child is killed and the request is a
+``timeout``, the same one ``SIGXCPU`` gives, so a handler for ``SIGXCPU`` in student code
+changes nothing. Without a cgroup, the soft ``RLIMIT_CPU`` of the child's own process is the
+only CPU limit.
 
 For the caller: one thread uses a ``Child`` at a time, and that thread must outlive the child
 (``--die-with-parent`` and the reaper's parent-death signal fire when the *thread* that started
@@ -35,14 +34,13 @@ descriptors the grader opens and passes (``sandbox_path`` gives ``/proc/self/fd/
 submissions in folders only root may enter (the child reaches its own through a descriptor
 opened before it drops root).
 
-Not this module's job: the command that starts a process (``launch``), the bytes on the pipes
-(``protocol``), the uids (``slots``), the words of a note (``notes``).
+Not this module's job: the command that starts a process (``launch``), one started process's
+pipes, output and killing (``running``), the bytes on the pipes (``protocol``), the uids
+(``slots``), the words of a note (``notes``).
 """
 import contextlib
-import errno
 import math
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -54,12 +52,12 @@ from grader.sandbox import cgroup as cgroups
 from grader.sandbox import launch, protocol
 from grader.sandbox.notes import describe_exit, error_note, join, signal_of
 from grader.sandbox.protocol import BadOutput, Reader
+from grader.sandbox.running import Output, Process
 from grader.sandbox.slots import BASE_UID, KILL_WAIT, SANDBOX_GID, SandboxError, kill_uid, take_slot
 from lab2check.result import Result, Status
 
 PIDS_SLACK = 2  # the sandbox's own processes in a child's cgroup: bubblewrap's two, or the reaper
 CPU_GRACE_SECONDS = 1.0  # what the child's soft RLIMIT_CPU allows past a request's CPU time, too
-CPU_POLL_SECONDS = 0.05  # the shortest wait between two reads of a child's CPU time
 # The longest a request may add to its own wall-clock limit: a fresh process started first
 # (``launch.START_TIMEOUT``), and a failed one stopped after (the waits of ``_stop``: the kill,
 # the output's end, the dedicated uid's leftovers, the cgroup's emptying and removal).
@@ -134,7 +132,7 @@ class Child:
     def start(self) -> None:
         """Start the process now (``request`` does it when needed)."""
         if self._release_slot.alive and self._proc is None:
-            self._proc = self._spawn(_Output(self.limits.output_kb << 10))
+            self._proc = self._spawn(Output(self.limits.output_kb << 10))
 
     def request(self, probe: str, arrays: dict, options: dict, timeout: float, *, cpu_seconds: float | None = None,
                 max_elements: int | None = None, max_bytes: int | None = None) -> Result:
@@ -150,7 +148,7 @@ class Child:
         """
         if not self._release_slot.alive:
             raise SandboxError("this sandbox child is closed")  # its slot may already be another's
-        output = _Output(self.limits.output_kb << 10)
+        output = Output(self.limits.output_kb << 10)
         notes = [self._check_between_requests(output)]
         if self._proc is None:
             self._proc = self._spawn(output)
@@ -278,7 +276,7 @@ class Child:
         if proc.killer.usage is not None:
             self._used.append(proc.killer.usage)
 
-    def _spawn(self, output) -> "_Process":
+    def _spawn(self, output) -> Process:
         if self.uid is not None and not self.starts:
             kill_uid(self.uid)  # a crashed grader's leftovers would count against RLIMIT_NPROC
         started = time.monotonic()
@@ -312,7 +310,7 @@ class Child:
         finally:
             for fd in (*passed, out_w):  # the child's ends: its copies are the only ones now
                 os.close(fd)
-        proc = _Process(popen, self.sandbox, req_w, resp_r, out_r, home, cgroup)
+        proc = Process(popen, self.sandbox, req_w, resp_r, out_r, home, cgroup)
         deadline = started + self.start_timeout
         try:
             if info_r is not None:
@@ -337,230 +335,3 @@ class Child:
         self.starts += 1
         self.start_seconds = time.monotonic() - started
         return proc
-
-
-# --- one process ------------------------------------------------------------------------------
-
-class _Process:
-    """One started child: its pipes, its cgroup, and how to kill it without leaving anything behind."""
-
-    def __init__(self, popen, sandbox, req_w, resp_r, out_r, home, cgroup=None):
-        self.popen, self.home, self.cgroup = popen, home, cgroup
-        self.req_w, self.resp_r, self.out_r = req_w, resp_r, out_r
-        for fd in (req_w, resp_r, out_r):
-            os.set_blocking(fd, False)
-        self.killer = _Killer(popen, sandbox, cgroup)
-        self._finalizer = weakref.finalize(self, self.killer)  # a forgotten Child dies with its owner
-
-    def exchange(self, chunks, reader, deadline, output, cpu_seconds: float | None = None) -> str:
-        """Send ``chunks`` and feed what comes back to ``reader``: "done", "timeout", "eof", or
-        "cpu" when the cgroup's processes used ``cpu_seconds`` of CPU time from now on."""
-        cpu = _CpuWatch(self.cgroup, cpu_seconds)
-        pending = [memoryview(c) for c in chunks if len(c)]
-        poller = select.poll()
-        poller.register(self.resp_r, select.POLLIN)
-        if self.out_r is not None:
-            poller.register(self.out_r, select.POLLIN)
-        if pending:
-            poller.register(self.req_w, select.POLLOUT)
-        while not reader.done:
-            now = time.monotonic()
-            left = deadline - now
-            if left <= 0:
-                return "timeout"
-            wait = cpu.wait(now)
-            if wait is not None and wait <= 0:
-                return "cpu"
-            for fd, _ in poller.poll(math.ceil(min(left, wait if wait is not None else left) * 1000)):
-                if fd == self.out_r:
-                    if self._read_output(output) is False:  # None: nothing to read after all
-                        poller.unregister(fd)
-                elif fd == self.resp_r:
-                    data = _read(fd, 1 << 20)
-                    if data == b"":
-                        return "eof"
-                    if data:
-                        reader.feed(data)
-                elif fd == self.req_w:
-                    try:
-                        while pending:
-                            pending[0] = pending[0][os.write(fd, pending[0]):]
-                            if not pending[0]:
-                                pending.pop(0)
-                    except BlockingIOError:
-                        pass
-                    except BrokenPipeError:
-                        pending.clear()  # the child is gone: the end of its answers follows
-                    if not pending:
-                        poller.unregister(fd)
-        return "done"
-
-    def unread_answer(self):
-        """None when the answer channel is quiet; b"" when it is closed; else the extra bytes."""
-        if not select.select([self.resp_r], [], [], 0)[0]:
-            return None
-        return _read(self.resp_r, 1 << 16)
-
-    def read_ready_output(self, output, max_bytes: int) -> None:
-        """Read what is already in the output pipe (the child flushes before it answers)."""
-        start = output.total
-        while self.out_r is not None and output.total - start < max_bytes:
-            if self._read_output(output) is None:
-                return
-
-    def read_output_to_end(self, output, wait: float = 1.0) -> None:
-        """Read the output until its end, once the process is dead."""
-        deadline = time.monotonic() + wait
-        while self.out_r is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.out_r], [], [], left)[0]:
-                return
-            self._read_output(output)
-
-    def _read_output(self, output):
-        """Read once into ``output``: True, None when nothing is ready, False at the end."""
-        data = _read(self.out_r, 1 << 20)
-        if data == b"":
-            os.close(self.out_r)
-            self.out_r = None
-            return False
-        if data is None:
-            return None
-        output.add(data)
-        return True
-
-    def wait_exit(self, timeout: float):
-        try:
-            return self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        self.killer()
-
-    def release(self) -> None:
-        """Close every descriptor and remove the private home (once the process is dead)."""
-        self._finalizer()
-        for name in ("req_w", "resp_r", "out_r"):
-            fd = getattr(self, name)
-            if fd is not None:
-                os.close(fd)
-                setattr(self, name, None)
-        self.killer.forget()
-        if self.home:
-            shutil.rmtree(self.home, ignore_errors=True)
-            self.home = None
-
-
-class _CpuWatch:
-    """When a request's CPU time, counted by the child's cgroup, runs out.
-
-    The count is read only when the time left could have been used on every processor since
-    the last read: a request with 180 s left on 2 processors is first looked at after 90 s.
-    """
-
-    def __init__(self, cgroup, seconds: float | None):
-        start = cgroup.cpu_ns() if cgroup is not None and seconds else None
-        self.cgroup, self.limit = cgroup, None if start is None else start + int(seconds * 1e9)
-        self.processors = os.cpu_count() or 1
-        self.next_read = time.monotonic()
-
-    def wait(self, now: float) -> float | None:
-        """Seconds until the next read (<= 0: the CPU time is used up); None: no CPU watch."""
-        if self.limit is None:
-            return None
-        if now >= self.next_read:
-            used = self.cgroup.cpu_ns()
-            if used is None:
-                self.limit = None
-                return None
-            if used >= self.limit:
-                return 0.0
-            self.next_read = now + max(CPU_POLL_SECONDS, (self.limit - used) / 1e9 / self.processors)
-        return self.next_read - now
-
-
-class _Killer:
-    """Kills a child and everything it started, and reaps it; safe to call twice.
-
-    With bubblewrap, SIGKILL to its PID 1 (held as a pidfd, so never a reused pid) empties the
-    whole PID namespace, and bubblewrap's outer process, our child, reaps it. Killing the outer
-    process instead would leave PID 1 to the host's init. Without bubblewrap, SIGTERM asks the
-    reaper to kill and reap its tree. Then the child's cgroup, if it has one, is emptied (what
-    is left is killed), read (``usage``) and removed.
-    """
-
-    def __init__(self, popen, sandbox, cgroup=None):
-        self.popen, self.sandbox, self.pidfd, self.cgroup = popen, sandbox, None, cgroup
-        self.usage = None
-
-    def __call__(self) -> None:
-        popen = self.popen
-        if popen.poll() is None:
-            try:
-                if self.pidfd is not None:
-                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-                elif self.sandbox == "bubblewrap":
-                    os.killpg(popen.pid, signal.SIGKILL)
-                else:
-                    popen.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            popen.wait(KILL_WAIT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(popen.pid, signal.SIGKILL)  # last resort: may leave orphans behind
-            popen.wait()
-        if self.cgroup is not None:
-            self.usage = self.cgroup.finish()
-
-    def forget(self) -> None:
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-
-
-def _read(fd: int, size: int):
-    """Bytes read, b"" at the end, None when nothing is ready (non-blocking fds)."""
-    try:
-        return os.read(fd, size)
-    except BlockingIOError:
-        return None
-    except OSError as err:
-        if err.errno in (errno.EIO, errno.ECONNRESET):
-            return b""
-        raise
-
-
-# --- the student's output -------------------------------------------------------------------------
-
-class _Output:
-    """The first and last ``limit/2`` bytes of a stream, and how many in between were dropped."""
-
-    def __init__(self, limit: int):
-        self.head_limit = limit // 2
-        self.tail_limit = limit - self.head_limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.head_limit - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data[-self.tail_limit:]
-            if len(self.tail) > 2 * self.tail_limit:  # trim now and then, not on every write
-                del self.tail[:-self.tail_limit]
-
-    @property
-    def dropped(self) -> int:
-        return self.total - len(self.head) - min(len(self.tail), self.tail_limit)
-
-    def text(self) -> str:
-        tail = bytes(self.tail[-self.tail_limit:]) if self.tail_limit else b""
-        middle = f"\n[... {self.dropped} bytes of output not kept ...]\n".encode() if self.dropped else b""
-        return (bytes(self.head) + middle + tail).decode("utf-8", "replace")

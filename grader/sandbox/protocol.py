@@ -19,7 +19,7 @@ This module runs on both sides: in the grader as ``grader.sandbox.protocol``, an
 which runs inside the sandbox as a plain script beside it (``python -s child.py``; the grader
 package is not there). So it imports only the standard library at module level: the child
 imports it before its resource limits are set, and imports numpy itself after them.
-Not this module's job: starting, watching or killing the child (``grader.sandbox.process``).
+Not this module's job: starting, watching or killing the child (``grader.sandbox.process``, ``running``).
 """
 import io
 import json

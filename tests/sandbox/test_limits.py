@@ -150,7 +150,7 @@ def reference_answers_free_rubric(limits: dict):
 def test_without_bubblewrap_the_reference_rubric_and_answers_cannot_be_read(tmp_path, small_answers, where):
     answers = reference_answers.CACHE / "reference" / small_answers.key / "answers.bin"
     secrets = [PROJECT / "reference" / "lab2" / "multiclass.py", PROJECT / "rubric.yaml", answers,
-               PROJECT / "grader" / "submission" / "grade.py"]
+               PROJECT / "grader" / "rubric.py"]
     assert all(p.is_file() for p in secrets)
     data = os.path.dirname(small_answers.data["X_train"])
     folder = tmp_path / "s"
