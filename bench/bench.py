@@ -279,7 +279,8 @@ def worker_main() -> None:
     import numpy as np
 
     from grader import rubric as rubric_mod
-    from grader.answers import reference_answers
+    from grader.answers import data as answers_data
+    from grader.answers import requests
     from lab2check import cases as cases_mod
     from lab2check import checks, local, questions
     rubrics, inits = {}, {}
@@ -291,7 +292,7 @@ def worker_main() -> None:
             continue
         if msg["rubric"] not in rubrics:
             rub = rubrics[msg["rubric"]] = rubric_mod.load(Path(msg["rubric"]))
-            inits[msg["rubric"]] = {qid: reference_answers.initial_params(qid, rub)
+            inits[msg["rubric"]] = {qid: requests.initial_params(qid, rub)
                                      for qid in questions.training_questions()}
         if msg["cmd"] == "prepare":
             out.write("{}\n")
@@ -305,7 +306,7 @@ def worker_main() -> None:
                 tasks.append((kind, qid, cases_mod.cases(qid) + cases_mod.cases(qid, tuple(rub.hidden.seeds),
                                                                                   hidden=True)))
             else:
-                tasks.append((kind, qid, reference_answers.train_request(qid, rub, data, init[qid])))
+                tasks.append((kind, qid, requests.train_request(qid, rub, data, init[qid])))
         results, failed = [], []
         sched0 = _schedstat(os.getpid())
         start = time.perf_counter()
@@ -328,7 +329,7 @@ def worker_main() -> None:
                                    for k, v in result.outputs.items() if k.startswith("trained.")}
                         predict_options = {"module": options["module"], "data": {"X_test": options["data"]["X_test"]}}
                         predicted = checks.run_local("predict", trained, predict_options)
-                        labels = reference_answers.test_labels(qid, rub, data)
+                        labels = answers_data.test_labels(qid, rub, data)
                         entry["losses"] = result.outputs["losses"].astype(float).tolist()
                         entry["accuracy"] = float(np.mean(predicted.outputs["predictions"].reshape(-1) == labels))
                 entry["seconds"], entry["cpu"] = time.perf_counter() - t, time.process_time() - c
@@ -409,9 +410,9 @@ def run_direct(workers, task_lists, folder, rubric_path, data, log=None, env_ext
 
 
 def grader_split(rubric) -> tuple[list, list]:
-    """The grader's two task lists (``grade._tasks``) as [kind, qid] pairs."""
-    from grader.submission import grade
-    first, second = grade._tasks(rubric)
+    """The grader's two task lists (``grader.submission.run.tasks``) as [kind, qid] pairs."""
+    from grader.submission import run as submission_run
+    first, second = submission_run.tasks(rubric)
     return [[k, q] for k, q, _ in first], [[k, q] for k, q, _ in second]
 
 
@@ -431,7 +432,7 @@ def section_sandbox(ctx) -> dict:
     import numpy as np
 
     from grader.sandbox import Child
-    from grader.submission import grade
+    from grader.submission import run as submission_run
     rubric, answers, sub = ctx["rubric"], ctx["answers"], ctx["submission"]
     binds = {ctx["data_dir"]: ctx["data_dir"]}
     out = {}
@@ -492,7 +493,7 @@ def section_sandbox(ctx) -> dict:
         out[f"start_{name}_s"] = rnd(median(walls))
     say("sandbox: request round trips, unit phase and a training request, in a child and in-process")
     tol = rubric.tolerances
-    unit_tasks = [t for t in grade._tasks(rubric)[1] if t[0] == "unit"]
+    unit_tasks = [t for t in submission_run.tasks(rubric)[1] if t[0] == "unit"]
     n_cases = sum(len(c) for _, _, c in unit_tasks)
     log = ctx["log"]
     try:
@@ -513,22 +514,22 @@ def section_sandbox(ctx) -> dict:
         sandboxed, local, train_child, train_local, parent_cpu, child_cpu, local_cpu = [], [], [], [], [], [], []
         split = [["unit", q] for _, q, _ in unit_tasks]
         for _ in range(2 if ctx["quick"] else 3):
-            # the unit phase as grade._worker runs it (imports, requests, checks.evaluate), in a fresh child
+            # the unit phase as grader.submission.run._worker runs it (imports, requests, checks.evaluate), in a fresh child
             with Child(sub, rubric.limits, binds=binds) as child:
                 child.start()
-                run = grade._Run()
+                run = submission_run._ChildRun()
                 with ProcWatch() as watch:
                     t, c = time.perf_counter(), time.process_time()
                     for _kind, qid, cases in unit_tasks:
-                        grade._import_all(child, grade._modules(qid), rubric.limits, run)
-                        grade._run_unit(child, qid, cases, answers, tol, rubric.limits, run)
+                        submission_run._import_all(child, submission_run._modules(qid), rubric.limits, run)
+                        submission_run._run_unit(child, qid, cases, answers, tol, rubric.limits, run)
                     sandboxed.append(time.perf_counter() - t)
                     parent_cpu.append(time.process_time() - c - watch.own_cpu)
                 child_cpu.append(watch.summary()["children_cpu_s"])
                 passed = all(c.outcome.passed for cs in run.checked.values() for c in cs)
-                run = grade._Run()
+                run = submission_run._ChildRun()
                 t = time.perf_counter()
-                grade._run_training(child, "q1_5", rubric, answers, rubric.limits, run)
+                submission_run._run_training(child, "q1_5", rubric, answers, rubric.limits, run)
                 train_child.append(time.perf_counter() - t)
             r = run_direct(1, [split], sub, ctx["rubric_path"], ctx["data"], log)
             local.append(r["wall"])
@@ -882,7 +883,9 @@ def section_growth(ctx) -> dict:
     import yaml
 
     from grader import rubric as rubric_mod
-    from grader.answers import reference_answers
+    from grader.answers import cache as answers_cache
+    from grader.answers import data as answers_data
+    from grader.answers import requests
     from lab2check import questions
     sizes = {1000: 1, 5000: 1} if ctx["quick"] else {1000: 1, 5000: 1, 10000: 1, 20000: 1}
     base, answers, sub = ctx["rubric_path"], ctx["answers"], ctx["submission"]
@@ -890,7 +893,7 @@ def section_growth(ctx) -> dict:
     first, second = grader_split(ctx["rubric"])
     rows = []
     log = ctx["log"]
-    saved_cache = reference_answers.CACHE
+    saved_cache = answers_data.CACHE
     try:
         with tempfile.TemporaryDirectory(prefix="lab2-bench-growth-") as tmp:
             for n, reps in sizes.items():
@@ -898,11 +901,11 @@ def section_growth(ctx) -> dict:
                 raw["data"]["train_subset"] = n
                 path.write_text(yaml.safe_dump(raw, sort_keys=False))
                 rubric = rubric_mod.load(path)
-                reference_answers.CACHE = Path(tmp) / "cache"  # this size's grading data, out of the project's cache
+                answers_data.CACHE = Path(tmp) / "cache"  # this size's grading data, out of the project's cache
                 try:
-                    data = reference_answers.grading_data(rubric)
+                    data = answers_data.grading_data(rubric)
                 finally:
-                    reference_answers.CACHE = saved_cache
+                    answers_data.CACHE = saved_cache
                 direct, graded, peaks, full, cpu, wait = [], [], [], True, [], []
                 for rep in range(reps):
                     say(f"growth: {n} examples, rep {rep + 1}/{reps}: direct run (2 processes)")
@@ -917,11 +920,11 @@ def section_growth(ctx) -> dict:
                         for w in r["workers"]:
                             for task in w["tasks"]:
                                 if task["kind"] == "train":
-                                    training[task["qid"]] = {"losses": task["losses"], "accuracy": task["accuracy"],
-                                                             "init": reference_answers.initial_params(task["qid"], rubric)}
-                        labels = {qid: reference_answers.test_labels(qid, rubric, data)
+                                    training[task["qid"]] = answers_cache.TrainingAnswer(
+                                        task["losses"], task["accuracy"], requests.initial_params(task["qid"], rubric))
+                        labels = {qid: answers_data.test_labels(qid, rubric, data)
                                   for qid in questions.training_questions()}
-                        size_answers = reference_answers.Answers(f"bench-{n}", answers.unit, answers.variants, training, data,
+                        size_answers = answers_cache.Answers(f"bench-{n}", answers.unit, answers.variants, training, data,
                                                         labels)
                     say(f"growth: {n} examples, rep {rep + 1}/{reps}: grading")
                     x = timed_grade(sub, rubric, size_answers)
@@ -945,7 +948,7 @@ def section_growth(ctx) -> dict:
                              "samples": {"grade": [rnd(x) for x in graded], "direct": [rnd(x) for x in direct]}})
                 say(f"growth: {n} examples: grade {g:.2f} s, direct {d:.2f} s")
     finally:
-        reference_answers.CACHE = saved_cache
+        answers_data.CACHE = saved_cache
     o = ctx.get("overhead")
     if o and ctx["rubric"].data.train_subset not in sizes:  # the overhead section's runs are this size's
         n = ctx["rubric"].data.train_subset
@@ -1128,24 +1131,25 @@ def main(argv=None) -> int:
         parser.error(f"unknown section(s) {', '.join(unknown)}: choose among {', '.join(SECTIONS)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     from grader import RUBRIC, api
-    from grader.answers import reference_answers
+    from grader.answers import cache as answers_cache
+    from grader.answers import data as answers_data
     rubric = api.load_rubric()
     ctx = {"quick": args.quick, "reps": args.reps, "extra": args.extra, "rubric": rubric, "rubric_path": RUBRIC}
     ctx["env"] = environment()
     say(f"bench: {'quick' if args.quick else 'full'} mode, sections {', '.join(only)}; load average "
         f"{ctx['env']['loadavg_start'][0]:.1f}; BLAS here {ctx['env']['blas_here'].get('kernel')}")
-    key = reference_answers.cache_key(rubric)
+    key = answers_cache.cache_key(rubric)
     needs_cache = any(name != "similarity" for name in only)
-    if needs_cache and not (reference_answers.CACHE / "reference" / key / "meta.json").exists():
+    if needs_cache and not (answers_data.CACHE / "reference" / key / "meta.json").exists():
         say("setup: the reference cache is cold: building it once, in a subprocess with one BLAS thread")
         env = dict(os.environ, **{v: "1" for v in THREAD_VARS})
-        subprocess.run([sys.executable, "-c", "from grader import api, reference_answers; reference_answers.load(api.load_rubric())"],
+        subprocess.run([sys.executable, "-c", "from grader import api; from grader.answers import cache; cache.load(api.load_rubric())"],
                        cwd=PROJECT, env=env, check=True)
     if needs_cache:
         t = time.perf_counter()
-        ctx["answers"] = reference_answers.load(rubric)
+        ctx["answers"] = answers_cache.load(rubric)
         ctx["env"]["answers_load_s"] = rnd(time.perf_counter() - t, 4)
-        ctx["data"] = reference_answers.grading_data(rubric)
+        ctx["data"] = answers_data.grading_data(rubric)
         ctx["data_dir"] = Path(ctx["data"]["X_train"]).parent
     result = {"mode": "quick" if args.quick else "full", "sections": only, "env": ctx["env"]}
     with tempfile.TemporaryDirectory(prefix="lab2-bench-") as tmp, open(RESULTS / "workers.log", "w") as log:

@@ -20,13 +20,14 @@ import numpy as np
 def main():
     import lab2check
     from grader import api
-    from grader.answers import mutations, reference_answers
+    from grader.answers import data as answers_data
+    from grader.answers import mutations, requests
     from grader.submission import training
     from lab2check import checks, local
     rubric = api.load_rubric(Path(__file__).resolve().parent.parent / "rubric.yaml")
-    data = reference_answers.grading_data(rubric)
-    init = reference_answers.initial_params("q3_3", rubric)
-    arrays, options = reference_answers.train_request("q3_3", rubric, data, init)
+    data = answers_data.grading_data(rubric)
+    init = requests.initial_params("q3_3", rubric)
+    arrays, options = requests.train_request("q3_3", rubric, data, init)
     with tempfile.TemporaryDirectory() as tmp:
         folder = mutations.build(mutations.by_name("sigmoid-output-multiclass"), Path(tmp))
         start = time.process_time()
@@ -42,7 +43,7 @@ def main():
         params = {k.split(".")[-1]: v for k, v in out.items() if k.startswith("trained.")}
         X, Y = np.load(data["X_train"]), np.load(data["Y_train"])
         from grader.submission import trusted_model as model
-        labels = reference_answers.test_labels("q3_3", rubric, data)
+        labels = answers_data.test_labels("q3_3", rubric, data)
         accuracy = np.mean(training.predictions("multiclass", data["X_test"], params) == labels)
         loss = model.loss("multiclass", Y, model.forward("multiclass", X, params))
         spec = rubric.model("multiclass")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader import RUBRIC, manual, names
 from grader import rubric as rubric_mod
-from grader.answers import reference_answers
+from grader.answers import cache as answers_cache
 from grader.errors import UsageError
 from grader.results import Report
 from grader.submission import figure
@@ -68,7 +68,7 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     entries = manual.load_manual(manual_csv) if manual_csv else None  # a bad CSV stops us before grading
     started = time.monotonic()
     try:
-        answers = answers or reference_answers.load(rubric, progress)
+        answers = answers or answers_cache.load(rubric, progress)
         if path.is_dir():
             report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)

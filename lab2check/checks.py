@@ -65,10 +65,10 @@ def failure(result: Result, limit_note: str = "", case=None) -> Outcome:
                        + mistakes.tag(mistake)
         if not err.get("not_implemented") and err.get("traceback"):
             message += "\n" + err["traceback"].rstrip()
-        return Outcome(False, message, mistake, 0.0)
+        return Outcome.fail(message, mistake)
     if result.status is Status.TIMEOUT:
-        return Outcome(False, f"timed out{limit_note}: {result.note}".rstrip(": "), None, 0.0)
-    return Outcome(False, f"{result.status}: {result.note}".rstrip(": "), None, 0.0)
+        return Outcome.fail(f"timed out{limit_note}: {result.note}".rstrip(": "))
+    return Outcome.fail(f"{result.status}: {result.note}".rstrip(": "))
 
 
 def _hard_coded_size(case, err):
@@ -196,10 +196,10 @@ def evaluate(case, result: Result, expected: dict, variants: dict | None, tol: T
         msg += "".join(f" {k} differs for another reason too: {o.message}" for k, o in others)
         if rest:
             msg += f" ({', '.join(rest)} differ{'s' if len(rest) == 1 else ''} too, maybe as a consequence.)"
-        return Outcome(False, msg, first.mistake, 0.0, also=also)
+        return Outcome.fail(msg, first.mistake, also=also)
     if others:
         msg = first.message + "".join(f" Also: {o.message}" for _, o in others)
-        return Outcome(False, msg, first.mistake, 0.0, also=also)
+        return Outcome.fail(msg, first.mistake, also=also)
     return first
 
 
@@ -275,16 +275,16 @@ def _evaluate_init(case, result, expected):
         exp = expected[f"first.{k}"]
         got = out.get(f"first.{k}")
         if got is None:
-            return Outcome(False, f"{case.call}: {k} is {types.get(f'first.{k}', 'missing')}, expected an ndarray "
-                                  f"of shape {exp.shape}", None, 0.0)
+            return Outcome.fail(f"{case.call}: {k} is {types.get(f'first.{k}', 'missing')}, expected an ndarray "
+                                f"of shape {exp.shape}")
         if got.shape != exp.shape:
             mistake = "init-wrong-shape" if got.shape == exp.shape[::-1] else None
             message = f"{case.call}: {k} has shape {got.shape}, expected {exp.shape}"
-            return Outcome(False, f"{message} {mistakes.tag(mistake)}" if mistake else message, mistake, 0.0)
+            return Outcome.fail(f"{message} {mistakes.tag(mistake)}" if mistake else message, mistake)
         bad = int(np.sum(~np.isfinite(got.astype(np.float64))))
         if bad:  # before the std and seed checks, which NaN would fool or make misleading
-            return Outcome(False, f"{case.call}: {k} has {bad} value{'s' if bad > 1 else ''} that "
-                                  f"{'are' if bad > 1 else 'is'} not finite (nan or inf)", None, 0.0)
+            return Outcome.fail(f"{case.call}: {k} has {bad} value{'s' if bad > 1 else ''} that "
+                                f"{'are' if bad > 1 else 'is'} not finite (nan or inf)")
     for k in ("b1", "b2"):
         if np.any(out[f"first.{k}"] != 0):
             problems.append(f"{k} is not zero")
@@ -307,7 +307,7 @@ def _evaluate_init(case, result, expected):
         seeds = "two different seeds" if case.hidden else f"seeds {case.options['seed']} and {case.options['seed'] + 1}"
         problems.append(f"{seeds} gave the same weights")
     if problems:
-        return Outcome(False, f"{case.call}: " + "; ".join(problems), None, 0.0)
+        return Outcome.fail(f"{case.call}: " + "; ".join(problems))
     return Outcome(True)
 
 
@@ -338,8 +338,7 @@ _OWN_LOSS_FAKED = ("your loss and forward pass all their checks, so the loss val
 def without_own_loss_credit(outcome: Outcome) -> Outcome:
     """``outcome`` (an own-loss credit) taken back, for a student whose loss and forward pass all
     their checks: the loss values the credit rested on cannot have been those of that loss."""
-    return Outcome(False, outcome.message.replace(_OWN_LOSS_WRONG, _OWN_LOSS_FAKED), outcome.mistake, 0.0,
-                   also=outcome.also)
+    return Outcome.fail(outcome.message.replace(_OWN_LOSS_WRONG, _OWN_LOSS_FAKED), outcome.mistake, also=outcome.also)
 
 
 def _evaluate_gradcheck(case, result, expected, variants, tol):
@@ -352,8 +351,8 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
         return Outcome(True)
     (_, first), others, _ = _lead([(k, vs_ref[k]) for k in keys if not vs_ref[k].passed])
     if others:  # independent mistakes (a factor on dW2, a shape on db1): each named
-        first = Outcome(False, first.message + "".join(f" Also: {o.message}" for _, o in others), first.mistake,
-                        0.0, also=tuple(o.mistake for _, o in others))
+        first = Outcome.fail(first.message + "".join(f" Also: {o.message}" for _, o in others), first.mistake,
+                             also=tuple(o.mistake for _, o in others))
     out = result.outputs
     numeric = _own_numeric(case, result)
     if numeric is not None and all(k in out for k in keys):
@@ -363,17 +362,17 @@ def _evaluate_gradcheck(case, result, expected, variants, tol):
             loss_right = max(rel_error(numeric[k], expected[k]) for k in keys) < tol.gradcheck_rel_error
             unfit = _own_loss_unfit(case, result, numeric, expected, keys) if own < tol.gradcheck_rel_error else None
             if unfit and not loss_right:
-                return Outcome(False, f"{first.message} It matches centred differences of the loss values your code "
-                                      f"returned, but {unfit}: they cannot be those of a loss, so no own-loss "
-                                      "credit.", first.mistake, 0.0)
+                return Outcome.fail(f"{first.message} It matches centred differences of the loss values your code "
+                                    f"returned, but {unfit}: they cannot be those of a loss, so no own-loss "
+                                    "credit.", first.mistake)
             if own < tol.gradcheck_rel_error and not loss_right:
                 return Outcome(tol.own_loss_credit >= 1.0,
                                f"{case.call}: your gradient matches centred differences of your own loss "
                                f"(rel error {fmt(own)}), but {_OWN_LOSS_WRONG}: {first.message}", first.mistake,
                                tol.own_loss_credit, own_loss=True, also=first.also)
-            return Outcome(False, f"{first.message} Centred differences of your own loss give a rel error of "
-                                  f"{fmt(own)} (expected below {tol.gradcheck_rel_error:g}).", first.mistake, 0.0,
-                           also=first.also)
+            return Outcome.fail(f"{first.message} Centred differences of your own loss give a rel error of "
+                                f"{fmt(own)} (expected below {tol.gradcheck_rel_error:g}).", first.mistake,
+                                also=first.also)
     return first
 
 
@@ -422,7 +421,7 @@ def _own_loss_unfit(case, result, numeric, expected, keys) -> str | None:
 @dataclass
 class Trajectory:
     """What a trajectory is compared with, besides the reference's losses: ``variants`` maps a
-    catalogue key to the losses that mistake records from the same start (``grader/answers/reference_answers.py``,
+    catalogue key to the losses that mistake records from the same start (``grader/answers/cache.py``,
     the kit's fixtures); ``classes`` is the number of output classes (10 for multiclass, else None);
     ``prefixes[n - 1]`` is the loss of the initial parameters on the first n examples (the
     grader's own, from ``grader/submission/trusted_model.py``; None in the kit); ``models`` are the catalogue ids
@@ -495,25 +494,24 @@ def evaluate_training(losses, diverged, reference_losses, epochs, trajectory_epo
         msg = _diverged_message(call, seen, diverged if diverged is not True else None, watch)
         n = min(seen.size, k)
         trajectory = (trajectory_outcome(seen[:n], ref[:n], trajectory_rtol, call, m, context) if n
-                      else Outcome(False, msg, None, 0.0))
+                      else Outcome.fail(msg))
         if trajectory.passed:  # the epochs it ran agree: what went wrong is the divergence
-            trajectory = Outcome(False, msg, None, 0.0)
-        return [("trajectory", trajectory), ("final_loss", Outcome(False, msg, None, 0.0))]
+            trajectory = Outcome.fail(msg)
+        return [("trajectory", trajectory), ("final_loss", Outcome.fail(msg))]
     if losses is None:
         bad = not_floats(call, described or "not a list of floats", item, m, epochs)
         return [("trajectory", bad), ("final_loss", bad)]
     losses = np.asarray(losses, np.float64).ravel()
     out = [("trajectory", trajectory_outcome(losses[:k], ref[:k], trajectory_rtol, call, m, context))]
     if losses.size != epochs:
-        out.append(("final_loss", Outcome(False, f"{call}: returned {losses.size} losses, expected {epochs} "
-                                                 "(one per epoch, before the update)", None, 0.0)))
+        out.append(("final_loss", Outcome.fail(f"{call}: returned {losses.size} losses, expected {epochs} "
+                                               "(one per epoch, before the update)")))
         return out
     final = losses[epochs - 1]
     spiked = spike_note(losses, epochs)
     if not np.isfinite(final) or final > max_loss:
-        out.append(("final_loss", Outcome(False, f"{call}: loss after {epochs} epochs is {fmt(final)}, "
-                                                 f"expected below {max_loss:g} (reference: {fmt(ref[-1])}){spiked}",
-                                          None, 0.0)))
+        out.append(("final_loss", Outcome.fail(f"{call}: loss after {epochs} epochs is {fmt(final)}, "
+                                               f"expected below {max_loss:g} (reference: {fmt(ref[-1])}){spiked}")))
     else:
         out.append(("final_loss", Outcome(True, f"{call}: loss after {epochs} epochs {fmt(final)}{spiked}"
                                           if spiked else "")))
@@ -527,8 +525,8 @@ def not_floats(call, described, item, m, epochs) -> Outcome:
     if item is not None:
         msg += f" (its first element is an ndarray of shape {tuple(np.shape(item))})"
         if m and np.size(item) == m:
-            return Outcome(False, f"{msg} {mistakes.tag('loss-per-example')}", "loss-per-example", 0.0)
-    return Outcome(False, msg, None, 0.0)
+            return Outcome.fail(f"{msg} {mistakes.tag('loss-per-example')}", "loss-per-example")
+    return Outcome.fail(msg)
 
 
 def _close(a, b, rtol) -> bool:
@@ -578,8 +576,7 @@ def trajectory_outcome(got, ref, rtol, call, m=None, context: Trajectory | None 
     context = context or Trajectory(m)
     m = m or context.m
     if got.size < ref.size:
-        return Outcome(False, f"{call}: only {got.size} losses to compare with the reference's first {ref.size}",
-                       None, 0.0)
+        return Outcome.fail(f"{call}: only {got.size} losses to compare with the reference's first {ref.size}")
     with np.errstate(all="ignore"):
         rel = np.abs(got - ref) / np.maximum(np.abs(ref), 1e-12)
     bad = np.flatnonzero(~(rel <= rtol))
@@ -615,7 +612,7 @@ def trajectory_outcome(got, ref, rtol, call, m=None, context: Trajectory | None 
                 "gradients, and that each epoch makes one full-batch step (no mini-batches).")
     msg = (f"{call}: the loss of epoch {i} is {fmt(got[i])}, the reference's is {fmt(ref[i])} "
            f"(rel error {fmt(rel[i])} > {rtol:g}), from the same initial parameters and data.{hint}")
-    return Outcome(False, msg + (f" {mistakes.tag(mistake)}" if mistake else ""), mistake, 0.0)
+    return Outcome.fail(msg + (f" {mistakes.tag(mistake)}" if mistake else ""), mistake)
 
 
 def _prefix(first, prefixes, rtol):

@@ -13,7 +13,7 @@ import pytest
 from builders import corpus
 
 from grader import api
-from grader.answers import reference_answers
+from grader.answers import cache as answers_cache
 
 SMALL_RUBRIC = Path(__file__).resolve().parent / "files" / "rubric_small.yaml"
 
@@ -69,7 +69,7 @@ def small_rubric():
 @pytest.fixture(scope="session")
 def small_answers(small_rubric):
     """The reference's answers for the small rubric (built into ``.cache/`` the first time)."""
-    return reference_answers.load(small_rubric)
+    return answers_cache.load(small_rubric)
 
 
 @pytest.fixture(scope="session")

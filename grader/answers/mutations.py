@@ -2,7 +2,7 @@
 
 Each ``Mutation`` replaces one piece of a reference module's text. The grader runs the
 catalogue's mutations (those with a ``mistake`` id) on every unit case to learn what each
-mistake returns (``grader/answers/reference_answers.py``), so a student's wrong answer that equals one is named.
+mistake returns (``grader/answers/cache.py``), so a student's wrong answer that equals one is named.
 The project's tests build a whole mutant submission from every mutation and check that it
 loses points in exactly the questions listed in ``affects`` and that the diagnosis names it.
 """

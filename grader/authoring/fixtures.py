@@ -18,7 +18,7 @@ import numpy as np
 
 from grader import DATA, PROJECT, REFERENCE
 from grader import rubric as rubric_mod
-from grader.answers import reference_answers
+from grader.answers import cache as answers_cache
 from lab2check import cases as cases_mod
 from lab2check import local, questions
 
@@ -52,11 +52,11 @@ def case_arrays(cases) -> dict:
     """``{"exp|<case id>|<key>": array, "var|<case id>|<mistake>|<key>": array}``: the reference's
     outputs on ``cases`` and what each catalogue mistake returns on them."""
     arrays = {}
-    reference = {cid: r.outputs for cid, r in reference_answers._run_cases(REFERENCE, cases).items()}
+    reference = {cid: r.outputs for cid, r in answers_cache._run_cases(REFERENCE, cases).items()}
     for cid, outputs in reference.items():
-        for key, value in reference_answers._kept(outputs).items():
+        for key, value in answers_cache._kept(outputs).items():
             arrays[f"exp|{cid}|{key}"] = value
-    for cid, per_mistake in reference_answers.catalogue_variants(cases, reference).items():
+    for cid, per_mistake in answers_cache.catalogue_variants(cases, reference).items():
         for name, outputs in per_mistake.items():
             for key, value in outputs.items():
                 arrays[f"var|{cid}|{name}|{key}"] = value
@@ -135,7 +135,7 @@ def compute(rubric) -> tuple[dict, dict]:
                 paths[name] = str(Path(tmp) / f"{qid}-{name}.npy")
                 np.save(paths[name], value)
             requests[qid] = (init_, {**opts, "data": paths})
-        per = reference_answers.training_variants(requests, reference_losses, SMOKE["rtol"])
+        per = answers_cache.training_variants(requests, reference_losses, SMOKE["rtol"])
     for qid, variants in per.items():
         for key, losses in variants.items():
             arrays[f"smokevar|{qid}|{key}"] = losses

@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import fsutil, manual
-from grader.answers import reference_answers
+from grader.answers import cache as answers_cache
 from grader.batch import intake, lateness
 from grader.batch.engines.local import LocalEngine
 from grader.batch.intake import worksheet as moodle_worksheet
@@ -413,7 +413,7 @@ def _run(found, folder, out, rubric, force, entries, progress, compare_with, eng
     interrupted, lost = False, None
     if todo:
         # Build the reference cache once, here, before the workers read it.
-        reference_answers.load(rubric, (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
+        answers_cache.load(rubric, (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)
         work.mkdir(mode=0o700)
         for a in list(todo):  # a folder without its marker is never taken as complete, whatever it holds
             try:

@@ -33,7 +33,8 @@ import traceback
 from pathlib import Path
 
 from grader import api, fsutil
-from grader.answers import reference_answers
+from grader.answers import cache as answers_cache
+from grader.answers import data as answers_data
 from grader.render import neutralise as N
 from grader.render.gradescope import to_gradescope
 from grader.results import Report
@@ -105,8 +106,8 @@ def main(argv=None) -> int:
     rubric = api.load_rubric()
     if args.prepare:
         started = time.monotonic()
-        reference_answers.load(rubric, lambda line: print(line, flush=True))
-        print(f"reference answers ready in {reference_answers.CACHE} ({time.monotonic() - started:.0f} s)")
+        answers_cache.load(rubric, lambda line: print(line, flush=True))
+        print(f"reference answers ready in {answers_data.CACHE} ({time.monotonic() - started:.0f} s)")
         return 0
     root = Path(args.root)
     keep_source_private(root / "source")

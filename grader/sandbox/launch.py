@@ -132,7 +132,7 @@ def hidden_folders() -> list[str]:
     the rubric, the grader, its history; Gradescope's ``/autograder/source``) and the reference
     answers' cache (``$LAB2_CACHE`` may put it elsewhere)."""
     from grader import PROJECT
-    from grader.answers.reference_answers import CACHE  # imported here: the sandbox does not need it otherwise
+    from grader.answers.data import CACHE  # imported here: the sandbox does not need it otherwise
 
     folders = {os.path.realpath(PROJECT), os.path.realpath(CACHE)}
     return sorted(f for f in folders if os.path.isdir(f))

@@ -19,21 +19,30 @@ trajectory passes when it follows the reference trained with that mistake. The m
 charged once, in the unit checks: a student who built a consistent tanh network and trained it
 well keeps the training's points.
 """
+from __future__ import annotations
+
 import functools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from grader.submission import trusted_model as model
-from lab2check import checks
+from lab2check import checks, questions
 from lab2check.compare import Outcome, fmt
 from lab2check.questions import MODULES
+from lab2check.result import Result, Status
+
+if TYPE_CHECKING:  # the answers import this module (the contract's prediction rule)
+    from grader.answers.cache import TrainingAnswer
+    from grader.rubric import Rubric
 
 # The loss of epoch 499 (recorded before its update) and the loss of the parameters returned
 # after it differ by one step of gradient descent: 0.1-0.3 % for the reference on the grading
 # subset. A loss scaled by a wrong m, the number of classes or a sum is off by 10x or more.
 RECORDED_RTOL = 0.05
 PREDICT_CHUNK = 2000  # test columns at a time: the float64 forward pass stays ~13 MB
+CHECKS = ("trajectory", "final_loss", "accuracy")  # a training's checks, in the order they are listed
 
 
 @dataclass
@@ -59,13 +68,27 @@ class Task:
     def shapes(self) -> dict:
         return {k.split(".")[-1]: np.shape(v) for k, v in self.init.items()}
 
+    @classmethod
+    def of_question(cls, qid: str, rubric: Rubric, reference: TrainingAnswer, data: dict,
+                    labels: np.ndarray) -> Task:
+        """What judging ``qid``'s training needs: the registry's module and model, the rubric's
+        epochs and thresholds, the reference's training ``reference``; ``data``: the train
+        request's data files (host paths); ``labels``: the test labels (the grader's only)."""
+        q = questions.get(qid)
+        spec = rubric.model(q.training.model)
+        t = rubric.training
+        return cls(qid, q.module, reference.init, data, labels, reference.losses, reference.accuracy, t.epochs,
+                   t.trajectory_epochs, t.trajectory_rtol, spec.max_loss, spec.min_test_accuracy,
+                   f"{q.module}.train(X, y, ..., epochs={t.epochs}, lr={spec.lr:g})",
+                   variants=reference.variants, watch=(t.diverge_factor, t.diverge_window))
+
 
 @functools.lru_cache(maxsize=16)
 def _mapped(path: str) -> np.ndarray:
     return np.load(str(path), mmap_mode="r")
 
 
-def _params(task: Task, outputs: dict, types: dict):
+def _params(task: Task, outputs: dict, types: dict) -> tuple[dict | None, str | None]:
     """``(params, None)`` when train returned every parameter with its initial shape and finite
     values; ``(None, why)`` otherwise."""
     params = {}
@@ -83,7 +106,7 @@ def _params(task: Task, outputs: dict, types: dict):
     return params, None
 
 
-def _context(task: Task, m: int, variants=()) -> checks.Trajectory:
+def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> checks.Trajectory:
     """What the recorded losses are compared with besides the reference's: the catalogue's
     variants, the number of classes, the initial loss on the first n examples for every n, and
     the model variants the unit checks named (a trajectory that follows one of them passes)."""
@@ -117,7 +140,7 @@ def _in_model(variant: str | None) -> str:
     return f"in the {variant} model (the network your code builds; the unit checks charge that mistake, once)"
 
 
-def _best_loss(task: Task, params: dict, variants) -> tuple[float, str | None]:
+def _best_loss(task: Task, params: dict, variants: tuple[str, ...]) -> tuple[float, str | None]:
     """``(loss, variant)``: the lowest true loss of ``params`` over the lab's model (None) and
     ``variants``; the lab's model on a tie (and when every loss is nan)."""
     best = (_true_loss(task, params), None)
@@ -128,7 +151,7 @@ def _best_loss(task: Task, params: dict, variants) -> tuple[float, str | None]:
     return best
 
 
-def _why_diverged(flag) -> int | bool:
+def _why_diverged(flag: np.ndarray) -> int | bool:
     """The watch's reason (1 not finite, 2 stayed high) from the child's ``diverged`` array, for
     the message only; True (no reason said) for anything else the child may have sent."""
     with np.errstate(all="ignore"):
@@ -136,7 +159,7 @@ def _why_diverged(flag) -> int | bool:
     return int(first[0]) if first.size and first[0] in (1.0, 2.0) else True
 
 
-def _recorded(outputs: dict, types: dict, epochs: int):
+def _recorded(outputs: dict, types: dict, epochs: int) -> tuple[np.ndarray | None, int]:
     """``(losses as float64 1-D, how many train returned)``, or ``(None, 0)`` when not a list of floats."""
     losses = outputs.get("losses")
     if losses is None:
@@ -146,7 +169,8 @@ def _recorded(outputs: dict, types: dict, epochs: int):
     return losses[:epochs + 1], int(count.reshape(-1)[0]) if count is not None and count.size == 1 else losses.size
 
 
-def _consistency(task: Task, recorded, true_loss: float, explained: bool = False, also=()) -> str:
+def _consistency(task: Task, recorded: np.ndarray, true_loss: float, explained: bool = False,
+                 also: tuple[float, ...] | list[float] = ()) -> str:
     """A sentence when the recorded last loss is not the loss of the returned model, else "".
     ``explained``: the trajectory already names the cause (no guess about m is added then);
     ``also``: the true losses in the other models judged (a recorded loss of any is consistent)."""
@@ -165,7 +189,7 @@ def _consistency(task: Task, recorded, true_loss: float, explained: bool = False
     return sentence
 
 
-def trained_params(task: Task, outputs: dict, types: dict):
+def trained_params(task: Task, outputs: dict, types: dict) -> dict | None:
     """The parameters train returned, as the predict request sends them back, or None."""
     params, _ = _params(task, outputs, types)
     if params is None:
@@ -178,8 +202,8 @@ def _about(factor: float) -> str:
     return f"{factor:.0f}" if factor >= 10 else f"{factor:.2g}"
 
 
-def judge(task: Task, outputs: dict, types: dict, predicted=None,
-          named=()) -> tuple[list, list | None, float | None]:
+def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = None,
+          named: set[str] | tuple[str, ...] = ()) -> tuple[list[tuple[str, Outcome]], list | None, float | None]:
     """``([(check, Outcome)], recorded losses or None, true final loss or None)`` for a training
     request that returned.
 
@@ -198,7 +222,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None,
                                            task.trajectory_epochs, task.trajectory_rtol, task.max_loss,
                                            task.call, m=m, context=_context(task, m, variants),
                                            watch=task.watch)
-        no = Outcome(False, f"{task.call}: no accuracy: the training diverged", None, 0.0)
+        no = Outcome.fail(f"{task.call}: no accuracy: the training diverged")
         return checked + [("accuracy", no)], (np.asarray(seen, np.float64).ravel().tolist() if seen is not None
                                               else None), None
     recorded, count = _recorded(outputs, types, task.epochs)
@@ -212,8 +236,8 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None,
         trajectory = checks.trajectory_outcome(recorded[:k], ref[:k], task.trajectory_rtol, task.call, m,
                                                _context(task, m, variants))
         if trajectory.passed and count != task.epochs:
-            trajectory = Outcome(False, f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
-                                        "epoch, before the update)", None, 0.0)
+            trajectory = Outcome.fail(f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
+                                      "epoch, before the update)")
         if count == task.epochs and true_loss is not None:
             # Recorded losses are consistent with any model judged, as the student's network computes it.
             others = [_true_loss(task, params, v, as_built=True) for v in (None, *variants)]
@@ -221,12 +245,12 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None,
                                         also=others)
             if inconsistent:
                 mistake = trajectory.mistake
-                trajectory = Outcome(False, (trajectory.message + " " if not trajectory.passed else f"{task.call}: ")
-                                     + inconsistent, mistake, 0.0)
+                trajectory = Outcome.fail((trajectory.message + " " if not trajectory.passed else f"{task.call}: ")
+                                          + inconsistent, mistake)
 
     if params is None:
-        final = Outcome(False, f"{task.call}: {problem}", None, 0.0)
-        accuracy = Outcome(False, f"{task.call}: no accuracy: {problem}", None, 0.0)
+        final = Outcome.fail(f"{task.call}: {problem}")
+        accuracy = Outcome.fail(f"{task.call}: no accuracy: {problem}")
         return [("trajectory", trajectory), ("final_loss", final), ("accuracy", accuracy)], _listed(recorded), None
 
     where = (f"the loss of the parameters train returned, computed by the grader on the {m} training examples "
@@ -235,17 +259,17 @@ def judge(task: Task, outputs: dict, types: dict, predicted=None,
     if np.isfinite(true_loss) and true_loss <= task.max_loss:
         final = Outcome(True, f"{where}: {fmt(true_loss)}{spiked}")
     else:
-        final = Outcome(False, f"{task.call}: {where}, is {fmt(true_loss)}, expected below {task.max_loss:g} "
-                               f"(reference: {fmt(ref[-1])}){spiked}", None, 0.0)
+        final = Outcome.fail(f"{task.call}: {where}, is {fmt(true_loss)}, expected below {task.max_loss:g} "
+                             f"(reference: {fmt(ref[-1])}){spiked}")
     return [("trajectory", trajectory), ("final_loss", final),
             ("accuracy", _accuracy(task, params, predicted, variants))], _listed(recorded), true_loss
 
 
-def _listed(recorded):
+def _listed(recorded: np.ndarray | None) -> list | None:
     return recorded.tolist() if recorded is not None else None
 
 
-def _accuracy(task: Task, params: dict, predicted, variants=()) -> Outcome:
+def _accuracy(task: Task, params: dict, predicted: Result | None, variants: tuple[str, ...] = ()) -> Outcome:
     """The test accuracy of ``params`` under the contract's rule, in the lab's model or, when
     higher, in one of ``variants`` (the lab's model on a tie)."""
     labels = task.labels.reshape(-1)
@@ -261,17 +285,17 @@ def _accuracy(task: Task, params: dict, predicted, variants=()) -> Outcome:
     note = _predict_note(predicted_by_rule, predicted)
     where = f" {_in_model(judged_in)}" if variants else ""
     if accuracy < task.min_accuracy:
-        return Outcome(False, f"{task.call}: test accuracy of the trained parameters{where} {accuracy:.4f} on {n} "
-                              f"test examples, expected at least {task.min_accuracy:g}{ref}{note}", None, 0.0)
+        return Outcome.fail(f"{task.call}: test accuracy of the trained parameters{where} {accuracy:.4f} on {n} "
+                            f"test examples, expected at least {task.min_accuracy:g}{ref}{note}")
     return Outcome(True, f"test accuracy{where} {accuracy:.4f}{ref}{note}")
 
 
-def _predict_note(rule, predicted) -> str:
+def _predict_note(rule: np.ndarray, predicted: Result | None) -> str:
     """What the student's own predict did with the same parameters, when it differs from ``rule``."""
     if predicted is None:
         return ""
-    if predicted.status != "ok":
-        what = (predicted.error or {}).get("message") if predicted.status == "error" else predicted.note
+    if predicted.status is not Status.OK:
+        what = (predicted.error or {}).get("message") if predicted.status is Status.ERROR else predicted.note
         return (f"; your predict did not return ({(what or predicted.status)[:300]}): the accuracy is that of "
                 "your parameters")
     got = predicted.outputs.get("predictions")

@@ -26,6 +26,12 @@ class Outcome:
         """Every catalogue id this outcome names, the leading one first."""
         return ((self.mistake,) if self.mistake else ()) + tuple(self.also)
 
+    @classmethod
+    def fail(cls, message: str, mistake: str | None = None, *, also: tuple = ()) -> "Outcome":
+        """A failed check that keeps nothing of its points (credit 0): what most failures are.
+        ``Outcome.fail("loss(...): returned None")``, or with the catalogue id it names."""
+        return cls(False, message, mistake, 0.0, also=also)
+
 
 def fmt(x) -> str:
     x = float(x)

@@ -275,12 +275,12 @@ def test_a_correct_but_three_times_slower_submission_gets_full_marks_on_a_busy_m
     import threadpoolctl
 
     from grader import api
-    from grader.answers import reference_answers
+    from grader.answers import requests
     from lab2check import checks, local
 
     # The limit: 1.6 times the CPU time of three reference trainings of the longest question.
-    arrays, options = reference_answers.train_request("q3_3", small_rubric, small_answers.data,
-                                             small_answers.training["q3_3"]["init"])
+    arrays, options = requests.train_request("q3_3", small_rubric, small_answers.data,
+                                             small_answers.training["q3_3"].init)
     with local.use(PROJECT / "reference"), threadpoolctl.threadpool_limits(1):  # one BLAS thread, as in the child
         start = time.process_time()
         checks.run_local("train", arrays, options)

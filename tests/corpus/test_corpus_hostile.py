@@ -369,8 +369,8 @@ def test_hostile_code_costs_its_own_questions_only(name, graded_packs, reference
 @pytest.mark.parametrize("name", ["print-100MB-at-import", "print-100MB-in-predict"])
 def test_a_flood_of_output_reaches_the_report_bounded(name, graded_packs):
     # The child's output is kept in a bounded buffer; what a question printed reaches its
-    # feedback cut to its head and tail (grade.PRINTED_CHARS), never whole.
-    from grader.submission.grade import PRINTED_CHARS
+    # feedback cut to its head and tail (run.PRINTED_CHARS), never whole.
+    from grader.submission.run import PRINTED_CHARS
 
     report = graded_packs(PACK_OF[name]).report
     text = json.dumps(report.to_dict())

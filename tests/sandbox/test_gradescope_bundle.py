@@ -23,7 +23,7 @@ import pytest
 from builders import archives, corpus
 
 from grader import PROJECT
-from grader.answers import reference_answers
+from grader.answers import data as answers_data
 from grader.gradescope.bundle import build
 from grader.render.gradescope import TEST_KEYS, TOP_KEYS, VISIBILITIES, problems
 
@@ -72,7 +72,7 @@ def autograder_root(bundle: Path, root: Path) -> Path:
 
 
 def run_autograder(root: Path, extra_env: dict | None = None) -> dict:
-    env = os.environ | {"AUTOGRADER_ROOT": str(root), "LAB2_CACHE": str(reference_answers.CACHE)} | (extra_env or {})
+    env = os.environ | {"AUTOGRADER_ROOT": str(root), "LAB2_CACHE": str(answers_data.CACHE)} | (extra_env or {})
     done = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
                           timeout=240, cwd="/", check=False)
     assert done.returncode == 0, done.stderr
@@ -143,7 +143,7 @@ def _cannot_read_the_source(root: Path) -> None:
             print("answers:", open(glob.glob({cache!r} + "/reference/*/meta.json")[0]).read()[:100])
         except (OSError, IndexError) as err:
             print("refused:", repr(err))
-    """).format(reference=str(reference), cache=str(reference_answers.CACHE))
+    """).format(reference=str(reference), cache=str(answers_data.CACHE))
     corpus.write_submission(root / "submission", {m: cheat for m in corpus.MODULES})
     results = run_autograder(root, {"LAB2_SANDBOX": "rlimits"})
     assert problems(results) == []

@@ -21,7 +21,7 @@ import pytest
 from test_sandbox import GOOD, HOSTILE, LIMITS, QUICK, Z, trying, write_submission
 
 from grader import PROJECT
-from grader.answers import reference_answers
+from grader.answers import data as answers_data
 from grader.batch import run as batch
 from grader.sandbox import Child, cgroup, processes_of
 from lab2check import questions
@@ -128,7 +128,7 @@ def test_processes_forked_at_import_share_one_childs_cpu_and_die_with_it(sandbox
 def test_the_batch_budget_outlasts_every_request_run_to_its_wall_clock_backstop(limits):
     # A submission inside its limits (a ``train`` that sleeps uses no CPU time and is stopped by
     # the wall clock only) must never be taken for a stuck grader: the budget covers every
-    # request of grade.py run one after the other to its wall-clock limit.
+    # request of grader/submission/run.py run one after the other to its wall-clock limit.
     rubric = reference_answers_free_rubric(limits)
     lim = rubric.limits
     slowest = (len(questions.modules()) * lim.import_seconds + len(questions.unit_questions()) * lim.call_seconds
@@ -148,7 +148,7 @@ def reference_answers_free_rubric(limits: dict):
 @ROOT
 @pytest.mark.parametrize("where", ["import", "call"])
 def test_without_bubblewrap_the_reference_rubric_and_answers_cannot_be_read(tmp_path, small_answers, where):
-    answers = reference_answers.CACHE / "reference" / small_answers.key / "answers.bin"
+    answers = answers_data.CACHE / "reference" / small_answers.key / "answers.bin"
     secrets = [PROJECT / "reference" / "lab2" / "multiclass.py", PROJECT / "rubric.yaml", answers,
                PROJECT / "grader" / "rubric.py"]
     assert all(p.is_file() for p in secrets)

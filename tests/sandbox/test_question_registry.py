@@ -20,7 +20,9 @@ from builders import corpus
 from builders import toy_question as toy
 
 from grader import DATA, PROJECT, REFERENCE, api
-from grader.answers import reference_answers
+from grader.answers import cache as answers_cache
+from grader.answers import data as answers_data
+from grader.answers import requests
 from grader.authoring import fixtures, skeleton
 from grader.errors import UsageError
 from grader.render import render_markdown, render_terminal
@@ -54,11 +56,12 @@ def world(tmp_path_factory):
         api.load_rubric(rubric_path)  # before the toy is registered, the rubric's validation refuses it
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(questions, "QUESTIONS", toy.registry())
-        mp.setattr(reference_answers, "REFERENCE", project / "reference")
+        for module in (answers_cache, answers_data, requests):  # the reference the answers are built from
+            mp.setattr(module, "REFERENCE", project / "reference")
         mp.setattr(fixtures, "REFERENCE", project / "reference")
         rubric = api.load_rubric(rubric_path)
         # Cached under .cache/ like any rubric's answers: the key hashes the toy rubric and reference.
-        answers = reference_answers.load(rubric)
+        answers = answers_cache.load(rubric)
         yield {"root": root, "project": project, "rubric": rubric, "answers": answers}
 
 

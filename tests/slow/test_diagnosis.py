@@ -14,7 +14,8 @@ import pytest
 from builders import corpus
 
 from grader import REFERENCE
-from grader.answers import mutations, reference_answers
+from grader.answers import cache as answers_cache
+from grader.answers import mutations
 from lab2check import cases as cases_mod
 from lab2check import checks, mistakes, probes
 from lab2check.checks import Result, Tolerances
@@ -25,16 +26,16 @@ TOL = Tolerances(rtol=1e-5, atol=1e-9)
 @pytest.fixture(scope="module")
 def catalogue(small_rubric, tmp_path_factory):
     """``(cases, reference outputs, {mutation name: results}, variants by case)``, public and hidden."""
-    cases = reference_answers.all_cases(small_rubric)
-    reference = {cid: r.outputs for cid, r in reference_answers._run_cases(REFERENCE, cases).items()}
+    cases = answers_cache.all_cases(small_rubric)
+    reference = {cid: r.outputs for cid, r in answers_cache._run_cases(REFERENCE, cases).items()}
     tmp = tmp_path_factory.mktemp("catalogue")
     runs, variants, seen = {}, {c.id: {} for c in cases}, {}
     for mutation in mutations.CATALOGUE:
-        runs[mutation.name] = reference_answers._run_cases(mutations.build(mutation, tmp / mutation.name), cases)
+        runs[mutation.name] = answers_cache._run_cases(mutations.build(mutation, tmp / mutation.name), cases)
         n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
         key = mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"
         for cid, result in runs[mutation.name].items():
-            differs = reference_answers.variant_outputs(result.outputs, reference[cid]) if result.status == "ok" else {}
+            differs = answers_cache.variant_outputs(result.outputs, reference[cid]) if result.status == "ok" else {}
             if differs:
                 variants[cid][key] = differs
     return cases, reference, runs, variants
@@ -53,7 +54,7 @@ def test_no_id_is_named_where_the_case_cannot_tell_it_and_only_its_own_where_it_
                     continue
                 got = Result("ok", {key: result.outputs[key]}, {key: result.types[key]})
                 outcome = checks.compare_key(case, key, got, reference[case.id], variants[case.id], TOL)
-                equal = not reference_answers.variant_outputs({key: result.outputs[key]}, reference[case.id])
+                equal = not answers_cache.variant_outputs({key: result.outputs[key]}, reference[case.id])
                 if equal or not mistakes.visible(mutation.mistake, checks._m(case)):
                     blind_seen += 1
                     assert outcome.mistake is None, (mutation.name, case.id, key, outcome.message)
@@ -173,7 +174,7 @@ def test_the_gradient_check_is_taken_at_the_right_y_hat_and_may_skip_the_loss_va
         "    e = np.exp(-np.abs(z))\n", "    return np.zeros_like(z)\n    e = np.exp(-np.abs(z))\n", 1)
     folder = corpus.write_submission(tmp_path / "zeros", {"single_neuron": source})
     case = next(c for c in cases_mod.cases("q1_4") if c.check == "gradcheck")
-    reference = {cid: r.outputs for cid, r in reference_answers._run_cases(REFERENCE, [case]).items()}[case.id]
+    reference = {cid: r.outputs for cid, r in answers_cache._run_cases(REFERENCE, [case]).items()}[case.id]
     from lab2check import local
     with local.use(folder):
         result = checks.run_local(case)

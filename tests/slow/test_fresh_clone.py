@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader import PROJECT
-from grader.answers.reference_answers import CACHE
+from grader.answers.data import CACHE
 
 
 @pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None, reason="needs git and make")

@@ -76,12 +76,12 @@ _ANSWERS: dict = {}   # rubric sha256 -> the reference answers, loaded once per 
 def grade_task(task: dict, rubric, workdir: str) -> dict:
     """One Dask task (through ``worker_setup.grade``): ``grade_archive`` on one archive, exactly
     as a local worker runs it."""
-    from grader.answers import reference_answers
+    from grader.answers import cache as answers_cache
     from grader.batch.task import grade_archive
     answers = _ANSWERS.get(rubric.sha256)
     if answers is None:
         try:
-            answers = _ANSWERS[rubric.sha256] = reference_answers.load(rubric)  # checked readable (or buildable) first
+            answers = _ANSWERS[rubric.sha256] = answers_cache.load(rubric)  # checked readable (or buildable) first
         except Exception:  # noqa: BLE001 - each archive then says so, as a local worker does
             answers = None
     # A local worker has one BLAS thread through its environment; a Dask worker may have been
@@ -258,13 +258,13 @@ class DaskEngine:
         import numpy
 
         from grader import sandbox
-        from grader.answers import reference_answers
+        from grader.answers import cache as answers_cache
         probe = Path(out) / f".probe-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         try:
             want = {"project": str(PROJECT), "numpy": numpy.__version__, "rubric": pickle.dumps(rubric),
                     "bubblewrap": sandbox.sandbox_status()[0] == "bubblewrap",
-                    "cache_key": reference_answers.cache_key(rubric),
+                    "cache_key": answers_cache.cache_key(rubric),
                     "out_probe": str(probe), "source": str(Path(source).resolve())}
             problems = {w: [f"runs {n} threads (start it with --nthreads 1: one archive at a time per worker)"]
                         for w, n in self.client.nthreads().items() if n != 1}

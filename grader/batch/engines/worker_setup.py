@@ -41,8 +41,9 @@ def probe(want: dict) -> list[str]:
     try:
         import numpy
 
-        from grader import PROJECT, sandbox
-        from grader.answers import reference_answers
+        from grader import DATA, PROJECT, REFERENCE, sandbox
+        from grader.answers import cache as answers_cache
+        from grader.answers import data as answers_data
     except Exception as err:  # noqa: BLE001 - a line for the teacher, not a traceback
         return [(f"cannot import the grader from {project} with {sys.executable}: {type(err).__name__}: {err} "
                  "(start the workers with the project's virtual environment, made by `make setup`)")]
@@ -58,20 +59,20 @@ def probe(want: dict) -> list[str]:
         if sandbox != "bubblewrap":
             problems.append(f"cannot sandbox with bubblewrap as the driver does ({line}): install bubblewrap")
     try:  # pickled apart from the call: unpickling it needs the grader, imported just above
-        key = reference_answers.cache_key(pickle.loads(want["rubric"]))
+        key = answers_cache.cache_key(pickle.loads(want["rubric"]))
     except Exception as err:  # noqa: BLE001
         key = f"({type(err).__name__}: {err})"
     if key != want["cache_key"]:
         problems.append("the rubric, data, reference or check code differ from the driver's (another version of "
                         "the checkout?): its grades would not be the same")
-    elif not os.access(reference_answers.CACHE / "reference" / key / "meta.json", os.R_OK):
+    elif not os.access(answers_data.CACHE / "reference" / key / "meta.json", os.R_OK):
         # It can build them itself (a minute or two) when the reference, the data and the cache are there.
-        if not (os.access(reference_answers.DATA, os.R_OK) and os.access(reference_answers.REFERENCE, os.R_OK)):
-            problems.append(f"cannot read the reference answers in {reference_answers.CACHE} nor build them")
+        if not (os.access(DATA, os.R_OK) and os.access(REFERENCE, os.R_OK)):
+            problems.append(f"cannot read the reference answers in {answers_data.CACHE} nor build them")
         else:
-            parent = reference_answers.CACHE if reference_answers.CACHE.exists() else reference_answers.CACHE.parent
+            parent = answers_data.CACHE if answers_data.CACHE.exists() else answers_data.CACHE.parent
             if not os.access(parent, os.W_OK):
-                problems.append(f"has no reference answers in {reference_answers.CACHE} and cannot write them there")
+                problems.append(f"has no reference answers in {answers_data.CACHE} and cannot write them there")
     if not os.path.exists(want["source"]):
         problems.append(f"does not see the submissions at {want['source']} (they must be on a file system every "
                         "worker shares, at the same path)")

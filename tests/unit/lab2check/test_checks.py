@@ -3,14 +3,14 @@ no reference cache: part of ``make test-fast``).
 
 The ladder is ``lab2check.compare.compare`` (exists -> type -> shape -> finite -> values),
 the diagnosis ``lab2check.mistakes.diagnose`` and ``checks.without_blind_passes``, the scoring
-``grader.submission.grade._question`` (a question's points split between its check groups by the
+``grader.submission.score.question`` (a question's points split between its check groups by the
 registry's weights, then between the cases of a group).
 """
 import numpy as np
 import pytest
 
 from grader.rubric import load
-from grader.submission import grade
+from grader.submission import run, score
 from lab2check import checks, mistakes
 from lab2check.cases import Case
 from lab2check.compare import Outcome, compare
@@ -108,7 +108,7 @@ def test_a_pass_that_cannot_tell_the_named_mistake_earns_nothing():
 # --- the scoring ---------------------------------------------------------------------------------
 
 def _checked(check, label, passed, credit=0.0, hidden=False, status="failed"):
-    return grade._Checked(check, label, hidden, Outcome(passed, "" if passed else f"{check} is wrong", None,
+    return run.Checked(check, label, hidden, Outcome(passed, "" if passed else f"{check} is wrong", None,
                                                          1.0 if passed else credit), status)
 
 
@@ -118,7 +118,7 @@ def test_points_are_split_by_the_registry_weights_then_between_cases():
     checked = [_checked("gradients", "public-1", True), _checked("gradients", "public-2", False),
                _checked("gradcheck", "public-1", True), _checked("gradcheck", "hidden-1", False, credit=0.5,
                                                                  hidden=True)]
-    q = grade._question("q1_4", rubric, checked, 0.0)
+    q = score.question("q1_4", rubric, checked, 0.0)
     shares = [c.max_points for c in q.checks]
     assert shares == pytest.approx([spec.auto / 3, spec.auto / 3, spec.auto / 6, spec.auto / 6])
     assert q.auto_points == pytest.approx(spec.auto / 3 + spec.auto / 6 + spec.auto / 12)
@@ -131,9 +131,9 @@ def test_a_perfect_question_gets_exactly_its_points_and_a_dead_one_names_why():
     auto = rubric.questions["q2_1"].auto
     groups = {"init_params": 2, "forward": 3, "backward": 7, "gradcheck": 5, "update": 2}  # odd counts: 1/21 shares
     perfect = [_checked(g, f"case-{i}", True) for g, n in groups.items() for i in range(n)]
-    assert grade._question("q2_1", rubric, perfect, 0.0).auto_points == auto
+    assert score.question("q2_1", rubric, perfect, 0.0).auto_points == auto
     missing = [_checked(g, f"case-{i}", False, status="not-implemented") for g, n in groups.items() for i in range(n)]
-    q = grade._question("q2_1", rubric, missing, 0.0)
+    q = score.question("q2_1", rubric, missing, 0.0)
     assert (q.auto_points, q.status) == (0.0, "not-implemented")
 
 
@@ -228,16 +228,16 @@ def test_a_backward_with_two_independent_mistakes_names_both_the_first_leading()
 
 def test_the_first_line_is_the_named_mistake_and_a_blind_pass_comes_last():
     rubric = load()
-    blind = grade._Checked("loss", "public-2", False, Outcome(False, "loss(...): right here, but this case cannot "
+    blind = run.Checked("loss", "public-2", False, Outcome(False, "loss(...): right here, but this case cannot "
                                                                      "tell missing-mean ...", None, 0.0, blind=True))
-    plain = grade._Checked("loss", "public-3", False, Outcome(False, "loss(...): 1 of 1 values differ", None, 0.0))
-    named = grade._Checked("loss", "exact-0-1", False, Outcome(False, "loss(...): got nan " + mistakes.tag(
+    plain = run.Checked("loss", "public-3", False, Outcome(False, "loss(...): 1 of 1 values differ", None, 0.0))
+    named = run.Checked("loss", "exact-0-1", False, Outcome(False, "loss(...): got nan " + mistakes.tag(
         "no-clipping"), "no-clipping", 0.0))
-    q = grade._question("q1_3", rubric, [blind, plain, named], 0.0)
+    q = score.question("q1_3", rubric, [blind, plain, named], 0.0)
     assert q.summary == "q1_3: " + mistakes.tag("no-clipping")
     assert [c.name for c in q.checks] == ["loss: public-3", "loss: exact-0-1", "loss: public-2"]
     assert q.mistakes == ["no-clipping"]
-    q = grade._question("q1_3", rubric, [blind, plain], 0.0)
+    q = score.question("q1_3", rubric, [blind, plain], 0.0)
     assert q.summary == "q1_3: loss(...): 1 of 1 values differ"      # never the blind pass
     assert checks.first_line("q1_3", [blind.outcome]).startswith("q1_3: loss(...): right here")  # only one
 
@@ -246,11 +246,11 @@ def test_every_renderer_leads_a_question_with_its_named_mistake():
     from grader.render import gradescope, markdown, terminal
     from grader.results import Report
     rubric = load()
-    blind = grade._Checked("loss", "public-2", False, Outcome(False, "loss(...): right here, but this case cannot "
+    blind = run.Checked("loss", "public-2", False, Outcome(False, "loss(...): right here, but this case cannot "
                                                                      "tell missing-mean ...", None, 0.0, blind=True))
-    named = grade._Checked("loss", "public-1", False, Outcome(False, "loss(...): 1 of 1 values differ " + mistakes.tag(
+    named = run.Checked("loss", "public-1", False, Outcome(False, "loss(...): 1 of 1 values differ " + mistakes.tag(
         "missing-mean"), "missing-mean", 0.0))
-    q = grade._question("q1_3", rubric, [blind, named], 0.0)
+    q = score.question("q1_3", rubric, [blind, named], 0.0)
     report = Report("DOE Jane", "x", questions=[q])
     tag = "[mistake:missing-mean]"
     md = markdown.render(report)

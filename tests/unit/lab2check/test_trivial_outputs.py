@@ -65,7 +65,7 @@ def test_no_case_is_passed_by_a_trivial_output(judged):
     for case, expected in judged:
         for name, outputs in _trivial_answers(case, expected):
             if case.options.get("finite_only") and name != "zeros":
-                continue  # a positive constant passes alone; grade._without_lone_finite_passes withholds it
+                continue  # a positive constant passes alone; score._without_lone_finite_passes withholds it
             outputs = {**outputs, **_unchanged(case)}
             types = {k: f"ndarray of {np.asarray(v).dtype}" for k, v in outputs.items()}
             outcome = checks.evaluate(case, Result("ok", outputs, types), expected, None, tol)

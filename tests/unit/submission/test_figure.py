@@ -63,25 +63,25 @@ def test_q3_1s_summary_names_the_image_the_feedback_shows(tmp_path):
     """An SVG named like the architecture ranks first but cannot be shown inline: the summary names
     the PNG that feedback.md shows (the one keep copies), and says the SVG is there too."""
     from grader import rubric as rubric_mod
-    from grader.submission import grade, locate
+    from grader.submission import locate, score
     root, out = tmp_path / "sub", tmp_path / "out"
     (root / "lab2").mkdir(parents=True)
     for f in ("__init__.py", "single_neuron.py", "hidden_layer.py", "multiclass.py"):
         (root / "lab2" / f).write_text("")
     (root / "architecture.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
     (root / "net.png").write_bytes(png())
-    q = grade._manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
+    q = score.manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
     assert q.summary == ("figure for the teacher: image file net.png (also architecture.svg, which cannot be "
                          "shown inline)")
     assert figure.keep(root, out) == "figure.png" and (out / "figure.png").read_bytes() == png()
     (root / "net.png").unlink()
-    q = grade._manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
+    q = score.manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
     assert q.summary == "figure for the teacher: image file architecture.svg"
 
 
 def test_a_long_image_path_is_cut_in_q3_1s_summary(tmp_path):
     from grader import rubric as rubric_mod
-    from grader.submission import grade, locate
+    from grader.submission import locate, score
     root = tmp_path / "sub"
     deep = root / ("d" * 200) / ("e" * 200)
     (root / "lab2").mkdir(parents=True)
@@ -89,7 +89,7 @@ def test_a_long_image_path_is_cut_in_q3_1s_summary(tmp_path):
         (root / "lab2" / f).write_text("")
     deep.mkdir(parents=True)
     (deep / "net.png").write_bytes(png())
-    q = grade._manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
+    q = score.manual_question("q3_1", rubric_mod.load(), locate.find_package(root))
     assert q.summary.startswith("figure for the teacher: image file ddd") and q.summary.endswith("...")
     assert len(q.summary) < 200
 

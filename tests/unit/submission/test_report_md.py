@@ -121,35 +121,35 @@ def test_the_report_point_is_shared_among_the_three_models(tmp_path):
 
     from grader import api
     from grader.results import Report
-    from grader.submission import grade
+    from grader.submission import score
 
     rubric = api.load_rubric()
     path = tmp_path / "REPORT.md"
     path.write_text("```yaml\nloss_500:\n  single_neuron: 0.034\n  hidden_layer: 0.027\n  multiclass: 0.0\n```\n")
-    q = grade._report_question(rubric, SimpleNamespace(report=path), Report("x", "x"))
+    q = score.report_question(rubric, SimpleNamespace(report=path), Report("x", "x"))
     assert abs(q.auto_points - rubric.questions["report"].auto * 2 / 3) < 1e-6
     assert "template's 0.0 for multiclass" in "\n".join(c.message for c in q.checks)
     path.write_text("```yaml\nloss_500:\n  single_neuron: nan\n  hidden_layer: -1\n```\n")
-    q = grade._report_question(rubric, SimpleNamespace(report=path), Report("x", "x"))
+    q = score.report_question(rubric, SimpleNamespace(report=path), Report("x", "x"))
     assert abs(q.auto_points - rubric.questions["report"].auto / 3) < 1e-6  # nan: a diverged run, said so
-    q = grade._report_question(rubric, SimpleNamespace(report=None), Report("x", "x"))
+    q = score.report_question(rubric, SimpleNamespace(report=None), Report("x", "x"))
     assert q.auto_points == 0 and len(q.checks) == 3
 
 
 def test_the_teacher_grading_q3_1_is_told_where_the_figure_is(tmp_path):
     from grader import api
-    from grader.submission import grade, locate
+    from grader.submission import locate, score
 
     root = tmp_path / "sub"
     (root / "lab2").mkdir(parents=True)
     (root / "lab2" / "__init__.py").write_text("")
     (root / "REPORT.md").write_text("# report\n")
     rubric = api.load_rubric()
-    q = grade._manual_question("q3_1", rubric, locate.find_package(root))
+    q = score.manual_question("q3_1", rubric, locate.find_package(root))
     assert q.summary == "no figure found: look in REPORT.md" and q.max_manual == 2.0
     (root / "figures").mkdir()
     (root / "figures" / "architecture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    q = grade._manual_question("q3_1", rubric, locate.find_package(root))
+    q = score.manual_question("q3_1", rubric, locate.find_package(root))
     assert q.summary == "figure for the teacher: image file figures/architecture.png"
 
 

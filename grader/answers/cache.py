@@ -1,10 +1,12 @@
-"""The reference's answers, computed once and cached on disk.
+"""The reference's answers, computed once and cached on disk: building, keying and loading them.
 
 For every unit case (public and hidden) the reference's outputs and, for diagnosis, what each
 catalogue mistake returns; for every training question the reference's loss trajectory and test
-accuracy on the grading data. The cache key hashes the rubric, the data, the reference code, the
-check code and the mutations, so grading a second submission never reruns any of it, and any
-change to those reruns it all.
+accuracy on the grading data (``grader.answers.data``), trained from the requests of
+``grader.answers.requests``. The cache key hashes the rubric, the data, the reference code, the
+check code, the mutations and the answers modules that decide the answers (this one, ``data``
+and ``requests``), so grading a second submission never reruns any of it, and any change to
+those reruns it all.
 
 Everything here runs trusted code (the reference and its scripted variants) in this process.
 """
@@ -17,23 +19,28 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import threadpoolctl
 
 from grader import DATA, PROJECT, REFERENCE
-from grader.answers import mutations
+from grader.answers import data as data_mod
+from grader.answers import mutations, requests
+from grader.answers.data import grading_data, test_labels
+from grader.answers.requests import initial_params, train_request
+from grader.fsutil import atomic_write
+from grader.rubric import Rubric
 from grader.submission.training import predictions as rule_predictions
 from lab2check import cases as cases_mod
 from lab2check import checks, local, mistakes, questions
+from lab2check.cases import Case
+from lab2check.result import Result, Status
 
-CACHE = Path(os.environ.get("LAB2_CACHE", PROJECT / ".cache"))
 PRUNE_DAYS = 14  # answers not used for this long are removed after the next build
-# The training data file of each target (``questions.Training.target``).
-TARGET_FILES = {"digit": "y_train", "bonus_digit": "y_bonus", "labels": "Y_train"}
 
 
-def all_cases(rubric) -> list:
+def all_cases(rubric: Rubric) -> list[Case]:
     """Every unit case the grader runs: public (the kit's) then hidden (the rubric's seeds)."""
     out = []
     for qid in questions.unit_questions():
@@ -41,16 +48,17 @@ def all_cases(rubric) -> list:
     return out
 
 
-def _hash_tree(h, folder: Path, pattern="*.py"):
+def _hash_tree(h, folder: Path, pattern: str = "*.py") -> None:
     for path in sorted(folder.rglob(pattern)):
         if "__pycache__" not in path.parts:
             h.update(str(path.relative_to(folder)).encode())
             h.update(path.read_bytes())
 
 
-def cache_key(rubric) -> str:
+def cache_key(rubric: Rubric) -> str:
     """The answers' folder name: a hash of what they are computed from (the rubric's bytes, the
-    data files' names and sizes, the reference's and the checks' source), never of a computed
+    data files' names and sizes, the reference's and the checks' source, the mutations and the
+    answers modules that decide the answers: this one, ``data`` and ``requests``), never of a computed
     float, so every machine finds the same key. The answers under it may differ between machines
     in the last place (another BLAS kernel); that is why a cache is per checkout and never
     committed, and the checks' tolerances (rtol 1e-5) are far above it."""
@@ -59,104 +67,43 @@ def cache_key(rubric) -> str:
         h.update(path.name.encode() + str(path.stat().st_size).encode())
     _hash_tree(h, REFERENCE / "lab2")
     _hash_tree(h, PROJECT / "lab2check")
-    h.update(Path(mutations.__file__).read_bytes())
+    for module in (mutations, data_mod, requests):
+        h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
+
+
+@dataclass
+class TrainingAnswer:
+    """The reference's training of one question, from the initial parameters every ``train``
+    starts from (``requests.initial_params``) on the grading subset."""
+    losses: list[float]              # one loss per epoch (rubric epochs), recorded before its update
+    accuracy: float                  # test accuracy of the trained parameters, by the contract's rule
+    init: dict[str, np.ndarray]      # the initial parameters sent ("W", "b" or "params.W1"...)
+    # mistake key -> the losses that catalogue mistake records over the compared first epochs
+    variants: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
 class Answers:
     """The reference's answers for one rubric; ``data`` maps grading-data names to .npy paths."""
     key: str
-    unit: dict                       # case id -> {output key -> array}
-    variants: dict                   # case id -> {mistake id -> {output key -> array}}
-    training: dict                   # question -> {"losses": list, "accuracy": float, "init": {name: array},
-    #                                   "variants": {mistake key: the first epochs' losses that mistake records}}
-    data: dict = field(default_factory=dict)
-    labels: dict = field(default_factory=dict)   # question -> test labels (the parent's only)
+    unit: dict[str, dict[str, np.ndarray]]                        # case id -> {output key -> array}
+    variants: dict[str, dict[str, dict[str, np.ndarray]]]         # case id -> {mistake id -> {output key -> array}}
+    training: dict[str, TrainingAnswer]                           # question -> its reference training
+    data: dict[str, Path] = field(default_factory=dict)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)   # question -> test labels (the parent's only)
     seconds: float = 0.0
 
 
-# ---------------------------------------------------------------- the grading data
-def grading_data(rubric) -> dict:
-    """Write the grading subset as .npy files (once) and return {name: path}.
-
-    Children map these files read-only instead of each loading MNIST. What a training request
-    needs (inputs and training targets) sits in the folder ``sandbox/``, the only one bound into
-    the sandbox; the test labels sit beside it, readable by the grader alone (0600), so no
-    student code can read them, with bubblewrap or without.
-    """
-    d = rubric.data
-    folder = CACHE / "data" / f"{d.train_subset}-{d.test_subset}-{d.dtype}-{d.digit}-{d.bonus_digit}"
-    names = ("X_train", "y_train", "y_bonus", "Y_train", "X_test")
-    paths = {n: folder / "sandbox" / f"{n}.npy" for n in names} | {"labels_test": folder / "labels_test.npy"}
-    if all(p.exists() for p in paths.values()):
-        return paths
-    with local.use(REFERENCE):
-        from lab2.data import binary_targets, load_mnist
-        X, labels = load_mnist("train", n=d.train_subset, path=DATA, dtype=np.dtype(d.dtype).type)
-        X_test, labels_test = load_mnist("test", n=d.test_subset, path=DATA, dtype=np.dtype(d.dtype).type)
-        Y = np.zeros((10, labels.size), dtype=d.dtype)
-        Y[labels, np.arange(labels.size)] = 1
-        arrays = {"X_train": X, "y_train": binary_targets(labels, d.digit).astype(d.dtype),
-                  "y_bonus": binary_targets(labels, d.bonus_digit).astype(d.dtype), "Y_train": Y,
-                  "X_test": X_test, "labels_test": labels_test}
-    (folder / "sandbox").mkdir(parents=True, exist_ok=True)
-    for parent in (folder / "sandbox", *folder.parents):
-        if parent == CACHE.parent:
-            break
-        parent.chmod(0o755)
-    for name, array in arrays.items():
-        _atomic_save(paths[name], array, 0o600 if name == "labels_test" else 0o644)
-    return paths
-
-
-def _atomic_save(path: Path, array, mode: int = 0o644):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-    os.chmod(tmp, mode)  # 0644: the sandboxed children run as another uid and map these files
-    os.replace(tmp, path)  # concurrent graders never see half a file
-
-
-def test_labels(qid, rubric, data) -> np.ndarray:
-    labels = np.load(data["labels_test"])
-    target = questions.get(qid).training.target
-    if target == "labels":
-        return labels
-    digit = rubric.data.digit if target == "digit" else rubric.data.bonus_digit
-    return (labels == digit).astype(np.int64)
-
-
-def train_request(qid, rubric, data, init) -> tuple:
-    """``(arrays, options)`` of the train probe for question ``qid``: the same for reference and student."""
-    q = questions.get(qid)
-    target = TARGET_FILES[q.training.target]
-    options = {"module": q.module, "epochs": rubric.training.epochs, "lr": rubric.model(q.training.model).lr,
-               "diverge_factor": rubric.training.diverge_factor, "diverge_window": rubric.training.diverge_window,
-               "data": {"X": str(data["X_train"]), "y": str(data[target]), "X_test": str(data["X_test"])}}
-    return dict(init), options
-
-
-def initial_params(qid, rubric) -> dict:
-    """The parameters every ``train`` starts from: zeros for the single neuron, else the reference's init."""
-    dtype = rubric.data.dtype
-    module = questions.get(qid).module
-    if questions.MODULES[module].layers == 1:
-        return {"W": np.zeros((1, 784), dtype), "b": np.zeros((1, 1), dtype)}
-    with local.use(REFERENCE):
-        import importlib
-        params = importlib.import_module(f"lab2.{module}").init_params(seed=rubric.training.init_seed)
-    return {f"params.{k}": v.astype(dtype) for k, v in params.items()}
-
-
 # ---------------------------------------------------------------- building and caching
-def _run_cases(folder, cases):
+def _run_cases(folder: Path, cases: list[Case]) -> dict[str, Result]:
+    """``{case id: Result}`` of the ``lab2`` in ``folder`` (the reference or a mutation), run here."""
     with local.use(folder), np.errstate(all="ignore"):  # the variants overflow on purpose
         return {c.id: checks.run_local(c) for c in cases}
 
 
-def _kept(outputs: dict) -> dict:
+def _kept(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """What the checks read of the reference's outputs: init_params is judged by properties, so
     only the shapes of its first call are kept (12 MB of weights otherwise, read at every grading)."""
     out = {}
@@ -167,7 +114,7 @@ def _kept(outputs: dict) -> dict:
     return out
 
 
-def variant_outputs(outputs: dict, reference: dict) -> dict:
+def variant_outputs(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The outputs of a mistaken variant that differ from the reference's (the only ones a
     diagnosis can use); init_params is judged by properties, never by variants."""
     out = {}
@@ -186,7 +133,7 @@ def variant_outputs(outputs: dict, reference: dict) -> dict:
     return out
 
 
-def _catalogue(tmp: Path):
+def _catalogue(tmp: Path) -> Iterator[tuple[str, Path]]:
     """``(mistake key, folder)`` for each catalogue mutation, built below ``tmp``; a second
     mutation of one mistake is keyed "<id>#2"."""
     seen = {}
@@ -196,37 +143,38 @@ def _catalogue(tmp: Path):
         yield (mutation.mistake if n == 1 else f"{mutation.mistake}#{n}"), folder
 
 
-def catalogue_variants(cases, reference: dict) -> dict:
+def catalogue_variants(cases: list[Case], reference: dict[str, dict[str, np.ndarray]]) -> dict[str, dict]:
     """``{case id: {mistake key: outputs}}``: what each catalogue mistake returns where it differs
     from ``reference`` (case id -> outputs). A second mutation of one mistake is keyed "<id>#2"."""
     variants = {c.id: {} for c in cases}
     with tempfile.TemporaryDirectory(prefix="lab2-variants-") as tmp:
         for key, folder in _catalogue(Path(tmp)):
             for cid, result in _run_cases(folder, cases).items():
-                if result.status == "ok":
+                if result.status is Status.OK:
                     differs = variant_outputs(result.outputs, reference[cid])
                     if differs:
                         variants[cid][key] = differs
     return variants
 
 
-def training_variants(requests: dict, reference: dict, rtol: float) -> dict:
+def training_variants(train_requests: dict[str, tuple[dict, dict]], reference: dict[str, list[float]],
+                      rtol: float) -> dict[str, dict[str, np.ndarray]]:
     """``{question: {mistake key: losses}}``: the losses each catalogue mistake records over the
-    epochs of ``requests`` (question -> (arrays, options) of the train probe), kept where they
+    epochs of ``train_requests`` (question -> (arrays, options) of the train probe), kept where they
     differ from ``reference`` (question -> losses) by more than ``rtol``. A mistake that makes
     the training fail, diverge or record no list of floats has no variant (other checks say so),
     nor one whose loss ends the compared epochs above ``diverge_factor`` times its first: a
     divergence under way (the watch stops it after ``diverge_window`` epochs), not a spike that
     came back down."""
-    out = {qid: {} for qid in requests}
+    out = {qid: {} for qid in train_requests}
     with tempfile.TemporaryDirectory(prefix="lab2-train-variants-") as tmp:
         for key, folder in _catalogue(Path(tmp)):
-            for qid, (arrays, options) in requests.items():
+            for qid, (arrays, options) in train_requests.items():
                 with local.use(folder), np.errstate(all="ignore"):
                     result = checks.run_local("train", arrays, options)
                 losses = result.outputs.get("losses")
                 ref = np.asarray(reference[qid], np.float64)
-                if result.status != "ok" or "diverged" in result.outputs or losses is None \
+                if result.status is not Status.OK or "diverged" in result.outputs or losses is None \
                         or losses.size != ref.size or not np.all(np.isfinite(losses)):
                     continue
                 if losses[-1] > float(options.get("diverge_factor", np.inf)) * losses[0]:
@@ -236,13 +184,15 @@ def training_variants(requests: dict, reference: dict, rtol: float) -> dict:
     return out
 
 
-def build(rubric, progress=None) -> Answers:
+def build(rubric: Rubric, progress: Callable[[str], None] | None = None) -> Answers:
+    """Every answer of ``rubric``, computed now (a minute or two): the reference on every case,
+    the catalogue's variants, the reference's trainings and what each mistake records in them."""
     start = time.perf_counter()
     data = grading_data(rubric)
     cases = all_cases(rubric)
     results = _run_cases(REFERENCE, cases)
     unit = {cid: _kept(r.outputs) for cid, r in results.items()}
-    broken = [cid for cid, r in results.items() if r.status != "ok"]
+    broken = [cid for cid, r in results.items() if r.status is not Status.OK]
     if broken:
         raise RuntimeError(f"the reference fails on cases {broken}")
     variants = catalogue_variants(cases, unit)
@@ -254,28 +204,29 @@ def build(rubric, progress=None) -> Answers:
             progress(f"  reference training for {qid}")
         with local.use(REFERENCE):
             result = checks.run_local("train", arrays, options)
-        if result.status != "ok":
+        if result.status is not Status.OK:
             raise RuntimeError(f"the reference training for {qid} failed: {result.error}")
         labels[qid] = test_labels(qid, rubric, data)
         params = {k.split(".")[-1]: v for k, v in result.outputs.items() if k.startswith("trained.")}
         accuracy = float(np.mean(rule_predictions(questions.get(qid).module, data["X_test"], params) == labels[qid]))
-        training[qid] = {"losses": result.outputs["losses"].tolist(), "accuracy": accuracy, "init": init}
+        training[qid] = TrainingAnswer(result.outputs["losses"].tolist(), accuracy, init)
     # What each catalogue mistake records over the compared epochs, from the same start.
     k = rubric.training.trajectory_epochs
-    requests = {}
+    first_epochs = {}
     for qid in questions.training_questions():
-        arrays, options = train_request(qid, rubric, data, training[qid]["init"])
-        requests[qid] = (arrays, {**options, "epochs": k})
+        arrays, options = train_request(qid, rubric, data, training[qid].init)
+        first_epochs[qid] = (arrays, {**options, "epochs": k})
     if progress:
         progress("  the catalogue's mistakes over the first epochs of each training")
-    per = training_variants(requests, {q: training[q]["losses"][:k] for q in requests},
+    per = training_variants(first_epochs, {q: training[q].losses[:k] for q in first_epochs},
                             rubric.training.trajectory_rtol)
-    for qid in requests:
-        training[qid]["variants"] = per[qid]
+    for qid in first_epochs:
+        training[qid].variants = per[qid]
     return Answers(cache_key(rubric), unit, variants, training, data, labels, time.perf_counter() - start)
 
 
-def _flatten(answers: Answers) -> dict:
+def _flatten(answers: Answers) -> dict[str, np.ndarray]:
+    """Every array of ``answers`` under a flat name ("unit|<case>|<key>", "train|<qid>|losses"...)."""
     arrays = {}
     for cid, outs in answers.unit.items():
         for k, v in outs.items():
@@ -285,40 +236,45 @@ def _flatten(answers: Answers) -> dict:
             for k, v in outs.items():
                 arrays[f"var|{cid}|{mistake}|{k}"] = v
     for qid, t in answers.training.items():
-        arrays[f"train|{qid}|losses"] = np.asarray(t["losses"])
-        for k, v in t["init"].items():
+        arrays[f"train|{qid}|losses"] = np.asarray(t.losses)
+        for k, v in t.init.items():
             arrays[f"init|{qid}|{k}"] = v
-        for k, v in t.get("variants", {}).items():
+        for k, v in t.variants.items():
             arrays[f"trainvar|{qid}|{k}"] = np.asarray(v)
     return arrays
 
 
-def _pack(arrays: dict, path: Path) -> dict:
-    """Write the arrays' raw bytes end to end; the index says where each one is.
+def _pack(arrays: dict[str, np.ndarray], path: Path) -> dict[str, list]:
+    """Write the arrays' raw bytes end to end (0600: the grader's only); the index says where
+    each one is: name -> [offset, dtype, shape].
 
     Thousands of small arrays load in milliseconds this way (an .npz takes seconds), and
     nothing is ever unpickled.
     """
-    index, offset = {}, 0
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        for name, array in arrays.items():
-            raw = np.ascontiguousarray(array).tobytes()
-            index[name] = [offset, array.dtype.str, list(array.shape)]
-            f.write(raw)
-            offset += len(raw)
-    os.replace(tmp, path)
+    index, offset, parts = {}, 0, []
+    for name, array in arrays.items():
+        raw = np.ascontiguousarray(array).tobytes()
+        index[name] = [offset, array.dtype.str, list(array.shape)]
+        parts.append(raw)
+        offset += len(raw)
+    atomic_write(path, b"".join(parts), mode=0o600)
     return index
 
 
-def _unpack(path: Path, index: dict) -> dict:
+def _unpack(path: Path, index: dict[str, list]) -> dict[str, np.ndarray]:
     buf = path.read_bytes()
     return {name: np.frombuffer(buf, dtype=np.dtype(dt), count=int(np.prod(shape)), offset=off).reshape(shape)
             for name, (off, dt, shape) in index.items()}
 
 
-def _unflatten(key, arrays, meta, data, labels) -> Answers:
+def _unflatten(key: str, arrays: dict[str, np.ndarray], meta: dict, data: dict[str, Path],
+               labels: dict[str, np.ndarray]) -> Answers:
+    """``_flatten`` undone; ``meta``: the accuracies and the build's seconds of meta.json."""
     unit, variants, training = {}, {}, {}
+
+    def trained(qid: str) -> TrainingAnswer:
+        return training.setdefault(qid, TrainingAnswer([], meta["accuracy"].get(qid, 0.0), {}))
+
     for name, v in arrays.items():
         parts = name.split("|")
         if parts[0] == "unit":
@@ -326,20 +282,18 @@ def _unflatten(key, arrays, meta, data, labels) -> Answers:
         elif parts[0] == "var":
             variants.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = v
         elif parts[0] == "train":
-            training.setdefault(parts[1], {"init": {}, "variants": {}})["losses"] = v.tolist()
+            trained(parts[1]).losses = v.tolist()
         elif parts[0] == "init":
-            training.setdefault(parts[1], {"init": {}, "variants": {}})["init"][parts[2]] = v
+            trained(parts[1]).init[parts[2]] = v
         elif parts[0] == "trainvar":
-            training.setdefault(parts[1], {"init": {}, "variants": {}})["variants"][parts[2]] = v
-    for qid, acc in meta["accuracy"].items():
-        training[qid]["accuracy"] = acc
+            trained(parts[1]).variants[parts[2]] = v
     return Answers(key, unit, variants, training, data, labels, meta.get("seconds", 0.0))
 
 
-def load(rubric, progress=None) -> Answers:
+def load(rubric: Rubric, progress: Callable[[str], None] | None = None) -> Answers:
     """The cached answers for this rubric, building them first when missing (about 15 s)."""
     key = cache_key(rubric)
-    folder = CACHE / "reference" / key
+    folder = data_mod.CACHE / "reference" / key
     data = grading_data(rubric)
     labels = {qid: test_labels(qid, rubric, data) for qid in questions.training_questions()}
     if (folder / "meta.json").exists():
@@ -356,10 +310,9 @@ def load(rubric, progress=None) -> Answers:
         answers = build(rubric, progress)
     folder.mkdir(parents=True, exist_ok=True)
     index = _pack(_flatten(answers), folder / "answers.bin")
-    meta = {"accuracy": {q: t["accuracy"] for q, t in answers.training.items()}, "seconds": answers.seconds,
+    meta = {"accuracy": {q: t.accuracy for q, t in answers.training.items()}, "seconds": answers.seconds,
             "index": index}
-    (folder / "meta.json.tmp").write_text(json.dumps(meta))
-    os.replace(folder / "meta.json.tmp", folder / "meta.json")  # written last: its presence means complete
+    atomic_write(folder / "meta.json", json.dumps(meta))  # written last: its presence means complete
     _prune(folder.parent, keep=folder)
     return answers
 
