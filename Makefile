@@ -66,7 +66,7 @@ batch: setup
 	  $(if $(COMPARE_WITH),--compare-with "$(COMPARE_WITH)") $(if $(WORKSHEET),--moodle-worksheet "$(WORKSHEET)")
 
 # After a mail batch: one reply per graded student, as drafts (MBOX=replies.mbox) or sent
-# (SMTP=smtp.univ.example:587, a dry run unless SEND=1); see README "Replies by mail".
+# (SMTP=smtp.univ.example:587, a dry run unless SEND=1); see docs/teachers.md "Replies by mail".
 mail-back: setup
 	$(PYTHON) -m grader mail-back $(OUT) --from "$(FROM)" $(if $(MBOX),--mbox "$(MBOX)") \
 	  $(if $(SMTP),--smtp "$(SMTP)") $(if $(SEND),--send)

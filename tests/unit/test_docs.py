@@ -111,12 +111,36 @@ def test_the_cluster_page_gives_the_grader_s_own_dask_settings():
     assert exported == dask_engine.environment()
 
 
-def test_the_layout_tree_names_every_part_of_grader():
+def _parts(folder: Path) -> set[str]:
+    """A package's modules and subpackages (``name`` and ``name/``), as the tree lists them."""
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
+    return modules | {p.name + "/" for p in folder.iterdir() if (p / "__init__.py").exists()}
+
+
+def _listed(line: str) -> set[str]:
+    """The names after a tree line's last colon: ``  batch/  a class: run plan intake/``."""
+    return set(line.rsplit(":", 1)[1].split()) if ":" in line else set()
+
+
+def test_the_layout_tree_names_every_module_of_grader_and_only_those():
     block = _text(README).split("## Layout", 1)[1].split("```")[1]
-    lines = block.splitlines()
-    packages = {line.split()[0].rstrip("/") for line in lines if line.startswith("  ") and line.strip()}
-    real = {p.name for p in (PROJECT / "grader").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert packages == real
-    top = next(line for line in lines if line.startswith("grader/"))
-    modules = {p.stem for p in (PROJECT / "grader").glob("*.py")} - {"__init__", "__main__"}
-    assert {m for m in modules if not re.search(rf"\b{m}\b", top)} == set()
+    lines = [line for line in block.splitlines() if line.strip()]
+    first = next(i for i, line in enumerate(lines) if line.startswith("grader/"))
+    tree = {"grader": _listed(lines[first])}
+    parent = ""
+    for line in lines[first + 1:]:
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:
+            break
+        name = line.split()[0].rstrip("/")
+        parent = name if indent == 2 else parent
+        tree[name if indent == 2 else f"{parent}/{name}"] = _listed(line)
+    packages = {p.name + "/" for p in (PROJECT / "grader").iterdir() if (p / "__init__.py").exists()}
+    tree["grader"] |= {k + "/" for k in tree if k != "grader" and "/" not in k}
+    wrong = {}
+    for key, listed in tree.items():
+        folder = PROJECT / "grader" / ("" if key == "grader" else key)
+        real = _parts(folder) if key != "grader" else (_parts(folder) - packages) | packages
+        if listed != real:
+            wrong[key] = {"not in the tree": sorted(real - listed), "not in grader/": sorted(listed - real)}
+    assert not wrong
