@@ -1,0 +1,91 @@
+"""Grade a batch in the calling process, one archive after the other: for tests and debugging.
+
+``InProcessEngine`` satisfies ``grader.batch.engines.Engine`` as ``local.LocalEngine`` does, and
+is chosen the same way, through ``grader.batch.run``'s ``engine`` argument::
+
+    batch.run(source, out, rubric, jobs=1, engine=InProcessEngine())
+    batch.run(source, out, rubric, jobs=1, engine=InProcessEngine(grade=scripted.grade))
+
+It is what ``LocalEngine(1)`` does without the worker process: the same grade function
+(``grader.batch.task.grade_archive`` by default, the same signature), given the same arguments
+(the rubric, the answers loaded once per pool with ``None`` when they cannot be loaded, the work
+folder as a string), the tasks in the order given, and ``done(task, result, None)`` as each one
+ends. So a batch gives the same rows and the same ``grades.csv`` bytes through either engine.
+Where they differ, and why it is only for tests and debugging:
+
+- no process stands between the batch and the grade function. A grade function that raises
+  costs its own archive only (its ``death`` says what it raised, as a dead worker's says how it
+  died), but one that kills its process (``tests/builders/sabotage.py``) kills the batch, and
+  one that never returns is never stopped: the batch's time budget is not enforced here;
+- the real grade function starts its sandboxed children from the calling process, with that
+  process's BLAS threads (a worker has one);
+- ``KeyboardInterrupt`` (and any ``BaseException`` that is not an ``Exception``) goes straight
+  to the batch, which keeps the rows already written, as after Ctrl-C with workers.
+
+What it is for: the batch's own logic (rows, ``grades.csv``, resumption, Moodle, hand-given
+points) tested in milliseconds with a grade function that starts no child
+(``tests/builders/scripted.py``), and a breakpoint or a profiler in ``grade_archive`` on one
+archive. The command line does not offer it: a teacher's batch wants the workers' isolation
+(a grader bug or an out-of-memory kill there costs one row, not the batch).
+"""
+from pathlib import Path
+
+
+class InProcessEngine:
+    """Every archive graded in this process, in order; ``grade`` is what runs per archive
+    (None: ``grader.batch.task.grade_archive``; the signature is that function's)."""
+
+    def __init__(self, grade=None):
+        self.grade = grade
+
+    def check(self, rubric, out: Path, source: Path) -> None:
+        """Nothing to check: the grading runs here, with this process's files and venv."""
+
+    def pool(self, rubric, workdir: Path, budget: float) -> "InProcessPool":
+        return InProcessPool(rubric, Path(workdir), budget, self.grade)
+
+
+class InProcessPool:
+    """The ``grader.batch.engines.Pool`` of ``InProcessEngine``: ``run`` grades each task in
+    turn and returns when the last is done. ``budget`` is kept for the interface's sake only:
+    nothing here can stop a grade function that does not return."""
+
+    def __init__(self, rubric, workdir: Path, budget: float, grade=None):
+        self.rubric, self.workdir, self.budget, self.grade = rubric, workdir, budget, grade
+        self._answers, self._loaded = None, False
+
+    def _answers_once(self):
+        """The reference answers, loaded on the first task as a local worker loads them when
+        it starts (the batch has built them already); None when they cannot be loaded, which
+        ``grade_archive`` then reports on each archive as an internal error."""
+        if not self._loaded:
+            from grader.answers import cache as answers_cache
+            self._loaded = True
+            try:
+                self._answers = answers_cache.load(self.rubric)
+            except Exception:  # noqa: BLE001 - as in a worker: each archive then says so
+                self._answers = None
+        return self._answers
+
+    def run(self, tasks, done) -> None:
+        """Grade ``tasks`` in order; ``done(task, result, death)`` for each as it ends: the grade
+        function's result, or None and one line saying what it raised."""
+        if self.grade is None:
+            from grader.batch.task import grade_archive as grade
+        else:
+            grade = self.grade
+        for task in tasks:
+            try:
+                result = grade(Path(task["path"]), Path(task["folder"]), self.rubric, self._answers_once(),
+                               str(self.workdir))
+            except Exception as err:  # noqa: BLE001 - a worker dies of it: here it costs its own archive only
+                done(task, None, f"grading this archive raised {type(err).__name__}: {err}; "
+                                 "re-run the batch to retry it")
+                continue
+            if result is None:   # a worker that sends nothing back is taken as dead: so here
+                done(task, None, "the grade function returned no result; re-run the batch to retry it")
+            else:
+                done(task, result, None)
+
+    def close(self, kill: bool = False) -> None:
+        """Nothing runs once ``run`` has returned or raised."""
