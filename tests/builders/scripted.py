@@ -25,14 +25,21 @@ is taken (``{"report": Report.to_dict(), "fingerprint": {}}``). The same archive
 the same result, whichever engine runs it and whenever.
 
 ``write(folder, name, ...)`` writes such an archive (a one-module ``lab2`` package and its
-script); ``without_reference_answers(monkeypatch)`` keeps a fast test from loading (or building,
-on a fresh checkout) the reference's answers, which ``grade`` never reads.
+script); ``run_batch(source, out, rubric, ...)`` is ``grader.batch.run.run`` as a teacher's
+``batch`` calls it, through the in-process engine with ``grade``; ``without_reference_answers``
+keeps a fast test from loading (or building, on a fresh checkout) the reference's answers,
+which ``grade`` never reads. (Not fixtures in a ``tests/unit/batch/conftest.py``: a second
+``conftest`` module would shadow the rootdir's, which test modules import by that name.)
 """
 import json
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from builders import archives
+from grader.batch import run as batch
+from grader.batch.engines.inprocess import InProcessEngine
 from grader.batch.task import not_graded
 from grader.results import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.submission.archive import ArchiveError, extract, scratch_parent
@@ -107,6 +114,16 @@ def write(folder: Path, name: str, script: dict | None = None, **keys) -> Path:
     """``folder/name``, a tar.bz2 of ``files(script | keys)``: e.g. ``write(folder, "DOE John
     Lab2 DLCV.tar.bz2", points={"q1_1": 0.5})``."""
     return archives.write_tar(Path(folder) / name, files({**(script or {}), **keys}))
+
+
+def run_batch(source, out, rubric, grade=grade, **kw):
+    """``batch.run(source, out, rubric, ...)`` in this process: the in-process engine with
+    ``grade`` (the scripted one unless given), no progress bar, the reference's answers never
+    loaded; ``kw`` as ``batch.run``'s (``force``, ``manual_csv``, ``worksheet``...)."""
+    kw.setdefault("progress", False)
+    with pytest.MonkeyPatch.context() as patch:
+        without_reference_answers(patch)
+        return batch.run(source, out, rubric, jobs=1, engine=InProcessEngine(grade=grade), **kw)
 
 
 def without_reference_answers(monkeypatch) -> list:

@@ -3,15 +3,21 @@
 They are merged at every run into every matching report, graded now or up to date, so a new
 file updates the totals without regrading; a file's entries replace all earlier hand-given
 points, and a run without a file keeps the last ones. Run in this process on scripted archives
-(``conftest.run_batch``); the file's own format is ``tests/unit/test_manual.py``.
+(``scripted.run_batch``); the file's own format is ``tests/unit/test_manual.py``.
 """
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from builders import archives, scripted
+from builders.scripted import run_batch
+
+from grader.rubric import load as load_rubric
+
+RUBRIC = load_rubric(Path(__file__).parents[2] / "files" / "rubric_small.yaml")
 
 JANE = "DOE Jane Lab2 DLCV.tar.bz2"
 
@@ -36,17 +42,24 @@ def small_class(source: Path) -> None:
     archives.empty(source)   # VIDE Rien: nothing graded
 
 
-def test_hand_given_points_update_totals_without_regrading(tmp_path, run_batch):
-    source, out = tmp_path / "submissions", tmp_path / "out"
-    small_class(source)
-    run_batch(source, out)
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("manual")
+    small_class(root / "submissions")
+    run_batch(root / "submissions", root / "out", RUBRIC)
+    return root
+
+
+def test_hand_given_points_update_totals_without_regrading(tmp_path, graded_class):
+    source, out = graded_class / "submissions", tmp_path / "out"
+    shutil.copytree(graded_class / "out", out)
     mtimes = {k: v for k, v in report_mtimes(out).items() if k != "DOE_Jane"}
     auto = {line["file"]: float(line["total"]) for line in csv_rows(out) if line["total"]}
     assert auto[JANE] == 13.0
     first = tmp_path / "manual.csv"
     first.write_text("student;question;points;comment\nDOE Jane;q1_2;1;ok\nDOE Jane;Q3.1;1,5;figure small\n"
                      "jane doe;q2_3;1;\nNOBODY Here;q1_2;1;\n", encoding="utf-8-sig")
-    result = run_batch(source, out, manual_csv=first)
+    result = run_batch(source, out, RUBRIC, manual_csv=first)
     assert result.graded == 0 and result.skipped == 4
     jane = line_of(out, JANE)
     assert float(jane["total"]) == pytest.approx(auto[JANE] + 2.5)   # q2_3 is the bonus: not in the total
@@ -61,21 +74,21 @@ def test_hand_given_points_update_totals_without_regrading(tmp_path, run_batch):
 
     second = tmp_path / "manual2.csv"
     second.write_text("student,question,points\nDOE Jane,q1_2,0.5\n")
-    run_batch(source, out, manual_csv=second)
+    run_batch(source, out, RUBRIC, manual_csv=second)
     jane = line_of(out, JANE)
     assert float(jane["total"]) == pytest.approx(auto[JANE] + 0.5)   # the new file replaces the old
     assert jane["q3_1"] == "0"
 
-    run_batch(source, out)     # no file: the points merged last are kept
+    run_batch(source, out, RUBRIC)     # no file: the points merged last are kept
     assert float(line_of(out, JANE)["total"]) == pytest.approx(auto[JANE] + 0.5)
 
 
-def test_hand_given_points_reach_an_archive_graded_in_the_same_run(tmp_path, run_batch):
+def test_hand_given_points_reach_an_archive_graded_in_the_same_run(tmp_path):
     source, out = tmp_path / "submissions", tmp_path / "out"
     small_class(source)
     manual = tmp_path / "manual.csv"
     manual.write_text("student,question,points,comment\nDOE John,q1_4,1,clear\nVIDE Rien,q1_2,1,\n")
-    result = run_batch(source, out, manual_csv=manual)
+    result = run_batch(source, out, RUBRIC, manual_csv=manual)
     assert result.graded == 4
     john = line_of(out, "DOE John Lab2 DLCV.tar.bz2")
     assert (john["q1_4"], john["total"]) == ("2.5", "16")
@@ -83,16 +96,3 @@ def test_hand_given_points_reach_an_archive_graded_in_the_same_run(tmp_path, run
     assert empty["status"] == "bad-archive"
     assert "hand-given points in the manual file not merged: nothing was graded" in empty["warnings"]
     assert "no archive for the student" not in (out / "summary.md").read_text()   # both were found
-
-
-def test_a_regraded_archive_keeps_its_hand_given_points(tmp_path, run_batch):
-    """A resubmission is graded again; the file's points for that student are merged again."""
-    source, out = tmp_path / "submissions", tmp_path / "out"
-    small_class(source)
-    manual = tmp_path / "manual.csv"
-    manual.write_text("student,question,points\nDOE Jane,q1_2,1\n")
-    run_batch(source, out, manual_csv=manual)
-    scripted.write(source, JANE)      # every automatic point this time
-    result = run_batch(source, out, manual_csv=manual)
-    assert result.graded == 1
-    assert line_of(out, JANE)["total"] == "16"

@@ -1,7 +1,7 @@
 """A batch's rows (``grader.batch.run``): one per archive in ``grades.csv`` and ``OUT/students``,
 whatever happens to the archive, the grader included.
 
-Run in this process on scripted archives (``conftest.run_batch``): refused archives are unpacked
+Run in this process on scripted archives (``scripted.run_batch``): refused archives are unpacked
 and refused for real, the others get the points their script gives. Real grading of the same
 rules is ``tests/sandbox/test_batch.py`` (the catalogue, a worker that dies).
 """
@@ -12,9 +12,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from builders import archives, scripted
+from builders.scripted import run_batch
 
 from grader import names
+from grader.rubric import load as load_rubric
+
+RUBRIC = load_rubric(Path(__file__).parents[2] / "files" / "rubric_small.yaml")
 
 OUT_FILES = [".batch.lock", "grades.csv", "histogram.png", "similarity.html", "students", "summary.md"]
 STUDENT_FILES = {"report.json", "results.json", "feedback.md", "archive.json"}   # no curves: none drawn
@@ -42,12 +47,18 @@ def a_class(source: Path) -> dict[str, str]:
             "TEXTE Seul Lab2 DLCV.tar.bz2": "bad-archive"}
 
 
-def test_one_row_per_archive_in_grades_csv_with_its_points(tmp_path, run_batch):
-    source, out = tmp_path / "submissions", tmp_path / "out"
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("rows")
+    source, out = root / "submissions", root / "out"
     expected = a_class(source)
     (source / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")      # what macOS leaves: not an archive
     (source / "unpacked").mkdir()                              # a folder: not entered, and said so
-    result = run_batch(source, out)
+    return {"source": source, "out": out, "expected": expected, "result": run_batch(source, out, RUBRIC)}
+
+
+def test_one_row_per_archive_in_grades_csv_with_its_points(graded_class):
+    source, out, expected, result = (graded_class[k] for k in ("source", "out", "expected", "result"))
     assert {r.file: r.status for r in result.rows} == expected
     assert (result.graded, result.skipped, result.internal_errors) == (5, 0, [])
     lines = {line["file"]: line for line in csv_rows(out)}
@@ -66,10 +77,8 @@ def test_one_row_per_archive_in_grades_csv_with_its_points(tmp_path, run_batch):
     assert f"1 folder in {source} not entered" in summary
 
 
-def test_every_student_folder_holds_its_outputs(tmp_path, run_batch):
-    source, out = tmp_path / "submissions", tmp_path / "out"
-    a_class(source)
-    result = run_batch(source, out)
+def test_every_student_folder_holds_its_outputs(graded_class):
+    out, result = graded_class["out"], graded_class["result"]
     assert sorted(os.listdir(out)) == OUT_FILES    # the work folders are gone
     assert sorted(os.listdir(out / "students")) == sorted(r.key for r in result.rows)
     for row in result.rows:
@@ -85,12 +94,12 @@ def test_every_student_folder_holds_its_outputs(tmp_path, run_batch):
     assert by_file(result)["DOE John Lab2 DLCV.tar.bz2"].key == "DOE_John"
 
 
-def test_two_archives_of_one_student_get_two_folders(tmp_path, run_batch):
+def test_two_archives_of_one_student_get_two_folders(tmp_path):
     source = tmp_path / "submissions"
     source.mkdir()
     whole = scripted.write(source, "DOE John Lab2 DLCV.tar.bz2").read_bytes()
     (source / "DOE John Lab2 DLCV (1).tar.bz2").write_bytes(whole[: len(whole) // 2])   # a re-download, cut
-    result = run_batch(source, tmp_path / "out")
+    result = run_batch(source, tmp_path / "out", RUBRIC)
     doe = sorted(result.rows, key=lambda r: r.file)
     assert [r.key for r in doe] == [f"DOE_John-{r.sha256[:8]}" for r in doe] and len(doe) == 2
     assert [(r.file, r.status) for r in doe] == [("DOE John Lab2 DLCV (1).tar.bz2", "bad-archive"),
@@ -100,18 +109,18 @@ def test_two_archives_of_one_student_get_two_folders(tmp_path, run_batch):
     assert len(csv_rows(tmp_path / "out")) == 2
 
 
-def test_a_misnamed_archive_gets_a_fallback_key_and_the_naming_penalty(tmp_path, run_batch, rubric):
+def test_a_misnamed_archive_gets_a_fallback_key_and_the_naming_penalty(tmp_path):
     source, out = tmp_path / "submissions", tmp_path / "out"
     source.mkdir()
     scripted.write(source, "submission.tar.bz2")
-    penalised = rubric.model_copy(update={"naming_penalty": 1.0})
+    penalised = RUBRIC.model_copy(update={"naming_penalty": 1.0})
     row = run_batch(source, out, penalised).rows[0]
     assert row.key == names.fallback_key("submission.tar.bz2") and (row.last, row.first) == ("", "")
     assert row.report.penalty == 1.0 and any("does not read as" in w and "naming penalty -1" in w for w in row.warnings)
     assert csv_rows(out)[0]["total"] == "14"
 
 
-def test_an_error_around_one_archive_costs_that_row_only(tmp_path, run_batch, monkeypatch):
+def test_an_error_around_one_archive_costs_that_row_only(tmp_path, monkeypatch):
     """The grader's failures, each around one archive: its results cannot be written, its name
     cannot be parsed, its grading raises, its grading reports the grader's own error. Each is
     a row (``internal-error`` with the reason, or graded under a fallback key), retried next run."""
@@ -140,7 +149,7 @@ def test_an_error_around_one_archive_costs_that_row_only(tmp_path, run_batch, mo
         return real_parse(name)
 
     monkeypatch.setattr(names, "parse_name", parse)
-    result = run_batch(source, out, grade=failing)
+    result = run_batch(source, out, RUBRIC, grade=failing)
     rows = by_file(result)
     assert len(rows) == 5
     broken = rows["BROKEN Disk Lab2 DLCV.tar.bz2"]
@@ -168,7 +177,7 @@ def test_an_error_around_one_archive_costs_that_row_only(tmp_path, run_batch, mo
         graded.append(path.name)
         return scripted.grade(path, *args)
 
-    again = run_batch(source, out, grade=grade)
+    again = run_batch(source, out, RUBRIC, grade=grade)
     assert sorted(graded) == ["BROKEN Disk Lab2 DLCV.tar.bz2", "BUGGY Grader Lab2 DLCV.tar.bz2",
                               "FAILED Grader Lab2 DLCV.tar.bz2"]
     assert again.internal_errors == [] and {r.status for r in again.rows} == {"graded"}
