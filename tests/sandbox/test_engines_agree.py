@@ -56,3 +56,19 @@ def test_in_process_and_local_workers_write_the_same_bytes(tmp_path, monkeypatch
     assert "summary.md" in local_files and len([f for f in local_files if f.endswith("/report.json")]) == 9
     # summary.md names its own OUT folder nowhere, so it compares too
     assert [f for f in local_files if local_files[f] != in_process_files[f]] == []
+
+
+def test_real_grading_through_either_engine_gives_the_same_grades_csv(tmp_path):
+    """``grade_archive`` itself, its sandboxed children started from this process: what a
+    maintainer debugging one archive gets is what the workers give (report.json differs only
+    in measures: seconds, the children's memory and CPU)."""
+    source = tmp_path / "submissions"
+    source.mkdir()
+    archives.good_wrapped(source)
+    archives.no_package(source)
+    runs = {}
+    for name, engine in (("local", LocalEngine(1)), ("inprocess", InProcessEngine())):
+        runs[name] = batch.run(source, tmp_path / name, RUBRIC, jobs=1, progress=False, engine=engine)
+    assert [r.status for r in runs["inprocess"].rows] == ["graded", "no-package"]
+    assert runs["inprocess"].rows[0].report.auto_total == runs["local"].rows[0].report.auto_total > 0
+    assert (tmp_path / "local" / "grades.csv").read_bytes() == (tmp_path / "inprocess" / "grades.csv").read_bytes()
