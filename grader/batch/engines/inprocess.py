@@ -28,20 +28,31 @@ points) tested in milliseconds with a grade function that starts no child
 archive. The command line does not offer it: a teacher's batch wants the workers' isolation
 (a grader bug or an out-of-memory kill there costs one row, not the batch).
 """
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from grader.batch.engines import Done
+
+if TYPE_CHECKING:   # the answers' module loads numpy and the data: imported when a pool runs
+    from grader.answers.cache import Answers
+    from grader.rubric import Rubric
+
+# grade_archive's signature: (archive, student folder, rubric, answers or None, work folder) -> result
+Grade = Callable[..., "dict | None"]
 
 
 class InProcessEngine:
     """Every archive graded in this process, in order; ``grade`` is what runs per archive
     (None: ``grader.batch.task.grade_archive``; the signature is that function's)."""
 
-    def __init__(self, grade=None):
+    def __init__(self, grade: Grade | None = None):
         self.grade = grade
 
-    def check(self, rubric, out: Path, source: Path) -> None:
+    def check(self, rubric: "Rubric", out: Path, source: Path) -> None:
         """Nothing to check: the grading runs here, with this process's files and venv."""
 
-    def pool(self, rubric, workdir: Path, budget: float) -> "InProcessPool":
+    def pool(self, rubric: "Rubric", workdir: Path, budget: float) -> "InProcessPool":
         return InProcessPool(rubric, Path(workdir), budget, self.grade)
 
 
@@ -50,11 +61,12 @@ class InProcessPool:
     turn and returns when the last is done. ``budget`` is kept for the interface's sake only:
     nothing here can stop a grade function that does not return."""
 
-    def __init__(self, rubric, workdir: Path, budget: float, grade=None):
+    def __init__(self, rubric: "Rubric", workdir: Path, budget: float, grade: Grade | None = None):
         self.rubric, self.workdir, self.budget, self.grade = rubric, workdir, budget, grade
-        self._answers, self._loaded = None, False
+        self._answers: "Answers | None" = None
+        self._loaded = False
 
-    def _answers_once(self):
+    def _answers_once(self) -> "Answers | None":
         """The reference answers, loaded on the first task as a local worker loads them when
         it starts (the batch has built them already); None when they cannot be loaded, which
         ``grade_archive`` then reports on each archive as an internal error."""
@@ -67,13 +79,14 @@ class InProcessPool:
                 self._answers = None
         return self._answers
 
-    def run(self, tasks, done) -> None:
+    def run(self, tasks: Iterable[dict], done: Done) -> None:
         """Grade ``tasks`` in order; ``done(task, result, death)`` for each as it ends: the grade
         function's result, or None and one line saying what it raised."""
-        if self.grade is None:
-            from grader.batch.task import grade_archive as grade
-        else:
+        if self.grade is not None:
             grade = self.grade
+        else:   # imported here, as a worker does: the grading's imports are not the engine's
+            from grader.batch import task as batch_task
+            grade = batch_task.grade_archive
         for task in tasks:
             try:
                 result = grade(Path(task["path"]), Path(task["folder"]), self.rubric, self._answers_once(),
