@@ -10,12 +10,13 @@ It is what ``LocalEngine(1)`` does without the worker process: the same grade fu
 (``grader.batch.task.grade_archive`` by default, the same signature), given the same arguments
 (the rubric, the answers loaded once per pool with ``None`` when they cannot be loaded, the work
 folder as a string), the tasks in the order given, and ``done(task, result, None)`` as each one
-ends. So a batch gives the same rows and the same ``grades.csv`` bytes through either engine.
-Where they differ, and why it is only for tests and debugging:
+ends. So a batch gives the same rows and the same ``grades.csv`` bytes through either engine
+(``tests/sandbox/test_engines_agree.py``). Where they differ, and why it is only for tests and
+debugging:
 
 - no process stands between the batch and the grade function. A grade function that raises
-  costs its own archive only (its ``death`` says what it raised, as a dead worker's says how it
-  died), but one that kills its process (``tests/builders/sabotage.py``) kills the batch, and
+  costs its own archive only (its ``death`` says what it raised, where a dead worker's says how
+  it died: that row's reason is the one difference in ``grades.csv``), but one that kills its process (``tests/builders/sabotage.py``) kills the batch, and
   one that never returns is never stopped: the batch's time budget is not enforced here;
 - the real grade function starts its sandboxed children from the calling process, with that
   process's BLAS threads (a worker has one);
@@ -23,7 +24,7 @@ Where they differ, and why it is only for tests and debugging:
   to the batch, which keeps the rows already written, as after Ctrl-C with workers.
 
 What it is for: the batch's own logic (rows, ``grades.csv``, resumption, Moodle, hand-given
-points) tested in milliseconds with a grade function that starts no child
+points) tested in a fraction of a second per batch with a grade function that starts no child
 (``tests/builders/scripted.py``), and a breakpoint or a profiler in ``grade_archive`` on one
 archive. The command line does not offer it: a teacher's batch wants the workers' isolation
 (a grader bug or an out-of-memory kill there costs one row, not the batch).
