@@ -16,8 +16,9 @@ debugging:
 
 - no process stands between the batch and the grade function. A grade function that raises
   costs its own archive only (its ``death`` says what it raised, where a dead worker's says how
-  it died: that row's reason is the one difference in ``grades.csv``), but one that kills its process (``tests/builders/sabotage.py``) kills the batch, and
-  one that never returns is never stopped: the batch's time budget is not enforced here;
+  it died: that row's reason is the one difference in ``grades.csv``), but one that kills its
+  process (``tests/builders/sabotage.py``) kills the batch, and one that never returns is never
+  stopped: the batch's time budget is not enforced here;
 - the real grade function starts its sandboxed children from the calling process, with that
   process's BLAS threads (a worker has one);
 - ``KeyboardInterrupt`` (and any ``BaseException`` that is not an ``Exception``) goes straight
