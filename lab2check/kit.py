@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lab2check import cases as cases_mod
-from lab2check import checks, probes
+from lab2check import checks, probes, trajectory
 from lab2check.questions import MODULES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
@@ -146,9 +146,9 @@ def _smoke(qid, meta, arrays, seconds):
     ref = arrays[f"smoke|{qid}|losses"]
     variants = {name.split("|")[2]: v for name, v in arrays.items() if name.startswith(f"smokevar|{qid}|")}
     outputs = MODULES[spec["module"]].outputs
-    context = checks.Trajectory(spec["n"], variants, outputs if outputs > 1 else None)
-    outcomes = checks.evaluate_training(out.get("losses"), diverged, ref, spec["epochs"], spec["epochs"],
-                                        spec["rtol"], float("inf"), call, m=spec["n"], context=context,
-                                        described=result.types.get("losses", ""), item=out.get("losses_item"),
-                                        watch=watch)
+    context = trajectory.Trajectory(spec["n"], variants, outputs if outputs > 1 else None)
+    outcomes = trajectory.evaluate_training(out.get("losses"), diverged, ref, spec["epochs"], spec["epochs"],
+                                            spec["rtol"], float("inf"), call, m=spec["n"], context=context,
+                                            described=result.types.get("losses", ""),
+                                            item=out.get("losses_item"), watch=watch)
     return [o.message for _, o in outcomes if not o.passed]

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from grader.submission import trusted_model as model
-from lab2check import checks, questions
+from lab2check import questions
 from lab2check.compare import Outcome, fmt
 from lab2check.questions import MODULES
 from lab2check.result import Result, Status
+from lab2check.trajectory import Trajectory, evaluate_training, not_floats, spike_note, trajectory_outcome
 
 if TYPE_CHECKING:  # the answers import this module (the contract's prediction rule)
     from grader.answers.cache import TrainingAnswer
@@ -106,7 +107,7 @@ def _params(task: Task, outputs: dict, types: dict) -> tuple[dict | None, str | 
     return params, None
 
 
-def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> checks.Trajectory:
+def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> Trajectory:
     """What the recorded losses are compared with besides the reference's: the catalogue's
     variants, the number of classes, the initial loss on the first n examples for every n, and
     the model variants the unit checks named (a trajectory that follows one of them passes)."""
@@ -115,7 +116,7 @@ def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> checks.Traje
     per_example = model.per_example_loss(task.module, Y, model.forward(task.module, X, init))
     prefixes = np.cumsum(per_example) / np.arange(1, per_example.size + 1)
     classes = MODULES[task.module].outputs
-    return checks.Trajectory(m, task.variants, classes if classes > 1 else None, prefixes, tuple(variants))
+    return Trajectory(m, task.variants, classes if classes > 1 else None, prefixes, tuple(variants))
 
 
 def _true_loss(task: Task, params: dict, variant: str | None = None, as_built: bool = False) -> float:
@@ -218,10 +219,10 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
     m = np.shape(_mapped(task.data["X"]))[1]
     if "diverged" in outputs and bool(outputs["diverged"].any()):
         seen = outputs.get("losses")
-        checked = checks.evaluate_training(seen, _why_diverged(outputs["diverged"]), ref, task.epochs,
-                                           task.trajectory_epochs, task.trajectory_rtol, task.max_loss,
-                                           task.call, m=m, context=_context(task, m, variants),
-                                           watch=task.watch)
+        checked = evaluate_training(seen, _why_diverged(outputs["diverged"]), ref, task.epochs,
+                                    task.trajectory_epochs, task.trajectory_rtol, task.max_loss,
+                                    task.call, m=m, context=_context(task, m, variants),
+                                    watch=task.watch)
         no = Outcome.fail(f"{task.call}: no accuracy: the training diverged")
         return checked + [("accuracy", no)], (np.asarray(seen, np.float64).ravel().tolist() if seen is not None
                                               else None), None
@@ -230,11 +231,11 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
     true_loss, judged_in = _best_loss(task, params, variants) if params is not None else (None, None)
 
     if recorded is None:
-        trajectory = checks.not_floats(task.call, types.get("losses", "missing"), outputs.get("losses_item"), m,
-                                       task.epochs)
+        trajectory = not_floats(task.call, types.get("losses", "missing"), outputs.get("losses_item"), m,
+                                task.epochs)
     else:
-        trajectory = checks.trajectory_outcome(recorded[:k], ref[:k], task.trajectory_rtol, task.call, m,
-                                               _context(task, m, variants))
+        trajectory = trajectory_outcome(recorded[:k], ref[:k], task.trajectory_rtol, task.call, m,
+                                        _context(task, m, variants))
         if trajectory.passed and count != task.epochs:
             trajectory = Outcome.fail(f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
                                       "epoch, before the update)")
@@ -255,7 +256,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
 
     where = (f"the loss of the parameters train returned, computed by the grader on the {m} training examples "
              f"{_in_model(judged_in)}")
-    spiked = checks.spike_note(recorded, task.epochs) if recorded is not None else ""
+    spiked = spike_note(recorded, task.epochs) if recorded is not None else ""
     if np.isfinite(true_loss) and true_loss <= task.max_loss:
         final = Outcome(True, f"{where}: {fmt(true_loss)}{spiked}")
     else:

@@ -17,7 +17,7 @@ from grader import REFERENCE
 from grader.answers import cache as answers_cache
 from grader.answers import mutations
 from lab2check import cases as cases_mod
-from lab2check import checks, mistakes, probes
+from lab2check import checks, mistakes, probes, trajectory
 from lab2check.checks import Result, Tolerances
 
 TOL = Tolerances(rtol=1e-5, atol=1e-9)
@@ -145,8 +145,8 @@ def test_the_trajectory_names_the_cause_from_its_shape(make, mistake):
     per_example[450:] = 2.6  # the last examples move the mean: a prefix's loss is not the whole data's
     prefixes = np.cumsum(per_example) / np.arange(1, 501)
     ref[0] = prefixes[-1]
-    context = checks.Trajectory(500, {}, 10, prefixes)
-    outcome = checks.trajectory_outcome(make(ref, prefixes), ref, 1e-3, "train(...)", 500, context)
+    context = trajectory.Trajectory(500, {}, 10, prefixes)
+    outcome = trajectory.trajectory_outcome(make(ref, prefixes), ref, 1e-3, "train(...)", 500, context)
     assert not outcome.passed
     assert outcome.mistake == mistake, outcome.message
     if mistake is None:
@@ -156,15 +156,15 @@ def test_the_trajectory_names_the_cause_from_its_shape(make, mistake):
 def test_the_trajectory_matches_a_known_mistakes_own_losses():
     ref = np.linspace(0.7, 0.5, 10)
     variant = np.linspace(0.7, 0.6, 10)
-    context = checks.Trajectory(500, {"bias-update-no-lr": variant, "lr-ignored": ref * 1.5})
-    outcome = checks.trajectory_outcome(variant * (1 + 1e-5), ref, 1e-3, "train(...)", 500, context)
+    context = trajectory.Trajectory(500, {"bias-update-no-lr": variant, "lr-ignored": ref * 1.5})
+    outcome = trajectory.trajectory_outcome(variant * (1 + 1e-5), ref, 1e-3, "train(...)", 500, context)
     assert outcome.mistake == "bias-update-no-lr"
 
 
 def test_losses_that_are_arrays_of_m_values_name_the_per_example_loss():
-    outcome = checks.not_floats("train(...)", "list", np.zeros((1, 500)), 500, 500)
+    outcome = trajectory.not_floats("train(...)", "list", np.zeros((1, 500)), 500, 500)
     assert outcome.mistake == "loss-per-example" and "(1, 500)" in outcome.message
-    assert checks.not_floats("train(...)", "str", None, 500, 500).mistake is None
+    assert trajectory.not_floats("train(...)", "str", None, 500, 500).mistake is None
 
 
 def test_the_gradient_check_is_taken_at_the_right_y_hat_and_may_skip_the_loss_values(tmp_path):

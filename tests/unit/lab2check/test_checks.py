@@ -11,7 +11,7 @@ import pytest
 
 from grader.rubric import load
 from grader.submission import run, score
-from lab2check import checks, mistakes
+from lab2check import checks, mistakes, trajectory
 from lab2check.cases import Case
 from lab2check.compare import Outcome, compare
 from lab2check.result import Result
@@ -194,8 +194,8 @@ def test_a_variant_is_named_only_when_it_is_clearly_the_closest_explanation():
 def test_the_trajectory_names_the_closest_variant_only():
     ref = np.linspace(0.7, 0.5, 10)
     linear = np.linspace(0.7, 0.6, 10)
-    context = checks.Trajectory(500, {"tanh-activation": linear * (1 + 4e-4), "missing-activation": linear})
-    outcome = checks.trajectory_outcome(linear.copy(), ref, 1e-3, "train(...)", 500, context)
+    context = trajectory.Trajectory(500, {"tanh-activation": linear * (1 + 4e-4), "missing-activation": linear})
+    outcome = trajectory.trajectory_outcome(linear.copy(), ref, 1e-3, "train(...)", 500, context)
     assert outcome.mistake == "missing-activation", outcome.message
     assert "tanh" not in outcome.message
 

@@ -14,7 +14,7 @@ import pytest
 
 from grader.submission import training
 from grader.submission import trusted_model as model
-from lab2check import checks, local, probes
+from lab2check import checks, local, probes, trajectory
 
 HIDDEN = 8
 
@@ -222,14 +222,14 @@ def test_variant_forward_passes_are_plain_numpy_of_the_returned_arrays():
 def test_a_trajectory_that_follows_the_named_variants_reference_passes():
     ref = np.linspace(0.7, 0.6, 10)
     tanh = np.linspace(0.7, 0.3, 10)
-    context = checks.Trajectory(500, {"tanh-activation": tanh, "fixed-m": ref / 120})
-    unnamed = checks.trajectory_outcome(tanh, ref, 1e-3, "train", 500, context)
+    context = trajectory.Trajectory(500, {"tanh-activation": tanh, "fixed-m": ref / 120})
+    unnamed = trajectory.trajectory_outcome(tanh, ref, 1e-3, "train", 500, context)
     assert not unnamed.passed and unnamed.mistake == "tanh-activation"
-    named = checks.Trajectory(500, context.variants, models=("tanh-activation",))
-    outcome = checks.trajectory_outcome(tanh, ref, 1e-3, "train", 500, named)
+    named = trajectory.Trajectory(500, context.variants, models=("tanh-activation",))
+    outcome = trajectory.trajectory_outcome(tanh, ref, 1e-3, "train", 500, named)
     assert outcome.passed and "trained in the tanh-activation model" in outcome.message
     # Another mistake on top of the variant is still one: the named model does not excuse it.
-    other = checks.trajectory_outcome(ref / 120, ref, 1e-3, "train", 500, named)
+    other = trajectory.trajectory_outcome(ref / 120, ref, 1e-3, "train", 500, named)
     assert not other.passed and other.mistake == "fixed-m"
 
 
@@ -277,9 +277,9 @@ def test_a_spike_that_comes_back_down_runs_every_epoch_and_is_told(tmp_path):
     assert result.status == "ok" and "diverged" not in result.outputs
     losses = result.outputs["losses"]
     assert losses.size == 500 and losses[1] > 10 * losses[0]
-    note = checks.spike_note(losses, 500)
+    note = trajectory.spike_note(losses, 500)
     assert "spiked from 0.693147 to 16.1181 at epoch 1" in note and "came back down by epoch 6" in note
-    out = checks.evaluate_training(losses, False, losses, 500, 10, 1e-3, 0.5, "train")
+    out = trajectory.evaluate_training(losses, False, losses, 500, 10, 1e-3, 0.5, "train")
     assert dict(out)["final_loss"].passed and "spiked" in dict(out)["final_loss"].message
 
 
@@ -287,8 +287,8 @@ def test_a_loss_that_stays_high_is_stopped_after_the_window_and_a_nan_at_once(tm
     high = _run_spiky(tmp_path / "high", {e: "wrong" for e in range(1, 500)}, window=20)
     assert int(high.outputs["diverged"].reshape(-1)[0]) == probes.STAYED_HIGH
     assert high.outputs["losses"].size == 21  # the first loss, then 20 epochs above 10 times it
-    message = dict(checks.evaluate_training(high.outputs["losses"], probes.STAYED_HIGH, np.ones(500), 500, 10,
-                                            1e-3, 0.5, "train", watch=(10.0, 20)))["final_loss"].message
+    message = dict(trajectory.evaluate_training(high.outputs["losses"], probes.STAYED_HIGH, np.ones(500), 500,
+                                                10, 1e-3, 0.5, "train", watch=(10.0, 20)))["final_loss"].message
     assert "stayed above 10 times its first (0.693147) for 20 epochs in a row" in message
     nan = _run_spiky(tmp_path / "nan", {3: "nan"})
     assert int(nan.outputs["diverged"].reshape(-1)[0]) == probes.NOT_FINITE and nan.outputs["losses"].size == 4
