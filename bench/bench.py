@@ -842,6 +842,7 @@ def section_similarity(ctx) -> dict:
 
     import similarity_compare  # beside this script, on sys.path as its folder
 
+    from grader.batch.outdir import OutDir
     from grader.batch.similarity import compare as similarity_report
     from grader.batch.similarity import near_duplicates
     n = 100
@@ -865,7 +866,7 @@ def section_similarity(ctx) -> dict:
             cpu, t = time.process_time(), time.perf_counter()
             result = similarity_report.for_batch(rows, root / "out", root / "in", ctx["rubric"])
             times.append((time.perf_counter() - t, time.process_time() - cpu))
-        html = (root / "out" / similarity_report.HTML).stat().st_size
+        html = OutDir(root / "out").similarity_html.stat().st_size
     same = [p for p in result.pairs if p.b.role == "student" and origin[p.a.key] == origin[p.b.key]]
     other = [p for p in result.pairs if p.b.role == "student" and origin[p.a.key] != origin[p.b.key]]
     out.update({"pairs": len(result.pairs), "wall_s": rnd(median([w for w, _ in times])),

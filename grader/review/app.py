@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, redirect, render_template, request, send_file, url_for
 from markupsafe import Markup
 
+from grader.batch.outdir import OutDir
 from grader.errors import UsageError
 from grader.render.common import pts
 from grader.review import export as export_mod
@@ -270,7 +271,7 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
         key = review.by_anon.get(anon)
         if key is None:
             abort(404)
-        folder = review.out / "students" / key
+        folder = OutDir(review.out).student(key)
         for name in FIGURE_NAMES:
             path = folder / name
             if path.is_file() and not path.is_symlink():

@@ -27,8 +27,6 @@ from pathlib import Path
 
 from grader.review.answers import random_salt
 
-FILE = "gradebook.sqlite"
-
 MIGRATIONS = [
     # 1: grades of groups and members, the audit trail, settings
     """

@@ -42,7 +42,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from grader import names
-from grader.batch.intake import BAD_MESSAGE, NO_ARCHIVE, Submission, files
+from grader.batch.intake import BAD_MESSAGE, NO_ARCHIVE, Handin, files
 from grader.errors import UsageError
 
 MAX_HEADER_CHARS = 8 << 10    # one header's raw value (a long legitimate References is a few KB)
@@ -121,7 +121,7 @@ def parse_subject(subject: str) -> tuple[str, names.StudentName | None]:
     return group, names.parse_name(rest)
 
 
-def collect(path: Path, fmt: str, incoming: Path, zone: str = "UTC") -> tuple[list[Submission], list[str]]:
+def collect(path: Path, fmt: str, incoming: Path, zone: str = "UTC") -> tuple[list[Handin], list[str]]:
     """Every message of the mailbox at ``path`` as records; notes for the teacher. ``zone``
     (``lateness.timezone``) is the one mbox ``From `` lines are read in."""
     messages = list(_messages(path, fmt, zone))
@@ -186,14 +186,14 @@ def _header(msg, name: str, limit: int) -> str:
         return "(not read: over the caps)"
 
 
-def _bad(label: str, why: str, order: tuple, msg=None) -> Submission:
+def _bad(label: str, why: str, order: tuple, msg=None) -> Handin:
     sender = _header(msg, "from", 120) if msg is not None else ""
     subject = _header(msg, "subject", 200) if msg is not None else ""
-    return Submission(None, "", None, "mail", sender=sender, subject=subject, status=BAD_MESSAGE,
+    return Handin(None, "", None, "mail", sender=sender, subject=subject, status=BAD_MESSAGE,
                       reason=f"{label}: {why}", order=order, fallback=_address(sender) or label)
 
 
-def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=None) -> list[Submission]:
+def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=None) -> list[Handin]:
     try:
         msg = email.parser.BytesParser(policy=_BoundedPolicy(budget=[MAX_DECODED_CHARS])).parsebytes(data)
     except HeaderTooLarge as err:
@@ -208,7 +208,7 @@ def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=No
             return [_bad(label, f"not read: {too_many}", order, msg)]
         if _cut_short(msg):
             return [_bad(label, "the message is cut short (a MIME part has no end boundary)", order, msg)]
-        return _submissions(msg, label, order, incoming, delivered)
+        return _handins(msg, label, order, incoming, delivered)
     except HeaderTooLarge as err:
         return [_bad(label, f"not read: {err}", order, msg)]
     except Exception as err:  # noqa: BLE001 - a malformed header or part costs this message only
@@ -336,7 +336,7 @@ def _attachments(msg: EmailMessage, env: dict, label: str):
     yield env, str(filename or ""), data
 
 
-def _submissions(msg: EmailMessage, label: str, order: tuple, incoming: Path, delivered=None) -> list[Submission]:
+def _handins(msg: EmailMessage, label: str, order: tuple, incoming: Path, delivered=None) -> list[Handin]:
     outer = _envelope(msg, label, delivered)
     found, others = [], []
     for n, (env, filename, data) in enumerate(_attachments(msg, outer, label)):
@@ -350,13 +350,13 @@ def _submissions(msg: EmailMessage, label: str, order: tuple, incoming: Path, de
         return found
     group, student = parse_subject(outer["subject"])
     why = "no archive attached" + (f" (attachments: {', '.join(others)})" if others else "")
-    return [Submission(None, "", student, "mail", group=group, received=outer["received"],
+    return [Handin(None, "", student, "mail", group=group, received=outer["received"],
                        sender=outer["sender"], subject=outer["subject"], warnings=list(outer["warnings"]),
                        status=NO_ARCHIVE, reason=f"{label}: {why}", order=order,
                        fallback=_address(outer["sender"]) or label, reply=outer["reply"])]
 
 
-def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label: str) -> Submission:
+def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label: str) -> Handin:
     group, from_subject = parse_subject(env["subject"])
     from_file = names.parse_name(name)
     warnings = list(env["warnings"])
@@ -371,6 +371,6 @@ def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label
                         "named after the sender")
     if name != filename:
         warnings.append(f"the attachment's name {files.shown(filename, 120)!r} was stored as {name!r}")
-    return Submission(path, name, from_subject or from_file, "mail", group=group, received=env["received"],
+    return Handin(path, name, from_subject or from_file, "mail", group=group, received=env["received"],
                       sender=env["sender"], subject=env["subject"], warnings=warnings, order=order,
                       fallback=_address(env["sender"]) or name, reply=env["reply"])

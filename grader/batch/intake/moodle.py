@@ -30,7 +30,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from grader import names
-from grader.batch.intake import NO_ARCHIVE, Submission, files
+from grader.batch.intake import NO_ARCHIVE, Handin, files
 from grader.errors import UsageError
 
 ENTRY = re.compile(r"(?P<name>[^_/]*)_(?P<id>\d+)_(?P<plugin>assign(?:submission|feedback)_[a-z0-9]+)(?P<tail>_.*)?",
@@ -54,7 +54,7 @@ class _Participant:
         self.others: list[str] = []
 
 
-def collect(path: Path, incoming: Path, late, worksheet=None) -> tuple[list[Submission], list[str]]:
+def collect(path: Path, incoming: Path, late, worksheet=None) -> tuple[list[Handin], list[str]]:
     zone = late.timezone
     notes = []
     if path.is_dir():
@@ -167,7 +167,7 @@ def _add_file(p: _Participant, m: re.Match, path: Path, original: str, folder: s
     p.files.append((original, st.st_size, mtime, lambda path=path: open(path, "rb"), path))
 
 
-def _records(p: _Participant, order: int, incoming: Path, late, worksheet, time_source: str) -> list[Submission]:
+def _records(p: _Participant, order: int, incoming: Path, late, worksheet, time_source: str) -> list[Handin]:
     fullname = files.shown(p.fullname, 120)
     cap = MAX_ARCHIVE_MB << 20
     group = worksheet.group(p.pid) if worksheet is not None and p.pid in worksheet.rows else ""
@@ -201,7 +201,7 @@ def _records(p: _Participant, order: int, incoming: Path, late, worksheet, time_
         return records
     from_moodle = names.StudentName(last=fullname, first="", key=names.fallback_key(fullname))
     why = "no archive among the submitted files" + (f": {', '.join(others)}" if others else "")
-    return [Submission(None, "", from_moodle, "moodle", group=group, received=submitted, participant=p.pid,
+    return [Handin(None, "", from_moodle, "moodle", group=group, received=submitted, participant=p.pid,
                        moodle_folder=folder, status=NO_ARCHIVE, reason=why, order=(order,))]
 
 
@@ -211,11 +211,11 @@ def _words(text: str) -> set[str]:
     return {w.casefold() for w in re.split(r"[\s_.-]+", plain) if w}
 
 
-def _record(p, fullname, path, name, group, received, warnings, order, folder) -> Submission:
+def _record(p, fullname, path, name, group, received, warnings, order, folder) -> Handin:
     from_file = names.parse_name(name)
     if from_file and _words(f"{from_file.last} {from_file.first}") != _words(p.fullname) \
             and p.fullname.casefold() != "participant":
         warnings.append(f"the archive's name reads as {from_file} but Moodle's participant is {fullname}")
     name_of = from_file or names.StudentName(last=fullname, first="", key=names.fallback_key(fullname))
-    return Submission(path, name, name_of, "moodle", group=group, received=received, participant=p.pid,
+    return Handin(path, name, name_of, "moodle", group=group, received=received, participant=p.pid,
                       moodle_folder=folder, warnings=warnings, order=order)

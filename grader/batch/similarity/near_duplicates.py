@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import fsutil
+from grader.batch import outdir
 
 K = 13                  # tokens per k-gram: longer than the idioms every solution shares
 W = 6                   # winnowing window: any shared run of W + K - 1 = 18 tokens is found
@@ -52,7 +53,6 @@ MIN_FINGERPRINTS = 4    # fewer than this once the skeleton is taken out: nothin
 MAX_FILES = 60
 MAX_FILE_BYTES = 256 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024
-CODE_FILE = "code.json"
 
 _BUILTINS = frozenset(dir(builtins))
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER, tokenize.INDENT,
@@ -233,14 +233,14 @@ def save_code(package, folder, archive_sha256: str) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"archive_sha256": archive_sha256, "files": files, "notes": notes}, ensure_ascii=False)
-    fsutil.atomic_write(folder / CODE_FILE, data)
+    fsutil.atomic_write(folder / outdir.CODE_JSON, data)
 
 
 def load_code(folder, archive_sha256: str) -> dict[str, str] | None:
     """The files saved by ``save_code`` for this archive, or None (missing, another archive's,
     unreadable)."""
     try:
-        data = json.loads((Path(folder) / CODE_FILE).read_text(encoding="utf-8"))
+        data = json.loads((Path(folder) / outdir.CODE_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("archive_sha256") != archive_sha256:
