@@ -92,6 +92,7 @@ def parse_name(filename) -> StudentName | None:
     words = _name_words(_stem(filename))
     if not words:
         return None
+    first: list[str]
     if len(words) == 1:
         if not _is_upper(words[0]):
             return None

@@ -81,10 +81,14 @@ def _one(record: intake.Handin) -> Archive:
 
 
 def _base_key(a: Archive) -> str:
+    # A key is always found: else the hash of the name's bytes.
+    fallback = "archive-" + hashlib.sha1(os.fsencode(a.file)).hexdigest()[:8]
+    if a.record is None:
+        return fallback
     try:
         return a.record.key
-    except Exception:  # noqa: BLE001 - a key is always found: the hash of the name's bytes
-        return "archive-" + hashlib.sha1(os.fsencode(a.file)).hexdigest()[:8]
+    except Exception:  # noqa: BLE001 - a name that cannot even be made a key
+        return fallback
 
 
 def plan(records: list[intake.Handin]) -> list[Archive]:

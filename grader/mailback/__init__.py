@@ -162,7 +162,7 @@ def run(out, *, sender: str, mbox=None, smtp: str | None = None, security: str =
         host, _, port = str(smtp).rpartition(":")
         if not host or not port.isdigit():
             raise UsageError(f"--smtp {smtp!r}: expected HOST:PORT (smtp.univ.example:587)")
-        channel = deliver.Smtp(host.strip("[]"), int(port), security, cafile)
+        channel: deliver.Smtp | deliver.Mbox = deliver.Smtp(host.strip("[]"), int(port), security, cafile)
     else:
         channel = deliver.Mbox(Path(mbox))
     recipients.read_csv(out)     # no batch there: one line, before anything is written

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, redirect, render_template, request, send_file, url_for
@@ -55,7 +56,7 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
     def _auth():
         given = request.args.get("token")
         if given is not None and hmac.compare_digest(given, app.config["TOKEN"]):
-            args = {k: v for k, v in request.args.items() if k != "token"}
+            args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "token"}
             resp = redirect(url_for(request.endpoint, **(request.view_args or {}), **args)
                             if request.endpoint else "/")
             resp.set_cookie(COOKIE, app.config["TOKEN"], httponly=True, samesite="Strict")

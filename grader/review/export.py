@@ -41,8 +41,9 @@ def manual_rows(review: Review) -> list[tuple[str, str, str, str]]:
             snap = review.snapshot(q, gb)
             for a in review.answers[q]:
                 state = review.state(a, snap)
-                if state.graded:
-                    rows.append((a.key, q, pts(review.points(q, state.grade)), review.comment(q, state.grade)))
+                grade = state.grade
+                if state.graded and grade is not None:   # graded: a grade, and a current one
+                    rows.append((a.key, q, pts(review.points(q, grade)), review.comment(q, grade)))
     finally:
         gb.close()
     order = {q: i for i, q in enumerate(review.questions)}

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from grader import names
 from grader.batch import lateness
+from grader.batch.intake.worksheet import Worksheet
 from grader.errors import UsageError
 from grader.results import RowStatus
 
@@ -90,7 +91,7 @@ class Intake:
     source: str                  # folder | mail | moodle
     records: list[Handin]
     notes: list[str] = field(default_factory=list)   # for the teacher: what was skipped and why
-    worksheet: object = None     # grader.batch.intake.worksheet.Worksheet when one was given
+    worksheet: Worksheet | None = None     # Moodle's grading worksheet, when one was given
 
 
 def detect(source) -> str:

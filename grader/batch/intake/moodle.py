@@ -20,13 +20,16 @@ modified (submission)" when a worksheet is given; else the zip member's time (or
 modification time in an unpacked folder), with a warning saying so: Moodle's zip does not
 carry the submission time, and a zip's times have no zone (read in ``lateness.timezone``).
 """
+import functools
 import os
 import re
 import stat
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from grader import names
@@ -45,12 +48,16 @@ def looks_like_download(folder: Path) -> bool:
     return any(ENTRY.fullmatch(p.name) for p in folder.iterdir() if not p.name.startswith("."))
 
 
+def _read_binary(path: Path) -> IO[bytes]:
+    return open(path, "rb")
+
+
 class _Participant:
     def __init__(self, pid: str, fullname: str):
         self.pid, self.fullname = pid, fullname
         self.folder = ""                       # the feedback zip's folder name
         # (original name, size, mtime, opener, the file itself in an unpacked folder else None)
-        self.files: list[tuple[str, int, datetime, object, Path | None]] = []
+        self.files: list[tuple[str, int, datetime, Callable[[], IO[bytes]], Path | None]] = []
         self.others: list[str] = []
 
 
@@ -110,8 +117,9 @@ def _participant(participants: dict, m: re.Match) -> _Participant:
     return p
 
 
-def _scan_zip(zf: zipfile.ZipFile, zone: str) -> tuple[dict, list[str]]:
-    participants, ignored = {}, []
+def _scan_zip(zf: zipfile.ZipFile, zone: str) -> tuple[dict[str, _Participant], list[str]]:
+    participants: dict[str, _Participant] = {}
+    ignored: list[str] = []
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
         if info.is_dir():
             continue
@@ -129,12 +137,13 @@ def _scan_zip(zf: zipfile.ZipFile, zone: str) -> tuple[dict, list[str]]:
         if not p.folder or flat:
             p.folder = f"{m['name']}_{m['id']}_{_FILE_PLUGIN}_" if flat else parts[0]
         mtime = datetime(*info.date_time, tzinfo=ZoneInfo(zone))
-        p.files.append((original, info.file_size, mtime, lambda info=info: zf.open(info), None))
+        p.files.append((original, info.file_size, mtime, functools.partial(zf.open, info), None))
     return participants, ignored
 
 
-def _scan_folder(folder: Path, zone: str) -> tuple[dict, list[str]]:
-    participants, ignored = {}, []
+def _scan_folder(folder: Path, zone: str) -> tuple[dict[str, _Participant], list[str]]:
+    participants: dict[str, _Participant] = {}
+    ignored: list[str] = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
@@ -164,7 +173,7 @@ def _add_file(p: _Participant, m: re.Match, path: Path, original: str, folder: s
         return
     p.folder = p.folder or folder
     mtime = datetime.fromtimestamp(st.st_mtime, timezone.utc).astimezone(ZoneInfo(zone))
-    p.files.append((original, st.st_size, mtime, lambda path=path: open(path, "rb"), path))
+    p.files.append((original, st.st_size, mtime, functools.partial(_read_binary, path), path))
 
 
 def _records(p: _Participant, order: int, incoming: Path, late, worksheet, time_source: str) -> list[Handin]:

@@ -196,6 +196,7 @@ def compare(entries: list[Entry], settings, skeleton: dict[str, str] | None = No
             continue
         if a.role != "student" or (b.role == "student" and b.key < a.key):
             a, b = b, a          # a student on the left, the smaller key when both are
+        assert a.prints is not None and b.prints is not None   # set for every entry above
         s = nd.score(a.prints, b.prints)
         pairs.append(Pair(a, b, s, s >= settings.threshold))
     pairs.sort(key=lambda p: (-p.score, p.a.key, p.b.key))

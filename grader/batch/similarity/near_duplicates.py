@@ -39,6 +39,7 @@ import io
 import json
 import keyword
 import tokenize
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,12 +72,13 @@ class Token:
 def tokens(source: str) -> list[Token]:
     """The normalised tokens of one file; a file that does not tokenize keeps what came before
     the error (a syntax error is no reason to be left out of the comparison)."""
-    raw = []
+    raw: list[tokenize.TokenInfo] = []
     try:
         raw.extend(tokenize.generate_tokens(io.StringIO(source).readline))   # keeps what came before an error
     except (tokenize.TokenError, SyntaxError, ValueError):
         pass
-    kept, previous, depth = [], None, 0
+    kept: list[Token] = []
+    previous, depth = None, 0
     items = [t for t in raw if t.type not in (tokenize.COMMENT, tokenize.NL)]
     for i, tok in enumerate(items):
         following = items[i + 1] if i + 1 < len(items) else None
@@ -151,7 +153,7 @@ def boilerplate(files: dict[str, str], k: int = K) -> set[int]:
     return {h for text in files.values() for h in kgram_hashes(tokens(text), k)}
 
 
-def fingerprints(files: dict[str, str], skip: set[int] = frozenset(), k: int = K, w: int = W) -> Prints:
+def fingerprints(files: dict[str, str], skip: AbstractSet[int] = frozenset(), k: int = K, w: int = W) -> Prints:
     """The winnowed fingerprints of a submission's files, without those in ``skip``."""
     out = Prints(dict(files))
     for name in sorted(files):
@@ -209,7 +211,9 @@ def read_package(package) -> tuple[dict[str, str], list[str]]:
     characters, NUL characters replaced (they are data, not code, and break some viewers).
     """
     package = Path(package)
-    files, notes, total = {}, [], 0
+    files: dict[str, str] = {}
+    notes: list[str] = []
+    total = 0
     paths = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts and not p.is_symlink()
                    and p.is_file())
     for path in paths:
