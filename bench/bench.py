@@ -745,10 +745,10 @@ def section_batch(ctx) -> dict:
     rubric = ctx["rubric"]
     out = {"archives": n}
     try:
-        from grader.batch import run as batch
+        from grader.batch.run import run
         impl = "grader.batch.run.run"
     except Exception as err:  # noqa: BLE001 - the batch module is optional here
-        batch, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch.run: {type(err).__name__}: {err})"
+        run, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch.run: {type(err).__name__}: {err})"
     out["implementation"] = impl
     with tempfile.TemporaryDirectory(prefix="lab2-bench-batch-") as tmp:
         folder = Path(tmp) / "submissions"
@@ -757,18 +757,18 @@ def section_batch(ctx) -> dict:
             say(f"batch: {n} archives, --jobs {jobs} ({impl.split(' (')[0]})")
             watch = ProcWatch(interval=0.05).__enter__()
             t = time.perf_counter()
-            if batch is not None:
+            if run is not None:
                 try:
                     try:
-                        result = batch.run(folder, Path(tmp) / f"out-{jobs}", rubric, jobs=jobs, force=True, progress=False)
+                        result = run(folder, Path(tmp) / f"out-{jobs}", rubric, jobs=jobs, force=True, progress=False)
                     except TypeError:
-                        result = batch.run(folder, Path(tmp) / f"out-{jobs}", rubric, jobs=jobs, force=True)
+                        result = run(folder, Path(tmp) / f"out-{jobs}", rubric, jobs=jobs, force=True)
                     full = [full_marks(r.report) for r in result.rows]
                 except Exception as err:  # noqa: BLE001 - fall back and say so
-                    batch, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch.run.run failed: {err})"
+                    run, impl = None, f"process pool over api.grade(concurrency=1) (grader.batch.run.run failed: {err})"
                     out["implementation"] = impl
                     t = time.perf_counter()
-            if batch is None:
+            if run is None:
                 import concurrent.futures
                 import multiprocessing
                 with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -789,8 +789,8 @@ def section_batch(ctx) -> dict:
 
 def section_cluster(ctx) -> dict:
     """Batch wall time on a Dask LocalCluster against the local worker processes, alternated."""
-    from grader.batch import run as batch
     from grader.batch.engines import dask_engine
+    from grader.batch.run import run
     n, reps, rubric = (4 if ctx["quick"] else 8), ctx["reps"] or (1 if ctx["quick"] else 2), ctx["rubric"]
     runs = {"jobs2": [], "dask2": [], "dask1": [], "dask2_start": [], "dask1_start": []}
     cpu = {k: [] for k in ("jobs2", "dask2", "dask1")}   # children CPU, their run-queue wait, the workers' CPU
@@ -812,7 +812,7 @@ def section_cluster(ctx) -> dict:
                 watch = ProcWatch(interval=0.05).__enter__()
                 try:
                     t = time.perf_counter()
-                    result = batch.run(folder, out, rubric, jobs=workers, force=True, progress=False, engine=engine)
+                    result = run(folder, out, rubric, jobs=workers, force=True, progress=False, engine=engine)
                     runs[kind].append(time.perf_counter() - t)
                 finally:
                     watch.__exit__(None, None, None)
@@ -842,6 +842,7 @@ def section_similarity(ctx) -> dict:
 
     import similarity_compare  # beside this script, on sys.path as its folder
 
+    from grader.batch.outdir import OutDir
     from grader.batch.similarity import compare as similarity_report
     from grader.batch.similarity import near_duplicates
     n = 100
@@ -865,7 +866,7 @@ def section_similarity(ctx) -> dict:
             cpu, t = time.process_time(), time.perf_counter()
             result = similarity_report.for_batch(rows, root / "out", root / "in", ctx["rubric"])
             times.append((time.perf_counter() - t, time.process_time() - cpu))
-        html = (root / "out" / similarity_report.HTML).stat().st_size
+        html = OutDir(root / "out").similarity_html.stat().st_size
     same = [p for p in result.pairs if p.b.role == "student" and origin[p.a.key] == origin[p.b.key]]
     other = [p for p in result.pairs if p.b.role == "student" and origin[p.a.key] != origin[p.b.key]]
     out.update({"pairs": len(result.pairs), "wall_s": rnd(median([w for w, _ in times])),

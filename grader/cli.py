@@ -29,7 +29,7 @@ def _parser():
     g.add_argument("--manual", metavar="CSV", help="hand-given points: question, points, comment")
     g.add_argument("--jobs", type=int, default=2, help="children run side by side for one submission (1 or 2)")
     b = sub.add_parser("batch", help="grade every submission of a folder, a mailbox or a Moodle download")
-    b.add_argument("folder", metavar="SOURCE",
+    b.add_argument("source", metavar="SOURCE",
                    help="a folder of archives, an mbox file, a Maildir, a folder of .eml files, or Moodle's "
                         "'Download all submissions' zip (or its unpacked folder)")
     b.add_argument("--out", default="out", help="output folder (default: out)")
@@ -125,7 +125,7 @@ def _grade(args) -> int:
 
 def _batch(args) -> int:
     from grader import api
-    from grader.batch import run as batch
+    from grader.batch.run import run
     rubric = api.load_rubric(args.rubric)
     engine = contextlib.nullcontext()
     if args.scheduler or args.cluster or args.cluster_config:
@@ -134,9 +134,9 @@ def _batch(args) -> int:
         from grader.batch.engines import dask_engine  # imported only here: a local batch does not pay for Dask
         engine = dask_engine.open_engine(args.scheduler, args.cluster, args.cluster_config)
     with engine:
-        result = batch.run(args.folder, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
-                           force=args.force, manual_csv=args.manual, compare_with=args.compare_with,
-                           worksheet=args.moodle_worksheet, engine=engine if args.scheduler or args.cluster else None)
+        result = run(args.source, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
+                     force=args.force, manual_csv=args.manual, compare_with=args.compare_with,
+                     worksheet=args.moodle_worksheet, engine=engine if args.scheduler or args.cluster else None)
     return 3 if result.internal_errors else 0
 
 

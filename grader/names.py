@@ -42,7 +42,8 @@ deduplicates (e.g. with a hash of the archive). ``fallback_key`` gives a key for
 names ``parse_name`` cannot read. Every key is at most ``MAX_KEY`` bytes (64, ASCII): a longer
 one keeps its start and ends with ``~`` and 8 hex digits of the sha1 of the whole key, so a
 file name of 79 Cyrillic words still makes a folder name the file system accepts, with room
-for the caller's suffixes. Names holding undecodable bytes (``surrogateescape``) are read too.
+for the caller's suffixes (a student folder's name, suffixes included, is at most
+``grader.batch.plan.MAX_FOLDER`` bytes). Names holding undecodable bytes (``surrogateescape``) are read too.
 """
 import hashlib
 import re
@@ -59,8 +60,10 @@ _LAB_TOKEN = re.compile(r"(?:lab|labo|tp|dlcv|lab\d*dlcv)", re.IGNORECASE)
 # Lower-case particles of compound last names (French, Dutch, German, Italian, Spanish, Arabic).
 _PARTICLES = {"de", "del", "della", "der", "des", "di", "du", "da", "dos", "das", "la", "le",
               "van", "von", "den", "ter", "ten", "zu", "bin", "ibn", "al", "el"}
-# Letters NFKD does not decompose into an ASCII base letter.
+# Bytes of a name key (``StudentName.key``, ``fallback_key``). A student folder's name adds
+# suffixes to it and has its own bound, ``grader.batch.plan.MAX_FOLDER``.
 MAX_KEY = 64
+# Letters NFKD does not decompose into an ASCII base letter.
 _ASCII_EXTRA = str.maketrans({"ß": "ss", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O",
                               "ø": "o", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d",
                               "Þ": "Th", "þ": "th", "ı": "i"})
@@ -89,6 +92,7 @@ def parse_name(filename) -> StudentName | None:
     words = _name_words(_stem(filename))
     if not words:
         return None
+    first: list[str]
     if len(words) == 1:
         if not _is_upper(words[0]):
             return None

@@ -13,6 +13,8 @@ OUT holds::
     students/<key>/report.json      the whole grade (Report.to_dict, hidden checks included)
                    results.json     Gradescope's format
                    feedback.md      for the student
+                   feedback.html    none written by the batch: where a teacher puts one, mail-back
+                                    attaches it beside feedback.md (grader.mailback)
                    loss_curves.png  the student's training losses beside the reference's
                    figure.<ext>     Q3.1's figure when the submission has an image (grader.submission.figure),
                                     shown in feedback.md for the teacher grading it by hand
@@ -26,14 +28,18 @@ OUT holds::
                                     the row from it); written last, so it marks the folder complete
     gradebook.sqlite                the review app's hand grades (grader.review): never touched by a batch
     review/manual.csv, review/suggestions-<q>.json   the review app's export and its cache
+    mail-back/journal.jsonl         every reply mail-back sent or drafted (grader.mailback.journal)
+    mail-back/.lock                 held by a running mail-back (exclusive): two would send twice
     incoming/<mail|moodle>/...      archives taken out of mails and Moodle zips (kept: they are graded)
     moodle/                         feedback-files.zip and the filled worksheet (Moodle sources)
     .work/                          the workers' private extraction folders (removed at the end)
+    .work-similarity/               the similarity report's unpacked archives (removed at the end)
     .batch.lock                     held while a batch writes OUT (exclusive) or mail-back reads it
                                     (shared): two at once would mix rows
 
-``<key>`` is the student's folder key (``grader.batch.plan``: ``names.MAX_KEY`` ASCII bytes and
-a suffix at most).
+``<key>`` is the student's folder key (``grader.batch.plan``): a name key of at most
+``names.MAX_KEY`` ASCII bytes, with the suffixes that make it unique, at most ``plan.MAX_FOLDER``
+bytes in all.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,15 +53,21 @@ STUDENTS = "students"
 GRADEBOOK = "gradebook.sqlite"
 REVIEW = "review"
 MANUAL_CSV = "manual.csv"        # in review/
+SUGGESTIONS = "suggestions-{question}.json"   # in review/
+MAIL_BACK = "mail-back"
+JOURNAL = "journal.jsonl"        # in mail-back/
+MAIL_BACK_LOCK = ".lock"         # in mail-back/
 INCOMING = "incoming"
 MOODLE = "moodle"
 WORK = ".work"
+WORK_SIMILARITY = ".work-similarity"
 LOCK = ".batch.lock"
 
 # a student's folder, students/<key>/
 REPORT_JSON = "report.json"
 RESULTS_JSON = "results.json"
 FEEDBACK_MD = "feedback.md"
+FEEDBACK_HTML = "feedback.html"  # never written by the batch (see above)
 LOSS_CURVES = "loss_curves.png"
 FIGURE = "figure"                # figure.<ext>: the suffix is the image's (grader.submission.figure)
 REPORT_MD = "REPORT.md"
@@ -69,7 +81,7 @@ class OutDir:
     """A batch's output folder ``root``: ``OutDir(out).student(key)``, ``.grades_csv``, ..."""
     root: Path
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 
     def student(self, key: str, name: str | None = None) -> Path:
@@ -110,6 +122,18 @@ class OutDir:
         return self.root / REVIEW
 
     @property
+    def manual_csv(self) -> Path:
+        return self.root / REVIEW / MANUAL_CSV
+
+    def suggestions(self, question: str) -> Path:
+        """``review/suggestions-<question>.json``: the review app's cached merges of one question."""
+        return self.root / REVIEW / SUGGESTIONS.format(question=question)
+
+    @property
+    def mail_back(self) -> Path:
+        return self.root / MAIL_BACK
+
+    @property
     def incoming(self) -> Path:
         return self.root / INCOMING
 
@@ -120,6 +144,10 @@ class OutDir:
     @property
     def work(self) -> Path:
         return self.root / WORK
+
+    @property
+    def work_similarity(self) -> Path:
+        return self.root / WORK_SIMILARITY
 
     @property
     def lock(self) -> Path:

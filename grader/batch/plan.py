@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import names
-from grader.batch import intake, lateness
+from grader.batch import intake, lateness, outdir
+from grader.batch.outdir import OutDir
 from grader.batch.task import file_sha256
 from grader.render import neutralise as N
 from grader.results import RowStatus
 
-MAX_KEY = 80   # bytes of a student folder's name, suffixes included
+# Bytes of a student folder's name: a name key (at most ``names.MAX_KEY``) and the suffixes that
+# make it unique (``-<sha256 prefix>``, ``-<n>``, ``-from-<address>``).
+MAX_FOLDER = 80
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Archive:
     notes: list[str] = field(default_factory=list)
     refused: str = ""          # why it cannot even be read (not a regular file, no archive, ...)
     failed: str = ""           # the grader's own failure while planning it (internal-error)
-    record: intake.Submission | None = None   # what the intake found
+    record: intake.Handin | None = None   # what the intake found
     status: RowStatus = RowStatus.BAD_ARCHIVE   # the row's status when refused
 
     @property
@@ -60,7 +63,7 @@ class Archive:
 
 
 
-def _one(record: intake.Submission) -> Archive:
+def _one(record: intake.Handin) -> Archive:
     path = record.path
     a = Archive(path, record.file, "", record.name, notes=list(record.warnings), record=record)
     if path is None:           # a message without an archive, or one that could not be read
@@ -78,13 +81,17 @@ def _one(record: intake.Submission) -> Archive:
 
 
 def _base_key(a: Archive) -> str:
+    # A key is always found: else the hash of the name's bytes.
+    fallback = "archive-" + hashlib.sha1(os.fsencode(a.file)).hexdigest()[:8]
+    if a.record is None:
+        return fallback
     try:
         return a.record.key
-    except Exception:  # noqa: BLE001 - a key is always found: the hash of the name's bytes
-        return "archive-" + hashlib.sha1(os.fsencode(a.file)).hexdigest()[:8]
+    except Exception:  # noqa: BLE001 - a name that cannot even be made a key
+        return fallback
 
 
-def plan(records: list[intake.Submission]) -> list[Archive]:
+def plan(records: list[intake.Handin]) -> list[Archive]:
     """Every archive the intake found, with its unique folder key, in the intake's order."""
     archives = [_one(r) for r in records]
     base = {id(a): names.bounded(_base_key(a)) for a in archives}
@@ -103,7 +110,7 @@ def plan(records: list[intake.Submission]) -> list[Archive]:
         while unique in used:  # two identical copies under two names
             unique, n = f"{key}-{n}", n + 1
         used.add(unique)
-        a.key = names.bounded(unique, MAX_KEY)
+        a.key = names.bounded(unique, MAX_FOLDER)
     return archives
 
 
@@ -123,9 +130,10 @@ def stale_folders(out: Path, archives: list[Archive]) -> list[str]:
     """Student folders of earlier runs whose archive is no longer in FOLDER: left alone (they may
     hold the only copy of a grade), but named, since grades.csv no longer lists them."""
     keys = {a.key for a in archives}
-    stale = sorted(p.name for p in (out / "students").glob("*") if p.is_dir() and p.name not in keys)
+    layout = OutDir(out)
+    stale = sorted(p.name for p in layout.student_folders() if p.name not in keys)
     if not stale:
         return []
     shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
-    return [f"{len(stale)} folder{'s' if len(stale) > 1 else ''} in {out / 'students'} belong to no archive of "
-            f"the folder any more (left as they are, not in grades.csv): {shown}"]
+    return [f"{len(stale)} folder{'s' if len(stale) > 1 else ''} in {layout.students} belong to no archive of "
+            f"the folder any more (left as they are, not in {outdir.GRADES_CSV}): {shown}"]

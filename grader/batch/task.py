@@ -16,15 +16,13 @@ import traceback
 from pathlib import Path
 
 from grader import api, fsutil
-from grader.batch.similarity import fingerprint as similarity
-from grader.batch.similarity import near_duplicates
+from grader.batch import outdir
+from grader.batch.similarity import fingerprint, near_duplicates
 from grader.render import neutralise as N
 from grader.render import plots
 from grader.results import Report, RowStatus
 from grader.submission.archive import ArchiveError, extract, scratch_parent
 from grader.submission.locate import PackageError, find_package
-
-PNG = "loss_curves.png"
 
 
 def draw_curves(report: Report, path: Path) -> None:
@@ -56,7 +54,7 @@ def _fingerprint(path: Path, rubric, workdir, folder: Path) -> dict:
             package = find_package(unpacked.root).package
             with contextlib.suppress(OSError):
                 near_duplicates.save_code(package, folder, file_sha256(path))
-            return similarity.fingerprint(package)
+            return fingerprint.fingerprint(package)
     except Exception:  # noqa: BLE001 - the fingerprint is a hint for the teacher, never worth a row
         return {}
 
@@ -90,13 +88,13 @@ def _grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
     except Exception as err:  # noqa: BLE001 - the grader's failure, never the student's zero
         report = not_graded(student, path.name, RowStatus.INTERNAL_ERROR, f"{type(err).__name__}: {err}", rubric)
         report.warnings.append(traceback.format_exc(limit=5))
-    fingerprint = {}
+    hashes: dict = {}
     if report.questions:
-        fingerprint = _fingerprint(path, rubric, workdir, folder)
+        hashes = _fingerprint(path, rubric, workdir, folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            draw_curves(report, folder / PNG)
+            draw_curves(report, folder / outdir.LOSS_CURVES)
         except Exception as err:  # noqa: BLE001 - a missing picture must not cost the grade
             report.warnings.append(f"the loss curves could not be drawn: {type(err).__name__}: {err}")
-    return {"report": report.to_dict(), "fingerprint": fingerprint}
+    return {"report": report.to_dict(), "fingerprint": hashes}
 

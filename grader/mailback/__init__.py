@@ -1,7 +1,7 @@
 """``python -m grader mail-back OUT``: after a mail batch, one reply per graded student.
 
 Stages, one module each:
-1. ``gradebook``: OUT's ``grades.csv`` joined with each ``students/<key>/`` (``mail.json``,
+1. ``recipients``: OUT's ``grades.csv`` joined with each ``students/<key>/`` (``mail.json``,
    ``report.json``, ``feedback.md``): one ``Student`` per graded row, or a ``Left`` saying why
    that row gets no mail (no archive, the grader's failure, a From that is not one clean
    address, not from mail). A row whose written parts are not graded yet is held (listed, not
@@ -37,18 +37,19 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from grader import fsutil
+from grader.batch import outdir
+from grader.batch.outdir import OutDir
 from grader.errors import UsageError
 
-from . import compose, deliver, gradebook
+from . import compose, deliver, recipients
 from .journal import Journal
 
-FOLDER = "mail-back"
 _OURS = re.compile(r"<lab2\.([0-9a-f]{24})@")
 
 
 @dataclass
 class Planned:
-    student: gradebook.Student
+    student: recipients.Student
     identity: str
     changed: list[str] | None = None     # what changed since the earlier reply (a resend), else None
     replaces: str = ""                   # the earlier reply's Message-ID
@@ -64,7 +65,7 @@ class Outcome:
     changed: list[tuple[str, list[str]]] = field(default_factory=list)   # regraded, not resent
     refused: list[tuple[str, str]] = field(default_factory=list)
     held: list[tuple[str, str]] = field(default_factory=list)            # written parts pending
-    left: list[gradebook.Left] = field(default_factory=list)
+    left: list[recipients.Left] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stopped: str = ""                                   # why the run stopped before the end
 
@@ -72,17 +73,18 @@ class Outcome:
 def teacher_address(text: str) -> Address:
     """``--from``: ``"Name <addr>"`` or ``addr``, a deliverable ASCII address."""
     name, addr = parseaddr(str(text))
-    if not gradebook.deliverable(addr) or any(c in str(text) for c in "\r\n"):
+    if not recipients.deliverable(addr) or any(c in str(text) for c in "\r\n"):
         raise UsageError(f"--from {text!r} is not an address (\"Name <teacher@univ.example>\")")
     return Address(display_name=name, addr_spec=addr)
 
 
 def _lock(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
-    return fsutil.locked(folder / ".lock", exclusive=True, busy=f"another mail-back is running on {folder.parent}")
+    return fsutil.locked(folder / outdir.MAIL_BACK_LOCK, exclusive=True,
+                         busy=f"another mail-back is running on {folder.parent}")
 
 
-def _warnings(students: list[gradebook.Student]) -> list[str]:
+def _warnings(students: list[recipients.Student]) -> list[str]:
     out = []
     for s in students:
         if s.also_from:
@@ -160,23 +162,23 @@ def run(out, *, sender: str, mbox=None, smtp: str | None = None, security: str =
         host, _, port = str(smtp).rpartition(":")
         if not host or not port.isdigit():
             raise UsageError(f"--smtp {smtp!r}: expected HOST:PORT (smtp.univ.example:587)")
-        channel = deliver.Smtp(host.strip("[]"), int(port), security, cafile)
+        channel: deliver.Smtp | deliver.Mbox = deliver.Smtp(host.strip("[]"), int(port), security, cafile)
     else:
         channel = deliver.Mbox(Path(mbox))
-    gradebook.read_csv(out)     # no batch there: one line, before anything is written
-    with _batch_idle(out), _lock(out / FOLDER):
+    recipients.read_csv(out)     # no batch there: one line, before anything is written
+    with _batch_idle(out), _lock(OutDir(out).mail_back):
         return _run(out, teacher, via, channel, not send, resend, pending_ok, pause, progress, clock)
 
 
 def _batch_idle(out: Path):
     """Held while OUT is read and replies go out: a batch writing OUT meanwhile could change a
     grade under the reply (``grader.batch.run`` takes this lock exclusively)."""
-    return fsutil.locked(out / ".batch.lock", exclusive=False,
+    return fsutil.locked(OutDir(out).lock, exclusive=False,
                          busy=f"a batch is writing to {out}: wait for it to finish")
 
 
 def _run(out, teacher, via, channel, dry_run, resend, pending_ok, pause, progress, clock) -> Outcome:
-    students, left = gradebook.read(out)
+    students, left = recipients.read(out)
     outcome = Outcome(via, via == "smtp" and dry_run, left=left, warnings=_warnings(students))
     ready = []
     for s in students:
@@ -185,7 +187,7 @@ def _run(out, teacher, via, channel, dry_run, resend, pending_ok, pause, progres
             outcome.held.append((s.key, "written parts not graded yet: " + ", ".join(pending)))
         else:
             ready.append(s)
-    journal = Journal(out / FOLDER)
+    journal = Journal(OutDir(out).mail_back)
     outcome.planned = plan(ready, via, journal, channel, resend, outcome)
     if outcome.dry_run or not outcome.planned:
         return outcome

@@ -1,6 +1,6 @@
 """One reply as an ``email.message.EmailMessage``: headers, a short plain-text body, attachments.
 
-- To: the From of the mail whose archive was graded (``gradebook.Student.address``), with that
+- To: the From of the mail whose archive was graded (``recipients.Student.address``), with that
   From's display name; never Reply-To or an address from a body.
 - Subject ``Re: <their subject>``, ``In-Reply-To`` their Message-ID and ``References`` theirs
   plus it (plus the earlier reply a ``--resend`` replaces): the reply sits in their thread.
@@ -25,7 +25,7 @@ from grader.batch.intake.files import safe_name, shown
 from grader.render.common import pts
 from lab2check.mistakes import ADVICE
 
-from .gradebook import Student
+from .recipients import Student
 
 STUDENT_HEADER = "X-Lab2-Student"     # the folder key, so a draft or a sent copy says whose it is
 

@@ -115,6 +115,7 @@ class Smtp:
         """Open the session (TLS, login); ``Gone`` when the server cannot be reached, ``UsageError``
         when it refuses TLS or the login (nothing would go better on the next run)."""
         try:
+            smtp: smtplib.SMTP
             if self.security == "ssl":
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
             else:
@@ -144,9 +145,11 @@ class Smtp:
         """Send ``msg`` to ``to`` only (the envelope: never the headers' addresses)."""
         if self.smtp is None:
             self.connect()
+        smtp = self.smtp
+        assert smtp is not None, "connect() sets it or raises"
         sender = msg["From"].addresses[0].addr_spec
         try:
-            refused = self.smtp.send_message(msg, from_addr=sender, to_addrs=[to])
+            refused = smtp.send_message(msg, from_addr=sender, to_addrs=[to])
         except smtplib.SMTPRecipientsRefused as err:
             code, text = next(iter(err.recipients.values()), (0, b""))
             if code == 421:

@@ -18,14 +18,13 @@ import json
 import os
 from pathlib import Path
 
+from grader.batch import outdir
 from grader.render import neutralise as N
-
-NAME = "journal.jsonl"
 
 
 class Journal:
     def __init__(self, folder: Path):
-        self.path = Path(folder) / NAME
+        self.path = Path(folder) / outdir.JOURNAL
         self.entries: list[dict] = []
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")

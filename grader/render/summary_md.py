@@ -36,6 +36,7 @@ import math
 import statistics
 from collections import Counter
 
+from grader.batch import outdir
 from grader.batch.similarity import fingerprint as similarity
 from grader.render import neutralise as N
 from grader.render.common import one_line, pts
@@ -44,7 +45,6 @@ from lab2check.mistakes import ADVICE
 
 NOTHING = (RowStatus.INTERNAL_ERROR, RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE)     # no total at all
 REFUSED = (RowStatus.BAD_ARCHIVE, RowStatus.NO_PACKAGE)
-HISTOGRAM = "histogram.png"
 TOP_MISTAKES = 10
 TOP_SIMILAR = 10
 
@@ -258,7 +258,7 @@ def _similar_section(similar) -> list[str]:
     return lines
 
 
-def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = HISTOGRAM,
+def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = outdir.HISTOGRAM,
                      notes: list[str] = (), known=None, similar=None) -> str:
     """The text of ``summary.md``; ``histogram`` is the PNG's path relative to it (None: none);
     ``similar``: the batch's near-duplicate result, when there is one."""

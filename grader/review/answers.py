@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import PROJECT
-from grader.batch.outdir import REPORT_MD
+from grader.batch import outdir
+from grader.batch.outdir import REPORT_MD, OutDir
 from grader.render import neutralise as N
 from grader.submission.figure import NAMES as FIGURE_NAMES
 
@@ -162,10 +163,10 @@ def load_students(out) -> list[Student]:
     """Every complete student folder (``archive.json`` present) whose grading has questions,
     sorted by key."""
     students = []
-    for folder in sorted(Path(out, "students").glob("*")):
+    for folder in OutDir(out).student_folders():
         try:
-            meta = _read_json(folder / "archive.json")
-            report = _read_json(folder / "report.json")
+            meta = _read_json(folder / outdir.ARCHIVE_JSON)
+            report = _read_json(folder / outdir.REPORT_JSON)
         except (OSError, ValueError):
             continue
         if not report.get("questions"):
@@ -182,7 +183,7 @@ def load_class(out, rubric) -> dict[str, list[Answer]]:
     by_q: dict[str, list[Answer]] = {q: [] for q in qids}
     from lab2check import questions as registry
     for student in load_students(out):
-        folder = out / "students" / student.key
+        folder = OutDir(out).student(student.key)
         try:
             raw = (folder / REPORT_MD).read_text(encoding="utf-8", errors="replace")
             has_report = True

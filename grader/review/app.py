@@ -19,11 +19,13 @@ import hashlib
 import hmac
 import secrets
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, redirect, render_template, request, send_file, url_for
 from markupsafe import Markup
 
+from grader.batch.outdir import OutDir
 from grader.errors import UsageError
 from grader.render.common import pts
 from grader.review import export as export_mod
@@ -54,7 +56,7 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
     def _auth():
         given = request.args.get("token")
         if given is not None and hmac.compare_digest(given, app.config["TOKEN"]):
-            args = {k: v for k, v in request.args.items() if k != "token"}
+            args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "token"}
             resp = redirect(url_for(request.endpoint, **(request.view_args or {}), **args)
                             if request.endpoint else "/")
             resp.set_cookie(COOKIE, app.config["TOKEN"], httponly=True, samesite="Strict")
@@ -270,7 +272,7 @@ def create_app(review, *, token: str | None = None, grader_name: str | None = No
         key = review.by_anon.get(anon)
         if key is None:
             abort(404)
-        folder = review.out / "students" / key
+        folder = OutDir(review.out).student(key)
         for name in FIGURE_NAMES:
             path = folder / name
             if path.is_file() and not path.is_symlink():

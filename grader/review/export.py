@@ -21,15 +21,15 @@ import io
 from pathlib import Path
 
 from grader import fsutil, manual
-from grader.batch import run as batch_mod
-from grader.batch.intake import worksheet as moodle_worksheet
+from grader.batch import outdir
+from grader.batch.intake import worksheet
+from grader.batch.outdir import OutDir
+from grader.batch.rows import Row, Rows, write_moodle
 from grader.render import neutralise as N
 from grader.render.common import pts
 from grader.results import Report
 from grader.review.answers import load_students
-from grader.review.grading import REVIEW_DIR, Review
-
-MANUAL_CSV = "manual.csv"
+from grader.review.grading import Review
 
 
 def manual_rows(review: Review) -> list[tuple[str, str, str, str]]:
@@ -41,8 +41,9 @@ def manual_rows(review: Review) -> list[tuple[str, str, str, str]]:
             snap = review.snapshot(q, gb)
             for a in review.answers[q]:
                 state = review.state(a, snap)
-                if state.graded:
-                    rows.append((a.key, q, pts(review.points(q, state.grade)), review.comment(q, state.grade)))
+                grade = state.grade
+                if state.graded and grade is not None:   # graded: a grade, and a current one
+                    rows.append((a.key, q, pts(review.points(q, grade)), review.comment(q, grade)))
     finally:
         gb.close()
     order = {q: i for i, q in enumerate(review.questions)}
@@ -61,7 +62,7 @@ def manual_csv(rows) -> bytes:
 def _similar(out: Path) -> dict[tuple[str, str], list[str]]:
     """``(file cell, sha256) -> similar_to`` from the batch's grades.csv."""
     try:
-        text = (out / "grades.csv").read_text(encoding="utf-8-sig")
+        text = OutDir(out).grades_csv.read_text(encoding="utf-8-sig")
     except OSError:
         return {}
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
@@ -69,25 +70,25 @@ def _similar(out: Path) -> dict[tuple[str, str], list[str]]:
             for r in rows}
 
 
-def _rows(out: Path) -> list:
+def _rows(out: Path) -> list[Row]:
     similar = _similar(out)
     listed = {sha for _, sha in similar}
     rows = []
-    for folder in sorted((out / "students").glob("*")):
+    for folder in OutDir(out).student_folders():
         try:
-            meta = N.json_loads((folder / batch_mod.MARKER).read_text(encoding="utf-8"))
-            report = Report.from_dict(N.json_loads((folder / "report.json").read_text(encoding="utf-8")))
+            meta = N.json_loads((folder / outdir.ARCHIVE_JSON).read_text(encoding="utf-8"))
+            report = Report.from_dict(N.json_loads((folder / outdir.REPORT_JSON).read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError, KeyError):
             continue
         if similar and meta.get("sha256", "") not in listed:
             continue       # a folder of an earlier run whose archive is gone: not in grades.csv either
         origin = {k: v for k, v in (meta.get("origin") or {}).items()
                   if k in ("source", "group", "received", "participant", "moodle_folder")}
-        row = batch_mod.Row(meta.get("file", ""), meta.get("sha256", ""), folder.name, meta.get("last_name", ""),
-                            meta.get("first_name", ""), report, meta.get("fingerprint") or {},
-                            list(meta.get("notes") or []), up_to_date=True, **origin)
+        row = Row(meta.get("file", ""), meta.get("sha256", ""), folder.name, meta.get("last_name", ""),
+                  meta.get("first_name", ""), report, meta.get("fingerprint") or {},
+                  list(meta.get("notes") or []), up_to_date=True, **origin)
         try:   # the mail's reply envelope (grader.mailback): written again as it was
-            row.mail = N.json_loads((folder / batch_mod.MAIL).read_text(encoding="utf-8"))
+            row.mail = N.json_loads((folder / outdir.MAIL_JSON).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             row.mail = {}
         row.similar_to = similar.get((N.csv_cell(row.file), row.sha256), [])
@@ -97,18 +98,18 @@ def _rows(out: Path) -> list:
 
 def _worksheet(out: Path):
     """The filled worksheet a Moodle batch wrote in OUT/moodle/, read as Moodle's own, or None."""
-    found = sorted(p for p in (out / "moodle").glob("*") if p.is_file() and p.suffix.lower() == ".csv")
-    return moodle_worksheet.read(found[0]) if found else None
+    found = sorted(p for p in OutDir(out).moodle.glob("*") if p.is_file() and p.suffix.lower() == ".csv")
+    return worksheet.read(found[0]) if found else None
 
 
 def export(review: Review) -> list[str]:
     out = review.out
     rows = manual_rows(review)
-    (out / REVIEW_DIR).mkdir(exist_ok=True)
-    csv_path = out / REVIEW_DIR / MANUAL_CSV
+    OutDir(out).review.mkdir(exist_ok=True)
+    csv_path = OutDir(out).manual_csv
     fsutil.atomic_write(csv_path, manual_csv(rows), if_changed=True)
     entries = manual.load_batch(csv_path, review.rubric)
-    b = batch_mod._Batch(None, out, review.rubric, entries)
+    b = Rows(out, review.rubric, entries)
     built = _rows(out)
     for row in built:
         b.add(row, csv=False)
@@ -116,11 +117,12 @@ def export(review: Review) -> list[str]:
     rows_sorted = sorted(b.rows.values(), key=lambda r: (r.key, r.file))
     moodle = [r for r in rows_sorted if r.source == "moodle" and r.participant]
     if moodle:
-        notes += batch_mod._write_moodle(moodle, _worksheet(out), review.rubric, out)
+        notes += write_moodle(moodle, _worksheet(out), review.rubric, out)
     b.write_csv()
-    moodle_note = ", moodle/" if moodle else ""
+    moodle_note = f", {outdir.MOODLE}/" if moodle else ""
     notes.insert(0, f"{len(rows)} hand grades of {len({r[0] for r in rows})} students merged into {len(built)} rows: "
-                    f"grades.csv, students/*/feedback.md, results.json{moodle_note}; the --manual form is {csv_path}")
+                    f"{outdir.GRADES_CSV}, {outdir.STUDENTS}/*/{outdir.FEEDBACK_MD}, {outdir.RESULTS_JSON}"
+                    f"{moodle_note}; the --manual form is {csv_path}")
     return notes
 
 

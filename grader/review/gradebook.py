@@ -21,13 +21,12 @@ A grade is ``{"items": [ids], "comment": str, "adjust": float}``.
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.review.answers import random_salt
-
-FILE = "gradebook.sqlite"
 
 MIGRATIONS = [
     # 1: grades of groups and members, the audit trail, settings
@@ -121,7 +120,7 @@ class Gradebook:
             return salt
 
     def set_group(self, question: str, group_id: str, grade: Grade | None, grader: str,
-                  members: list[tuple[str, str]] = ()) -> None:
+                  members: Iterable[tuple[str, str]] = ()) -> None:
         """Grade a group (None removes its grade); ``members`` are ``(key, sha)`` it reaches."""
         now = time.time()
         with self._tx():
@@ -185,7 +184,7 @@ class Gradebook:
 
     def history(self, question: str | None = None) -> list[tuple]:
         sql = "SELECT at, grader, question, target, what FROM history"
-        args = ()
+        args: tuple[str, ...] = ()
         if question:
             sql, args = sql + " WHERE question=?", (question,)
         with closing(self.db.execute(sql + " ORDER BY id", args)) as cur:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 from grader import fsutil
 from grader import rubric as rubric_mod
+from grader.batch.outdir import OutDir
 from grader.render.common import pts
 from grader.review import answers as A
 from grader.review import suggest
-from grader.review.gradebook import FILE, Grade, Gradebook
-
-REVIEW_DIR = "review"
+from grader.review.gradebook import Grade, Gradebook
 
 
 @dataclass
@@ -43,7 +42,7 @@ class Review:
         self.rubric = rubric
         self.items_file = Path(items_file)
         self.items = rubric_mod.load_items(self.items_file, rubric)
-        self.gradebook_path = self.out / FILE
+        self.gradebook_path = OutDir(self.out).gradebook
         gb = Gradebook(self.gradebook_path)
         self.salt = gb.salt()
         gb.close()
@@ -60,8 +59,7 @@ class Review:
         for q in self.questions:
             if progress:
                 progress(f"{q}: {len(self.answers[q])} answers in {len(self.groups[q])} groups")
-            self.suggested[q] = suggest.cached(self.out / REVIEW_DIR / f"suggestions-{q}.json",
-                                               A.cache_key(self.answers[q]),
+            self.suggested[q] = suggest.cached(OutDir(self.out).suggestions(q), A.cache_key(self.answers[q]),
                                                lambda q=q: suggest.suggestions(self.groups[q]))
 
     def open(self) -> Gradebook:

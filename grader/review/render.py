@@ -124,7 +124,8 @@ def _plain_maths_as_code(text: str) -> str:
             fence = s[:3]
             out.append(line)
             continue
-        quote = _QUOTE.match(line).group(0)
+        found = _QUOTE.match(line)     # always: the pattern matches the empty string
+        quote = found.group(0) if found else ""
         left, _, right = line[len(quote):].partition("=")
         if (right.strip() and re.search(r"[A-Za-z0-9)\]]", left) and "$" not in line and "`" not in line
                 and not s.startswith(("|", "#"))):

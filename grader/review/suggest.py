@@ -106,7 +106,7 @@ def suggestions(groups: list[Group]) -> list[tuple[str, str]]:
         rhs = right_hand_side(g.first.text)
         expr = _parse(rhs) if rhs else None
         values = _values(expr) if expr is not None else None
-        if values is not None:
+        if expr is not None and values is not None:
             parsed[g.id] = (expr, values, frozenset(str(s) for s in expr.free_symbols))
     by_values: dict = {}
     for gid, (_, values, symbols) in parsed.items():

@@ -1,5 +1,5 @@
 """A batch's output folder written by hand, for the review app's tests and bench: no student
-code runs. Each student's folder is written by ``grader.batch.run``'s own writers (``_Batch.add``:
+code runs. Each student's folder is written by ``grader.batch.rows``' own writers (``Rows.add``:
 report.json, results.json, feedback.md, archive.json), from a report whose automatic questions
 passed in full, plus the REPORT.md built from the kit's template with the student's answers
 put in place of ``> your answer``, and (for some) a figure.png.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from builders import teacher_inputs as ti
 from grader import api
-from grader.batch import run as batch_mod
+from grader.batch.rows import Row, Rows, write_moodle
 from grader.results import CheckResult, QuestionResult, Report
 from grader.review.answers import TEMPLATE
 
@@ -73,7 +73,7 @@ def key_of(name: str) -> str:
 def build(out: Path, answers: dict[str, dict[str, str]], *, figures: bool = True, moodle: bool = False,
           sheet_dir: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    b = batch_mod._Batch(None, out, RUBRIC, None)
+    b = Rows(out, RUBRIC, None)
     participants = []
     for i, (name, per) in enumerate(answers.items()):
         last, first = name.split(" ", 1)
@@ -93,14 +93,14 @@ def build(out: Path, answers: dict[str, dict[str, str]], *, figures: bool = True
             origin = {"source": "moodle", "participant": str(pid),
                       "moodle_folder": f"{first} {last}_{pid}_assignsubmission_file"}
         sha = hashlib.sha256(name.encode()).hexdigest()
-        row = batch_mod.Row(file, sha, key, last, first, report, {}, ["a note of the intake"], **origin)
+        row = Row(file, sha, key, last, first, report, {}, ["a note of the intake"], **origin)
         b.add(row, csv=False)
     b.write_csv()
     if moodle:
         sheet_dir = sheet_dir or out.parent
         path = ti.write_worksheet(sheet_dir / "Grades-DLCV-Lab2.csv", participants)
         from grader.batch.intake import worksheet
-        batch_mod._write_moodle(sorted(b.rows.values(), key=lambda r: r.key), worksheet.read(path), RUBRIC, out)
+        write_moodle(sorted(b.rows.values(), key=lambda r: r.key), worksheet.read(path), RUBRIC, out)
         b.write_csv()
     return out
 

@@ -38,8 +38,8 @@ from pathlib import Path
 import pytest
 
 from builders import archives
-from grader.batch import run as batch
 from grader.batch.engines.inprocess import InProcessEngine
+from grader.batch.run import run
 from grader.batch.task import not_graded
 from grader.results import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from grader.submission.archive import ArchiveError, extract, scratch_parent
@@ -117,13 +117,13 @@ def write(folder: Path, name: str, script: dict | None = None, **keys) -> Path:
 
 
 def run_batch(source, out, rubric, grade=grade, **kw):
-    """``batch.run(source, out, rubric, ...)`` in this process: the in-process engine with
+    """``grader.batch.run.run(source, out, rubric, ...)`` in this process: the in-process engine with
     ``grade`` (the scripted one unless given), no progress bar, the reference's answers never
-    loaded; ``kw`` as ``batch.run``'s (``force``, ``manual_csv``, ``worksheet``...)."""
+    loaded; ``kw`` as ``run``'s (``force``, ``manual_csv``, ``worksheet``...)."""
     kw.setdefault("progress", False)
     with pytest.MonkeyPatch.context() as patch:
         without_reference_answers(patch)
-        return batch.run(source, out, rubric, jobs=1, engine=InProcessEngine(grade=grade), **kw)
+        return run(source, out, rubric, jobs=1, engine=InProcessEngine(grade=grade), **kw)
 
 
 def without_reference_answers(monkeypatch) -> list:

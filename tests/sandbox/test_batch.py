@@ -28,9 +28,9 @@ import pytest
 from builders import archives, sabotage, safety
 
 from grader import PROJECT, names
-from grader.batch import plan as batch_plan
-from grader.batch import run as batch
+from grader.batch import outdir, plan
 from grader.batch.engines.local import LocalEngine
+from grader.batch.run import run
 from grader.render.gradescope import problems
 from grader.rubric import load as load_rubric
 
@@ -128,7 +128,7 @@ def catalogue(tmp_path_factory):
     before = {"in": snapshot(root / "in"), "canary": snapshot(canary), "root": sorted(os.listdir(root)),
               "absolute": os.path.exists(archives.ABSOLUTE_TARGET)}
     started = time.monotonic()
-    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    result = run(folder, out, RUBRIC, jobs=2, progress=False)
     seconds = time.monotonic() - started
     return {"root": root, "folder": folder, "out": out, "canary": canary, "expected": expected, "before": before,
             "result": result, "seconds": seconds}
@@ -218,7 +218,7 @@ def test_nothing_is_written_outside_out(catalogue):
     assert snapshot(catalogue["canary"]) == before["canary"]
     assert sorted(os.listdir(root)) == sorted(before["root"] + ["out"])
     assert os.path.exists(archives.ABSOLUTE_TARGET) == before["absolute"]
-    assert not (catalogue["out"] / batch.WORK).exists()   # the private extraction folders are gone
+    assert not (catalogue["out"] / outdir.WORK).exists()   # the private extraction folders are gone
 
 
 def test_summary_reads_the_whole_class(catalogue):
@@ -236,7 +236,7 @@ def test_a_rerun_regrades_nothing_and_rewrites_nothing(catalogue):
     out = catalogue["out"]
     csv_before, mtimes = (out / "grades.csv").read_bytes(), report_mtimes(out)
     assert len(mtimes) == len(catalogue["expected"])
-    result = batch.run(catalogue["folder"], out, RUBRIC, jobs=2, progress=False)
+    result = run(catalogue["folder"], out, RUBRIC, jobs=2, progress=False)
     assert result.skipped == len(catalogue["expected"]) and result.graded == 0
     assert report_mtimes(out) == mtimes
     assert (out / "grades.csv").read_bytes() == csv_before
@@ -254,7 +254,7 @@ def small_class(tmp_path_factory):
     runs = {}
     for jobs in (1, 2):
         started = time.monotonic()
-        result = batch.run(folder, root / f"out{jobs}", RUBRIC, jobs=jobs, progress=False)
+        result = run(folder, root / f"out{jobs}", RUBRIC, jobs=jobs, progress=False)
         runs[jobs] = (result, time.monotonic() - started)
     return {"root": root, "folder": folder, "runs": runs}
 
@@ -284,7 +284,7 @@ def test_a_dead_worker_costs_its_own_archive_only(tmp_path, monkeypatch):
     # The worker that gets MARTIN's archive SIGKILLs itself (tests/builders/sabotage.py; tests/ on the workers' path).
     monkeypatch.setenv("PYTHONPATH", str(Path(sabotage.__file__).parents[1]))
     engine = LocalEngine(2, grade=functools.partial(sabotage.kill_on, "MARTIN"))
-    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False, engine=engine)
+    result = run(folder, out, RUBRIC, jobs=2, progress=False, engine=engine)
     rows = by_file(result)
     martin = rows["MARTIN Alice Lab2 DLCV.tar.bz2"]
     assert martin.status == "internal-error"
@@ -295,13 +295,13 @@ def test_a_dead_worker_costs_its_own_archive_only(tmp_path, monkeypatch):
     line = next(line for line in csv_rows(out) if line["file"].startswith("MARTIN"))
     assert (line["status"], line["total"]) == ("internal-error", "")
 
-    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)   # the grader's failure is retried
+    result = run(folder, out, RUBRIC, jobs=2, progress=False)   # the grader's failure is retried
     assert result.graded == 1 and result.skipped == 2   # MARTIN only
     assert by_file(result)["MARTIN Alice Lab2 DLCV.tar.bz2"].report.auto_total == pytest.approx(AUTO_TOTAL)
 
 
     (folder / "VIDE Rien Lab2 DLCV.tar.bz2").unlink()   # an archive taken out of the folder
-    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    result = run(folder, out, RUBRIC, jobs=2, progress=False)
     assert len(csv_rows(out)) == 2 and result.graded == 0
     assert (out / "students" / "VIDE_Rien" / "report.json").exists()   # its results are not deleted
     assert "belong to no archive of the folder any more" in (out / "summary.md").read_text()
@@ -313,10 +313,10 @@ def test_a_stuck_worker_is_killed_after_the_time_budget(tmp_path, monkeypatch):
     for build in (archives.good_wrapped, archives.empty, archives.not_an_archive):
         build(folder)
     monkeypatch.setenv("PYTHONPATH", str(Path(sabotage.__file__).parents[1]))
-    monkeypatch.setattr(batch, "time_budget", lambda rubric: 5.0)
+    monkeypatch.setattr("grader.batch.run.time_budget", lambda rubric: 5.0)
     engine = LocalEngine(2, grade=functools.partial(sabotage.hang_on, "DOE John"))
     started = time.monotonic()
-    result = batch.run(folder, out, RUBRIC, jobs=2, progress=False, engine=engine)
+    result = run(folder, out, RUBRIC, jobs=2, progress=False, engine=engine)
     assert time.monotonic() - started < 60
     rows = by_file(result)
     assert rows["DOE John Lab2 DLCV.tar.bz2"].status == "internal-error"
@@ -381,7 +381,7 @@ def _finish_and_check(folder: Path, out: Path, done_before: dict) -> None:
 
 def _done(out: Path) -> dict:
     """The report.json mtimes of the students whose folder is complete."""
-    return {k: v for k, v in report_mtimes(out).items() if (out / "students" / k / batch.MARKER).exists()}
+    return {k: v for k, v in report_mtimes(out).items() if (out / "students" / k / outdir.ARCHIVE_JSON).exists()}
 
 
 def test_kill_the_whole_batch_then_finish_it(three_good, tmp_path):
@@ -395,8 +395,8 @@ def test_kill_the_whole_batch_then_finish_it(three_good, tmp_path):
     done = _done(out)
     interrupted = csv_rows(out)
     assert 1 <= len(interrupted) < 4
-    assert {line["file"] for line in interrupted} <= {json.loads((out / "students" / k / batch.MARKER).read_text())
-                                                      ["file"] for k in done}
+    assert {line["file"] for line in interrupted} <= {
+        json.loads((out / "students" / k / outdir.ARCHIVE_JSON).read_text())["file"] for k in done}
     _finish_and_check(three_good, out, done)
 
 
@@ -475,7 +475,7 @@ def hostile_class(tmp_path_factory):
     out = root.joinpath(*["o" * 250] * 4, "out")
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        result = batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+        result = run(folder, out, RUBRIC, jobs=2, progress=False)
     return {"folder": folder, "out": out, "result": result, "printed": stdout.getvalue() + stderr.getvalue(),
             "deep": deep, "too_deep": too_deep,
             "files": sorted(HOSTILE_NAMES + [EVIL, deep.name, too_deep.name])}
@@ -495,8 +495,8 @@ def test_every_archive_gets_one_row_whatever_its_name(hostile_class):
     assert status[rows["DEEPER Dan Lab2 DLCV.tar.bz2"].sha256] == "bad-archive"
     assert [rows[n].status for n in HOSTILE_NAMES] == ["no-package"] * len(HOSTILE_NAMES)
     for row in result.rows:
-        assert len(row.key.encode()) <= batch_plan.MAX_KEY and row.key.isascii(), row.key
-        assert (out / "students" / row.key / batch.MARKER).exists()
+        assert len(row.key.encode()) <= plan.MAX_FOLDER and row.key.isascii(), row.key
+        assert (out / "students" / row.key / outdir.ARCHIVE_JSON).exists()
     assert len({r.key for r in result.rows}) == len(result.rows)
 
 
@@ -506,7 +506,7 @@ def test_the_honest_deep_archive_gets_the_same_grade_from_grade_and_batch(hostil
     out = hostile_class["out"]
     # The setup would have defeated the old layout: OUT/.work/lab2-submission-XXXXXXXX/unpacked/<member>.
     member = DEEP_OK + "lab2/hidden_layer.py"
-    assert len(os.fsencode(out / batch.WORK)) + len("/lab2-submission-12345678/unpacked/") + len(member) >= PATH_MAX
+    assert len(os.fsencode(out / outdir.WORK)) + len("/lab2-submission-12345678/unpacked/") + len(member) >= PATH_MAX
     rows = by_file(hostile_class["result"])
     in_batch = rows["DEEP Dora Lab2 DLCV.tar.bz2"].report
     alone = api.grade(hostile_class["deep"], RUBRIC, concurrency=2)
@@ -551,6 +551,6 @@ def test_a_rerun_of_hostile_names_regrades_nothing(hostile_class):
     out = hostile_class["out"]
     before = (out / "grades.csv").read_bytes()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        again = batch.run(hostile_class["folder"], out, RUBRIC, jobs=2, progress=False)
+        again = run(hostile_class["folder"], out, RUBRIC, jobs=2, progress=False)
     assert (again.graded, again.skipped) == (0, len(hostile_class["files"]))
     assert (out / "grades.csv").read_bytes() == before

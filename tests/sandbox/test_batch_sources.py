@@ -19,7 +19,7 @@ from builders import archives
 from builders import teacher_inputs as ti
 
 from grader import PROJECT
-from grader.batch import run as batch
+from grader.batch.run import run
 from grader.rubric import load as load_rubric
 
 pytestmark = pytest.mark.timeout(600)
@@ -65,7 +65,7 @@ def sources(tmp_path_factory):
     for name, source, extra in (("folder", root / "folder", {}), ("mail", root / "Inbox", {}),
                                 ("moodle", root / "DLCV-Lab 2-42.zip",
                                  {"worksheet": root / "Grades-DLCV-Lab 2-42.csv"})):
-        runs[name] = batch.run(source, root / f"out-{name}", RUBRIC, jobs=2, progress=False, **extra)
+        runs[name] = run(source, root / f"out-{name}", RUBRIC, jobs=2, progress=False, **extra)
     return {"root": root, "runs": runs, "people": people}
 
 
@@ -129,7 +129,7 @@ def test_deadlines_apply_at_every_run_without_regrading(sources, tmp_path):
         "deadlines": {"thursday": datetime(2026, 12, 10, 23, 59, tzinfo=CET)},
         "default": datetime(2026, 12, 11, 12, 0, tzinfo=CET),
         "policy": RUBRIC.lateness.policy.model_copy(update={"per_started_day": 2.0})})
-    result = batch.run(sources["root"] / "Inbox", out, RUBRIC.model_copy(update={"lateness": late}), jobs=1,
+    result = run(sources["root"] / "Inbox", out, RUBRIC.model_copy(update={"lateness": late}), jobs=1,
                        progress=False)
     assert result.graded == 0
     lines = {line["last_name"]: line for line in csv_rows(out)}

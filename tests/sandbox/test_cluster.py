@@ -25,8 +25,9 @@ import pytest
 from builders import archives
 
 from grader import PROJECT
-from grader.batch import run as batch
+from grader.batch import outdir
 from grader.batch.engines import dask_engine
+from grader.batch.run import run
 from grader.errors import UsageError
 from grader.rubric import load as load_rubric
 from grader.sandbox import sandbox_status
@@ -82,8 +83,8 @@ def classes(tmp_path_factory):
     at --jobs 2 as the reference the cluster's bytes are compared with."""
     root = tmp_path_factory.mktemp("cluster")
     full, fast = build(root / "full", REAL + FAST), build(root / "fast", FAST)
-    batch.run(full, root / "local-full", RUBRIC, jobs=2, progress=False)
-    batch.run(fast, root / "local-fast", RUBRIC, jobs=2, progress=False)
+    run(full, root / "local-full", RUBRIC, jobs=2, progress=False)
+    run(fast, root / "local-fast", RUBRIC, jobs=2, progress=False)
     return {"root": root, "full": full, "fast": fast}
 
 
@@ -172,7 +173,7 @@ def test_a_dask_cluster_writes_the_same_grades_as_local_workers(classes, cluster
     assert f"grading on the Dask scheduler at {cluster.address}: 2 workers now; dashboard http" in done.stderr
     for key in ("DOE_John", "MARTIN_Alice", "DOE_Jane"):   # drawn by the workers, into the shared OUT
         assert (out / "students" / key / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert not (out / batch.WORK).exists()
+    assert not (out / outdir.WORK).exists()
 
     again = run_batch(classes["full"], out, "--scheduler", cluster.address)   # resumption: nothing to regrade
     assert again.returncode == 0 and "0 graded now, 8 up to date" in again.stdout, again.stdout + again.stderr

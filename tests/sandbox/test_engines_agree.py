@@ -15,9 +15,9 @@ from pathlib import Path
 
 from builders import archives, scripted
 
-from grader.batch import run as batch
 from grader.batch.engines.inprocess import InProcessEngine
 from grader.batch.engines.local import LocalEngine
+from grader.batch.run import run
 from grader.rubric import load as load_rubric
 
 RUBRIC = load_rubric(Path(__file__).parents[1] / "files" / "rubric_small.yaml")
@@ -44,9 +44,9 @@ def test_in_process_and_local_workers_write_the_same_bytes(tmp_path, monkeypatch
     source = tmp_path / "submissions"
     a_class(source)
     monkeypatch.setenv("PYTHONPATH", str(Path(scripted.__file__).parents[1]))
-    local = batch.run(source, tmp_path / "local", RUBRIC, jobs=2, progress=False,
+    local = run(source, tmp_path / "local", RUBRIC, jobs=2, progress=False,
                       engine=LocalEngine(2, grade=scripted.grade))
-    in_process = batch.run(source, tmp_path / "inprocess", RUBRIC, jobs=1, progress=False,
+    in_process = run(source, tmp_path / "inprocess", RUBRIC, jobs=1, progress=False,
                            engine=InProcessEngine(grade=scripted.grade))
     assert (local.graded, in_process.graded) == (9, 9)
     assert [(r.file, r.status) for r in local.rows] == [(r.file, r.status) for r in in_process.rows]
@@ -68,7 +68,7 @@ def test_real_grading_through_either_engine_gives_the_same_grades_csv(tmp_path):
     archives.no_package(source)
     runs = {}
     for name, engine in (("local", LocalEngine(1)), ("inprocess", InProcessEngine())):
-        runs[name] = batch.run(source, tmp_path / name, RUBRIC, jobs=1, progress=False, engine=engine)
+        runs[name] = run(source, tmp_path / name, RUBRIC, jobs=1, progress=False, engine=engine)
     assert [r.status for r in runs["inprocess"].rows] == ["graded", "no-package"]
     assert runs["inprocess"].rows[0].report.auto_total == runs["local"].rows[0].report.auto_total > 0
     assert (tmp_path / "local" / "grades.csv").read_bytes() == (tmp_path / "inprocess" / "grades.csv").read_bytes()

@@ -32,7 +32,7 @@ from builders import archives, classroom
 from builders import teacher_inputs as ti
 
 from grader import PROJECT
-from grader.batch import run as batch
+from grader.batch.run import run
 from grader.rubric import load as load_rubric
 
 pytestmark = pytest.mark.timeout(900)
@@ -128,9 +128,9 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("mailback")
     source = build_mbox(root)
     out = root / "out"
-    batch.run(source, out, RUBRIC, jobs=2, progress=False)
+    run(source, out, RUBRIC, jobs=2, progress=False)
     shutil.copytree(out, root / "out-pending")
-    batch.run(source, out, RUBRIC, jobs=1, progress=False, manual_csv=manual_csv(root / "hand.csv", {}))
+    run(source, out, RUBRIC, jobs=1, progress=False, manual_csv=manual_csv(root / "hand.csv", {}))
     return {"root": root, "source": source, "out": out, "pending": root / "out-pending"}
 
 
@@ -372,7 +372,7 @@ def test_a_regraded_student_gets_a_new_reply_only_with_resend(graded, certificat
         assert mail_back(out, *args, env=login).returncode == 0
         assert len(server.received) == 6
         # The teacher changes DOE John's figure mark: the batch merges the new file (nothing regraded).
-        batch.run(graded["source"], out, RUBRIC, jobs=1, progress=False,
+        run(graded["source"], out, RUBRIC, jobs=1, progress=False,
                   manual_csv=manual_csv(tmp_path / "hand2.csv", {("DOE John", "q3_1"): 2}))
         without = mail_back(out, *args, env=login)
         assert without.returncode == 0 and len(server.received) == 6

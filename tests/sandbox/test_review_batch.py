@@ -10,7 +10,7 @@ from builders import archives
 from builders import review_class as rc
 
 from grader import PROJECT
-from grader.batch import run as batch
+from grader.batch.run import run
 from grader.review import export as export_mod
 from grader.review.gradebook import Grade
 from grader.review.grading import Review
@@ -32,7 +32,7 @@ def test_review_after_a_real_batch_and_a_resubmission(tmp_path):
     folder.mkdir()
     answers = rc.class_of_six()
     write_class(folder, answers)
-    batch.run(folder, out, RUBRIC, jobs=2, progress=False)
+    run(folder, out, RUBRIC, jobs=2, progress=False)
     keys = sorted(p.name for p in (out / "students").iterdir())
     assert len(keys) == 6 and all((out / "students" / k / "REPORT.md").is_file() for k in keys)
     items = tmp_path / "rubric_items.yaml"
@@ -50,14 +50,14 @@ def test_review_after_a_real_batch_and_a_resubmission(tmp_path):
     export_mod.export(review)
     exported = {p: (out / p).read_bytes() for p in ("grades.csv", *(f"students/{k}/feedback.md" for k in keys))}
     # batch --manual with the exported form: the same bytes (nothing regraded).
-    result = batch.run(folder, out, RUBRIC, jobs=1, progress=False, manual_csv=out / "review" / "manual.csv")
+    result = run(folder, out, RUBRIC, jobs=1, progress=False, manual_csv=out / "review" / "manual.csv")
     assert result.graded == 0
     assert {p: (out / p).read_bytes() for p in exported} == exported
     # A resubmission: DURAND writes the right answer. The next batch regrades that archive only.
     answers["DURAND Zoé"] = {"q1_2": rc.RIGHT_Q1_2[1]}
     (folder / "DURAND Zoé Lab2 DLCV.tar.bz2").unlink()
     write_class(folder, {"DURAND Zoé": answers["DURAND Zoé"]})
-    result = batch.run(folder, out, RUBRIC, jobs=1, progress=False)
+    result = run(folder, out, RUBRIC, jobs=1, progress=False)
     assert result.graded == 1
     again = Review(out, RUBRIC, items)
     gb = again.open()

@@ -115,7 +115,7 @@ def open_engine(scheduler: str | None = None, cluster: str | None = None, config
         # Every later call to a scheduler that went away fails this fast too (not in 30 s).
         dask.config.set({"distributed.comm.timeouts.connect": f"{CONNECT_SECONDS:.0f}s"})
         address, where = _address(scheduler), f"the Dask scheduler at {scheduler}"
-    elif (m := re.fullmatch(r"local:(\d+)", cluster)) and int(m.group(1)) >= 1:
+    elif (m := re.fullmatch(r"local:(\d+)", cluster or "")) and int(m.group(1)) >= 1:
         n = int(m.group(1))
         started, where = _local_cluster(n), f"a local Dask cluster of {n} worker{'s' * (n != 1)}"
         address = started
@@ -345,6 +345,7 @@ class DaskPool:
         if future.status == "error":
             done(task, None, self._death(future.exception()))
         else:
+            death: str | None
             try:
                 result = future.result(timeout=CHECK_SECONDS)
             except Exception as err:  # noqa: BLE001 - its worker died before handing the result over

@@ -3,8 +3,8 @@
 ``InProcessEngine`` satisfies ``grader.batch.engines.Engine`` as ``local.LocalEngine`` does, and
 is chosen the same way, through ``grader.batch.run``'s ``engine`` argument::
 
-    batch.run(source, out, rubric, jobs=1, engine=InProcessEngine())
-    batch.run(source, out, rubric, jobs=1, engine=InProcessEngine(grade=scripted.grade))
+    run(source, out, rubric, jobs=1, engine=InProcessEngine())
+    run(source, out, rubric, jobs=1, engine=InProcessEngine(grade=scripted.grade))
 
 It is what ``LocalEngine(1)`` does without the worker process: the same grade function
 (``grader.batch.task.grade_archive`` by default, the same signature), given the same arguments

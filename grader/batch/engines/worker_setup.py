@@ -53,10 +53,10 @@ def probe(want: dict) -> list[str]:
         problems.append(f"has numpy {numpy.__version__}, the driver {want['numpy']} (install requirements.txt)")
     if want["bubblewrap"]:
         try:
-            sandbox, line = sandbox.sandbox_status()
+            kind, line = sandbox.sandbox_status()
         except Exception as err:  # noqa: BLE001
-            sandbox, line = "none", f"{type(err).__name__}: {err}"
-        if sandbox != "bubblewrap":
+            kind, line = "none", f"{type(err).__name__}: {err}"
+        if kind != "bubblewrap":
             problems.append(f"cannot sandbox with bubblewrap as the driver does ({line}): install bubblewrap")
     try:  # pickled apart from the call: unpickling it needs the grader, imported just above
         key = answers_cache.cache_key(pickle.loads(want["rubric"]))

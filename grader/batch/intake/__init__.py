@@ -1,7 +1,7 @@
 """Where submissions arrive, read into one list of plain records for the batch.
 
 ``detect(source)`` tells the format of SOURCE from its content, ``collect`` reads it: one
-``Submission`` per archive found (or per message without one), with who sent it, when, and from
+``Handin`` (what a student handed in) per archive found (or per message without one), with who sent it, when, and from
 which group. One module per format: ``folder`` (archives directly in a folder, as before),
 ``mail`` (an mbox file, a Maildir, a folder of ``.eml`` files, or one ``.eml``), ``moodle``
 (a "Download all submissions" zip or its unpacked folder, with the grading worksheet when
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from grader import names
 from grader.batch import lateness
+from grader.batch.intake.worksheet import Worksheet
 from grader.errors import UsageError
 from grader.results import RowStatus
 
@@ -46,8 +47,14 @@ NO_ARCHIVE, BAD_MESSAGE = RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE
 
 
 @dataclass
-class Submission:
-    """One archive to grade (or a message without one), as the intake found it."""
+class Handin:
+    """One entry of SOURCE as the intake found it: an archive a student handed in (or a message
+    that came without one), with who sent it, when and from which group.
+
+    Named for what it is before any grading: not ``grader.submission.locate.Submission`` (the
+    ``lab2/`` package found in an unpacked archive, which is what gets graded), and not a
+    ``grader.batch.plan.Archive`` (this entry once the batch has hashed it and given it its folder).
+    """
     path: Path | None            # the archive on disk; None for a no-archive or bad-message record
     file: str                    # its name as sent, sanitised (one line, bounded)
     name: names.StudentName | None   # who sent it (subject, Moodle, file name), None when unknown
@@ -82,9 +89,9 @@ class Submission:
 class Intake:
     format: str                  # folder | mbox | maildir | eml | moodle
     source: str                  # folder | mail | moodle
-    records: list[Submission]
+    records: list[Handin]
     notes: list[str] = field(default_factory=list)   # for the teacher: what was skipped and why
-    worksheet: object = None     # grader.batch.intake.worksheet.Worksheet when one was given
+    worksheet: Worksheet | None = None     # Moodle's grading worksheet, when one was given
 
 
 def detect(source) -> str:
@@ -153,13 +160,13 @@ def collect(source, incoming: Path, rubric, worksheet=None) -> Intake:
     return Intake(fmt, "moodle", choose(records, rubric.lateness), notes, worksheet)
 
 
-def choose(records: list[Submission], late) -> list[Submission]:
+def choose(records: list[Handin], late) -> list[Handin]:
     """One record per student (per participant for Moodle): see the module docstring.
 
     A ``bad-message`` record is always its own row. The records left out are named in the
     chosen one's warnings. The result is sorted by key and position, whatever the input order.
     """
-    groups: dict[tuple, list[Submission]] = {}
+    groups: dict[tuple, list[Handin]] = {}
     kept = []
     for r in records:
         if r.status == BAD_MESSAGE:
@@ -196,7 +203,7 @@ def choose(records: list[Submission], late) -> list[Submission]:
     return sorted(kept, key=lambda r: (r.key, r.order))
 
 
-def _owner(key: str, by_address: dict[str, list[Submission]]) -> str:
+def _owner(key: str, by_address: dict[str, list[Handin]]) -> str:
     """Which of several senders of mail read as the student ``key`` is the student: the one
     address whose From (display name or address) holds the key's words, else the earliest."""
     words = {w for w in re.split(r"[^a-z]+", key.lower()) if len(w) > 1}
@@ -211,7 +218,7 @@ def _owner(key: str, by_address: dict[str, list[Submission]]) -> str:
     return min(by_address, key=lambda a: min(_when(r) for r in by_address[a]))
 
 
-def _address(r: Submission) -> str:
+def _address(r: Handin) -> str:
     """The sender's address, lower-cased ("" for what is not mail): the From header's one clean
     address (``mail.reply_to``), else what ``parseaddr`` reads in it."""
     if r.source != "mail":
@@ -219,11 +226,11 @@ def _address(r: Submission) -> str:
     return (r.reply.get("address") or parseaddr(r.sender)[1]).lower()
 
 
-def _when(r: Submission) -> tuple:
+def _when(r: Handin) -> tuple:
     return (r.received is not None, r.received or datetime.min, r.order)
 
 
-def _describe(r: Submission) -> str:
+def _describe(r: Handin) -> str:
     what = r.file or ("a message without an archive" if r.status == NO_ARCHIVE else "a message")
     when = f" at {lateness.iso(r.received)}" if r.received else ""
     about = f" (subject {r.subject!r})" if r.subject else ""

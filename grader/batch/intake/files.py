@@ -19,7 +19,7 @@ _EXTENSIONS = (".tar.bz2", ".tar.gz", ".tar.xz", ".tar.zst", ".tbz2", ".tbz", ".
 _UNSAFE = re.compile(r"[^\w .,()+@'&-]+")
 
 
-def shown(text: str, limit: int = 200) -> str:
+def shown(text: object, limit: int = 200) -> str:
     """Any text as one printable line of at most ``limit`` characters (for messages and CSV)."""
     text = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from grader import names
-from grader.batch.intake import Submission
+from grader.batch.intake import Handin
 
 _JUNK = {".DS_Store", "Thumbs.db", "desktop.ini", ".directory"}
 
@@ -18,16 +18,16 @@ def is_junk(name: str) -> bool:
     return name in _JUNK or name.startswith("._") or (name.startswith(".~lock.") and name.endswith("#"))
 
 
-def _submission(path: Path, order: int) -> Submission:
+def _handin(path: Path, order: int) -> Handin:
     try:
-        return Submission(path, path.name, names.parse_name(path.name), "folder", order=(order,))
+        return Handin(path, path.name, names.parse_name(path.name), "folder", order=(order,))
     except Exception as err:  # noqa: BLE001 - an unreadable name is graded under its fallback key
-        record = Submission(path, path.name, None, "folder", order=(order,))
+        record = Handin(path, path.name, None, "folder", order=(order,))
         record.warnings.append(f"the file name could not be read as a student's name ({type(err).__name__}: {err})")
         return record
 
 
-def collect(folder: Path) -> list[Submission]:
+def collect(folder: Path) -> list[Handin]:
     entries = sorted((p for p in folder.iterdir() if not is_junk(p.name) and not p.is_dir()),
                      key=lambda p: os.fsencode(p.name))
-    return [_submission(p, i) for i, p in enumerate(entries)]
+    return [_handin(p, i) for i, p in enumerate(entries)]

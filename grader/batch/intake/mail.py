@@ -33,16 +33,18 @@ is a ``bad-message`` row that says why. Parsing the MIME structure itself is lin
 import email.parser
 import mailbox
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email import policy
 from email.errors import CloseBoundaryNotFoundDefect, ObsoleteHeaderDefect, StartBoundaryNotFoundDefect
-from email.message import EmailMessage
+from email.message import EmailMessage, Message, MIMEPart
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from grader import names
-from grader.batch.intake import BAD_MESSAGE, NO_ARCHIVE, Submission, files
+from grader.batch.intake import BAD_MESSAGE, NO_ARCHIVE, Handin, files
 from grader.errors import UsageError
 
 MAX_HEADER_CHARS = 8 << 10    # one header's raw value (a long legitimate References is a few KB)
@@ -63,7 +65,7 @@ class _BoundedPolicy(policy.EmailPolicy):
     one-item list, one per message: policies are immutable) counts the characters decoded, so
     that many parts with long headers cannot add up (the parser decodes ~40 KB/s of parameters)."""
 
-    budget = None
+    budget: list[int] | None = None
 
     def header_fetch_parse(self, name, value):
         if len(value) > MAX_HEADER_CHARS:
@@ -121,7 +123,7 @@ def parse_subject(subject: str) -> tuple[str, names.StudentName | None]:
     return group, names.parse_name(rest)
 
 
-def collect(path: Path, fmt: str, incoming: Path, zone: str = "UTC") -> tuple[list[Submission], list[str]]:
+def collect(path: Path, fmt: str, incoming: Path, zone: str = "UTC") -> tuple[list[Handin], list[str]]:
     """Every message of the mailbox at ``path`` as records; notes for the teacher. ``zone``
     (``lateness.timezone``) is the one mbox ``From `` lines are read in."""
     messages = list(_messages(path, fmt, zone))
@@ -142,15 +144,15 @@ def _messages(path: Path, fmt: str, zone: str):
     ``(aware datetime, where it was read)`` from the mailbox itself, or None."""
     try:
         if fmt == "mbox":
-            box = mailbox.mbox(path, factory=None, create=False)
-            for n, key in enumerate(box.iterkeys(), 1):
-                data = box.get_bytes(key, from_=True)
+            mbox = mailbox.mbox(path, factory=None, create=False)
+            for n, key in enumerate(mbox.iterkeys(), 1):
+                data = mbox.get_bytes(key, from_=True)
                 line, _, data = data.partition(b"\n") if data.startswith(b"From ") else (b"", b"", data)
                 yield f"{path.name} message {n}", data, _from_line(line, zone)
         elif fmt == "maildir":
-            box = mailbox.Maildir(path, factory=None, create=False)
-            for key in sorted(box.iterkeys()):
-                yield f"{path.name}/{files.shown(key, 80)}", box.get_bytes(key), _maildir_time(key)
+            maildir = mailbox.Maildir(path, factory=None, create=False)
+            for key in sorted(maildir.iterkeys()):
+                yield f"{path.name}/{files.shown(key, 80)}", maildir.get_bytes(key), _maildir_time(key)
         else:
             for eml in ([path] if path.is_file() else eml_files(path)):
                 yield eml.name, eml.read_bytes(), None
@@ -186,16 +188,20 @@ def _header(msg, name: str, limit: int) -> str:
         return "(not read: over the caps)"
 
 
-def _bad(label: str, why: str, order: tuple, msg=None) -> Submission:
+def _bad(label: str, why: str, order: tuple, msg=None) -> Handin:
     sender = _header(msg, "from", 120) if msg is not None else ""
     subject = _header(msg, "subject", 200) if msg is not None else ""
-    return Submission(None, "", None, "mail", sender=sender, subject=subject, status=BAD_MESSAGE,
+    return Handin(None, "", None, "mail", sender=sender, subject=subject, status=BAD_MESSAGE,
                       reason=f"{label}: {why}", order=order, fallback=_address(sender) or label)
 
 
-def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=None) -> list[Submission]:
+def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=None) -> list[Handin]:
     try:
-        msg = email.parser.BytesParser(policy=_BoundedPolicy(budget=[MAX_DECODED_CHARS])).parsebytes(data)
+        # The stubs list only EmailPolicy's own keywords, but a policy takes any of its class's
+        # attributes as one (how a subclass gets its settings); its message factory makes an
+        # EmailMessage, which the stubs cannot see through the subclass either.
+        parser = email.parser.BytesParser(policy=_BoundedPolicy(budget=[MAX_DECODED_CHARS]))  # type: ignore[call-overload]
+        msg = cast(EmailMessage, parser.parsebytes(data))
     except HeaderTooLarge as err:
         return [_bad(label, f"not read: {err}", order)]
     except Exception as err:  # noqa: BLE001 - any parser failure costs this message only
@@ -208,7 +214,7 @@ def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=No
             return [_bad(label, f"not read: {too_many}", order, msg)]
         if _cut_short(msg):
             return [_bad(label, "the message is cut short (a MIME part has no end boundary)", order, msg)]
-        return _submissions(msg, label, order, incoming, delivered)
+        return _handins(msg, label, order, incoming, delivered)
     except HeaderTooLarge as err:
         return [_bad(label, f"not read: {err}", order, msg)]
     except Exception as err:  # noqa: BLE001 - a malformed header or part costs this message only
@@ -218,7 +224,8 @@ def _records(data: bytes, label: str, order: tuple, incoming: Path, delivered=No
 def _over_structure(msg: EmailMessage) -> str:
     """Why the message's MIME tree is over the caps, or "" (walked without decoding a header:
     the parser's payloads are lists for multiparts and attached messages)."""
-    parts, stack = 0, [(msg, 1)]
+    parts = 0
+    stack: list[tuple[Message, int]] = [(msg, 1)]   # an attached message's payload is a plain Message
     while stack:
         part, depth = stack.pop()
         parts += 1
@@ -228,7 +235,7 @@ def _over_structure(msg: EmailMessage) -> str:
             return f"its MIME parts are nested more than {MAX_DEPTH} deep"
         payload = part.get_payload()
         if isinstance(payload, list):
-            stack += [(p, depth + 1) for p in payload]
+            stack += [(p, depth + 1) for p in payload if isinstance(p, Message)]   # all of them
     return ""
 
 
@@ -264,7 +271,8 @@ def _envelope(msg: EmailMessage, label: str, delivered=None) -> dict:
     warnings = []
     date = msg.get("date")
     written = getattr(date, "datetime", None) if date is not None else None
-    if written is not None and written.tzinfo is None:
+    zoneless = written is not None and written.tzinfo is None
+    if written is not None and zoneless:
         written = written.replace(tzinfo=timezone.utc)     # RFC 5322's "-0000": the zone is unknown
     received = _server_time(msg)
     if received is None and delivered is not None:
@@ -274,7 +282,7 @@ def _envelope(msg: EmailMessage, label: str, delivered=None) -> dict:
         received = written
         warnings.append(f"{label}: no readable Received header: received time taken from its Date header, "
                         "which the sender writes")
-        if date.datetime.tzinfo is None:
+        if zoneless:
             warnings.append(f"{label}: its Date has no time zone: read as UTC")
     elif received is None:
         warnings.append(f"{label}: no Received header and no readable Date header: lateness unknown")
@@ -315,7 +323,7 @@ def reply_to(msg: EmailMessage) -> dict:
     return found
 
 
-def _attachments(msg: EmailMessage, env: dict, label: str):
+def _attachments(msg: MIMEPart, env: dict, label: str) -> Iterator[tuple[dict, str, bytes]]:
     """``(envelope, filename, bytes)`` of every attachment, depth first; an attached message
     (``message/rfc822``, a forward as attachment) brings its own subject and names its own From,
     but keeps the forward's sender and time (its headers are the forwarder's to write)."""
@@ -332,11 +340,11 @@ def _attachments(msg: EmailMessage, env: dict, label: str):
     filename = msg.get_filename()
     if filename is None and msg.get_content_maintype() in ("text", "multipart"):
         return                                              # the message's own text
-    data = msg.get_payload(decode=True) or b""
-    yield env, str(filename or ""), data
+    data = msg.get_payload(decode=True)     # bytes (None when there is nothing to decode)
+    yield env, str(filename or ""), data if isinstance(data, bytes) else b""
 
 
-def _submissions(msg: EmailMessage, label: str, order: tuple, incoming: Path, delivered=None) -> list[Submission]:
+def _handins(msg: EmailMessage, label: str, order: tuple, incoming: Path, delivered=None) -> list[Handin]:
     outer = _envelope(msg, label, delivered)
     found, others = [], []
     for n, (env, filename, data) in enumerate(_attachments(msg, outer, label)):
@@ -350,13 +358,13 @@ def _submissions(msg: EmailMessage, label: str, order: tuple, incoming: Path, de
         return found
     group, student = parse_subject(outer["subject"])
     why = "no archive attached" + (f" (attachments: {', '.join(others)})" if others else "")
-    return [Submission(None, "", student, "mail", group=group, received=outer["received"],
+    return [Handin(None, "", student, "mail", group=group, received=outer["received"],
                        sender=outer["sender"], subject=outer["subject"], warnings=list(outer["warnings"]),
                        status=NO_ARCHIVE, reason=f"{label}: {why}", order=order,
                        fallback=_address(outer["sender"]) or label, reply=outer["reply"])]
 
 
-def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label: str) -> Submission:
+def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label: str) -> Handin:
     group, from_subject = parse_subject(env["subject"])
     from_file = names.parse_name(name)
     warnings = list(env["warnings"])
@@ -371,6 +379,6 @@ def _record(env: dict, path: Path, name: str, filename: str, order: tuple, label
                         "named after the sender")
     if name != filename:
         warnings.append(f"the attachment's name {files.shown(filename, 120)!r} was stored as {name!r}")
-    return Submission(path, name, from_subject or from_file, "mail", group=group, received=env["received"],
+    return Handin(path, name, from_subject or from_file, "mail", group=group, received=env["received"],
                       sender=env["sender"], subject=env["subject"], warnings=warnings, order=order,
                       fallback=_address(env["sender"]) or name, reply=env["reply"])

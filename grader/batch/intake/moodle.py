@@ -20,17 +20,20 @@ modified (submission)" when a worksheet is given; else the zip member's time (or
 modification time in an unpacked folder), with a warning saying so: Moodle's zip does not
 carry the submission time, and a zip's times have no zone (read in ``lateness.timezone``).
 """
+import functools
 import os
 import re
 import stat
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from grader import names
-from grader.batch.intake import NO_ARCHIVE, Submission, files
+from grader.batch.intake import NO_ARCHIVE, Handin, files
 from grader.errors import UsageError
 
 ENTRY = re.compile(r"(?P<name>[^_/]*)_(?P<id>\d+)_(?P<plugin>assign(?:submission|feedback)_[a-z0-9]+)(?P<tail>_.*)?",
@@ -45,16 +48,20 @@ def looks_like_download(folder: Path) -> bool:
     return any(ENTRY.fullmatch(p.name) for p in folder.iterdir() if not p.name.startswith("."))
 
 
+def _read_binary(path: Path) -> IO[bytes]:
+    return open(path, "rb")
+
+
 class _Participant:
     def __init__(self, pid: str, fullname: str):
         self.pid, self.fullname = pid, fullname
         self.folder = ""                       # the feedback zip's folder name
         # (original name, size, mtime, opener, the file itself in an unpacked folder else None)
-        self.files: list[tuple[str, int, datetime, object, Path | None]] = []
+        self.files: list[tuple[str, int, datetime, Callable[[], IO[bytes]], Path | None]] = []
         self.others: list[str] = []
 
 
-def collect(path: Path, incoming: Path, late, worksheet=None) -> tuple[list[Submission], list[str]]:
+def collect(path: Path, incoming: Path, late, worksheet=None) -> tuple[list[Handin], list[str]]:
     zone = late.timezone
     notes = []
     if path.is_dir():
@@ -110,8 +117,9 @@ def _participant(participants: dict, m: re.Match) -> _Participant:
     return p
 
 
-def _scan_zip(zf: zipfile.ZipFile, zone: str) -> tuple[dict, list[str]]:
-    participants, ignored = {}, []
+def _scan_zip(zf: zipfile.ZipFile, zone: str) -> tuple[dict[str, _Participant], list[str]]:
+    participants: dict[str, _Participant] = {}
+    ignored: list[str] = []
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
         if info.is_dir():
             continue
@@ -129,12 +137,13 @@ def _scan_zip(zf: zipfile.ZipFile, zone: str) -> tuple[dict, list[str]]:
         if not p.folder or flat:
             p.folder = f"{m['name']}_{m['id']}_{_FILE_PLUGIN}_" if flat else parts[0]
         mtime = datetime(*info.date_time, tzinfo=ZoneInfo(zone))
-        p.files.append((original, info.file_size, mtime, lambda info=info: zf.open(info), None))
+        p.files.append((original, info.file_size, mtime, functools.partial(zf.open, info), None))
     return participants, ignored
 
 
-def _scan_folder(folder: Path, zone: str) -> tuple[dict, list[str]]:
-    participants, ignored = {}, []
+def _scan_folder(folder: Path, zone: str) -> tuple[dict[str, _Participant], list[str]]:
+    participants: dict[str, _Participant] = {}
+    ignored: list[str] = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
@@ -164,10 +173,10 @@ def _add_file(p: _Participant, m: re.Match, path: Path, original: str, folder: s
         return
     p.folder = p.folder or folder
     mtime = datetime.fromtimestamp(st.st_mtime, timezone.utc).astimezone(ZoneInfo(zone))
-    p.files.append((original, st.st_size, mtime, lambda path=path: open(path, "rb"), path))
+    p.files.append((original, st.st_size, mtime, functools.partial(_read_binary, path), path))
 
 
-def _records(p: _Participant, order: int, incoming: Path, late, worksheet, time_source: str) -> list[Submission]:
+def _records(p: _Participant, order: int, incoming: Path, late, worksheet, time_source: str) -> list[Handin]:
     fullname = files.shown(p.fullname, 120)
     cap = MAX_ARCHIVE_MB << 20
     group = worksheet.group(p.pid) if worksheet is not None and p.pid in worksheet.rows else ""
@@ -201,7 +210,7 @@ def _records(p: _Participant, order: int, incoming: Path, late, worksheet, time_
         return records
     from_moodle = names.StudentName(last=fullname, first="", key=names.fallback_key(fullname))
     why = "no archive among the submitted files" + (f": {', '.join(others)}" if others else "")
-    return [Submission(None, "", from_moodle, "moodle", group=group, received=submitted, participant=p.pid,
+    return [Handin(None, "", from_moodle, "moodle", group=group, received=submitted, participant=p.pid,
                        moodle_folder=folder, status=NO_ARCHIVE, reason=why, order=(order,))]
 
 
@@ -211,11 +220,11 @@ def _words(text: str) -> set[str]:
     return {w.casefold() for w in re.split(r"[\s_.-]+", plain) if w}
 
 
-def _record(p, fullname, path, name, group, received, warnings, order, folder) -> Submission:
+def _record(p, fullname, path, name, group, received, warnings, order, folder) -> Handin:
     from_file = names.parse_name(name)
     if from_file and _words(f"{from_file.last} {from_file.first}") != _words(p.fullname) \
             and p.fullname.casefold() != "participant":
         warnings.append(f"the archive's name reads as {from_file} but Moodle's participant is {fullname}")
     name_of = from_file or names.StudentName(last=fullname, first="", key=names.fallback_key(fullname))
-    return Submission(path, name, name_of, "moodle", group=group, received=received, participant=p.pid,
+    return Handin(path, name, name_of, "moodle", group=group, received=received, participant=p.pid,
                       moodle_folder=folder, warnings=warnings, order=order)

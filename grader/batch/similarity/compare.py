@@ -36,12 +36,13 @@ from functools import cached_property
 from pathlib import Path
 
 from grader import PROJECT, REFERENCE, fsutil
+from grader.batch.outdir import OutDir
 from grader.batch.similarity import near_duplicates as nd
 from grader.errors import UsageError
+from grader.results import RowStatus
 
 SKELETON = PROJECT / "skeleton" / "lab2"
-HTML = "similarity.html"
-NOT_COMPARED = ("bad-archive", "no-package")
+NOT_COMPARED = (RowStatus.BAD_ARCHIVE, RowStatus.NO_PACKAGE)
 
 
 @dataclass
@@ -195,6 +196,7 @@ def compare(entries: list[Entry], settings, skeleton: dict[str, str] | None = No
             continue
         if a.role != "student" or (b.role == "student" and b.key < a.key):
             a, b = b, a          # a student on the left, the smaller key when both are
+        assert a.prints is not None and b.prints is not None   # set for every entry above
         s = nd.score(a.prints, b.prints)
         pairs.append(Pair(a, b, s, s >= settings.threshold))
     pairs.sort(key=lambda p: (-p.score, p.a.key, p.b.key))
@@ -249,11 +251,12 @@ def earlier_entries(folder: Path, rubric, work: Path) -> tuple[list[Entry], list
     return entries, notes
 
 
-def for_batch(rows, out: Path, folder: Path, rubric, compare_with: Path | None = None) -> Result:
-    """Compare the batch's students (``rows``: ``grader.batch.run.Row``), set each row's
+def for_batch(rows, out: Path, source: Path, rubric, compare_with: Path | None = None) -> Result:
+    """Compare the batch's students (``rows``: ``grader.batch.rows.Row``), set each row's
     ``similar_to``, write ``out/similarity.html``; returns the result for ``summary.md``."""
     from grader.render.similarity_html import render
-    work = out / ".work-similarity"
+    layout = OutDir(out)
+    work = layout.work_similarity
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700, parents=True)
     try:
@@ -261,10 +264,10 @@ def for_batch(rows, out: Path, folder: Path, rubric, compare_with: Path | None =
         for row in sorted(rows, key=lambda r: r.key):
             if row.status in NOT_COMPARED:
                 continue
-            files = nd.load_code(out / "students" / row.key, row.sha256)
+            files = nd.load_code(layout.student(row.key), row.sha256)
             if files is None:
                 try:
-                    files = _unpack(folder / row.file, rubric, work)
+                    files = _unpack(source / row.file, rubric, work)
                 except (UsageError, OSError):
                     continue        # the grading already said what is wrong with this archive
             name = f"{row.last} {row.first}".strip() or row.file
@@ -280,7 +283,7 @@ def for_batch(rows, out: Path, folder: Path, rubric, compare_with: Path | None =
     result.notes = notes
     for row in rows:
         row.similar_to = result.flags.get(row.key, [])
-    _write(out / HTML, render(result))
+    _write(layout.similarity_html, render(result))
     return result
 
 

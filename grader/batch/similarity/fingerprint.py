@@ -103,7 +103,7 @@ def groups(prints: dict[str, dict[str, str]], known: dict[str, dict[str, str]] |
     """
     known = known if known is not None else known_fingerprints()
     found: list[Group] = []
-    together = set()
+    together: set[frozenset[str]] = set()   # the package groups' members
     for what in ("lab2", *(f"lab2/{p}" for p in _module_files())):
         by_hash: dict[str, list] = {}
         for label, fp in prints.items():

@@ -39,10 +39,12 @@ import io
 import json
 import keyword
 import tokenize
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import fsutil
+from grader.batch import outdir
 
 K = 13                  # tokens per k-gram: longer than the idioms every solution shares
 W = 6                   # winnowing window: any shared run of W + K - 1 = 18 tokens is found
@@ -52,7 +54,6 @@ MIN_FINGERPRINTS = 4    # fewer than this once the skeleton is taken out: nothin
 MAX_FILES = 60
 MAX_FILE_BYTES = 256 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024
-CODE_FILE = "code.json"
 
 _BUILTINS = frozenset(dir(builtins))
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER, tokenize.INDENT,
@@ -71,12 +72,13 @@ class Token:
 def tokens(source: str) -> list[Token]:
     """The normalised tokens of one file; a file that does not tokenize keeps what came before
     the error (a syntax error is no reason to be left out of the comparison)."""
-    raw = []
+    raw: list[tokenize.TokenInfo] = []
     try:
         raw.extend(tokenize.generate_tokens(io.StringIO(source).readline))   # keeps what came before an error
     except (tokenize.TokenError, SyntaxError, ValueError):
         pass
-    kept, previous, depth = [], None, 0
+    kept: list[Token] = []
+    previous, depth = None, 0
     items = [t for t in raw if t.type not in (tokenize.COMMENT, tokenize.NL)]
     for i, tok in enumerate(items):
         following = items[i + 1] if i + 1 < len(items) else None
@@ -151,7 +153,7 @@ def boilerplate(files: dict[str, str], k: int = K) -> set[int]:
     return {h for text in files.values() for h in kgram_hashes(tokens(text), k)}
 
 
-def fingerprints(files: dict[str, str], skip: set[int] = frozenset(), k: int = K, w: int = W) -> Prints:
+def fingerprints(files: dict[str, str], skip: AbstractSet[int] = frozenset(), k: int = K, w: int = W) -> Prints:
     """The winnowed fingerprints of a submission's files, without those in ``skip``."""
     out = Prints(dict(files))
     for name in sorted(files):
@@ -209,7 +211,9 @@ def read_package(package) -> tuple[dict[str, str], list[str]]:
     characters, NUL characters replaced (they are data, not code, and break some viewers).
     """
     package = Path(package)
-    files, notes, total = {}, [], 0
+    files: dict[str, str] = {}
+    notes: list[str] = []
+    total = 0
     paths = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts and not p.is_symlink()
                    and p.is_file())
     for path in paths:
@@ -233,14 +237,14 @@ def save_code(package, folder, archive_sha256: str) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"archive_sha256": archive_sha256, "files": files, "notes": notes}, ensure_ascii=False)
-    fsutil.atomic_write(folder / CODE_FILE, data)
+    fsutil.atomic_write(folder / outdir.CODE_JSON, data)
 
 
 def load_code(folder, archive_sha256: str) -> dict[str, str] | None:
     """The files saved by ``save_code`` for this archive, or None (missing, another archive's,
     unreadable)."""
     try:
-        data = json.loads((Path(folder) / CODE_FILE).read_text(encoding="utf-8"))
+        data = json.loads((Path(folder) / outdir.CODE_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("archive_sha256") != archive_sha256:

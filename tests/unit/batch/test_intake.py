@@ -14,8 +14,7 @@ import yaml
 from builders import archives
 from builders import teacher_inputs as ti
 
-from grader.batch import intake, lateness
-from grader.batch import plan as batch_plan
+from grader.batch import intake, lateness, plan
 from grader.batch.intake import files, mail, worksheet
 from grader.errors import UsageError
 from grader.rubric import load as load_rubric
@@ -479,7 +478,7 @@ def test_a_later_mail_from_another_address_cannot_replace_a_classmates_archive(t
         assert any("sent from eve@etu.example, but john.doe@etu.example also sent" in w for w in eve.warnings)
         # His row is the student's (his From reads as DOE John); hers is a row of its own.
         assert john.key == "DOE_John" and eve.key.startswith("DOE_John-from-eve-etu-example-")
-        assert sorted(a.key for a in batch_plan.plan(records)) == sorted([john.key, eve.key])
+        assert sorted(a.key for a in plan.plan(records)) == sorted([john.key, eve.key])
 
 
 def test_the_student_is_the_sender_whose_from_reads_as_him_even_when_she_wrote_first(tmp_path):

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from builders import archives, classroom
 
-from grader.batch.similarity import compare as similarity_report
-from grader.batch.similarity import fingerprint as similarity
+from grader.batch.similarity import compare, fingerprint
 from grader.batch.similarity import near_duplicates as nd
 from grader.errors import UsageError
 from grader.render.similarity_html import render
@@ -25,10 +24,10 @@ INDEPENDENT = tuple(classroom.STYLES)          # loops, classes, helpers, terse
 COPIES = {"copy_renamed": "loops", "copy_recommented": "classes", "copy_reference": "reference"}
 
 
-def student(key: str, lab2: Path) -> similarity_report.Entry:
+def student(key: str, lab2: Path) -> compare.Entry:
     files, notes = nd.read_package(lab2)
     assert notes == []
-    return similarity_report.Entry(key, "student", key, files)
+    return compare.Entry(key, "student", key, files)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +45,8 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def result(folders):
-    entries = [student(k, p) for k, p in sorted(folders.items())] + [similarity_report.reference_entry()]
-    return similarity_report.compare(entries, RUBRIC.similarity)
+    entries = [student(k, p) for k, p in sorted(folders.items())] + [compare.reference_entry()]
+    return compare.compare(entries, RUBRIC.similarity)
 
 
 def scores(result) -> dict[frozenset, float]:
@@ -65,7 +64,7 @@ def test_the_disguises_change_the_text_and_defeat_the_identical_code_check(folde
     assert "# the answer of this step" in recommented and "I wrote this part myself" in recommented
     assert "Elementwise ``1 / (1 + exp(-z))``" not in recommented
     # The identical-code fingerprints of the batch see the renamed copy as different code.
-    assert similarity.fingerprint(folders["loops"])["lab2"] != similarity.fingerprint(folders["copy_renamed"])["lab2"]
+    assert fingerprint.fingerprint(folders["loops"])["lab2"] != fingerprint.fingerprint(folders["copy_renamed"])["lab2"]
 
 
 def test_copies_rank_above_every_independent_pair(result):
@@ -96,7 +95,7 @@ def test_the_skeleton_alone_scores_zero(result, folders):
     assert s[frozenset(("empty_a", "empty_b"))] == 0.0
     assert max(v for pair, v in s.items() if "empty_a" in pair) == 0.0
     # Its own code is all boilerplate: nothing of it is left to compare.
-    skip = nd.boilerplate(similarity_report.skeleton_files())
+    skip = nd.boilerplate(compare.skeleton_files())
     assert nd.fingerprints(nd.read_package(folders["empty_a"])[0], skip).hashes == set()
     # Without taking the skeleton out, two empty kits would look identical.
     bare = [nd.fingerprints(nd.read_package(folders[k])[0]) for k in ("empty_a", "empty_b")]
@@ -107,16 +106,16 @@ def test_one_module_copied_ranks_first_among_the_rest(folders):
     mixed = nd.read_package(folders["terse"])[0]
     mixed["lab2/multiclass.py"] = (folders["helpers"] / "multiclass.py").read_text()
     entries = [student(k, folders[k]) for k in INDEPENDENT] + [
-        similarity_report.Entry("mixed", "student", "mixed", mixed)]
-    res = similarity_report.compare(entries, RUBRIC.similarity)
+        compare.Entry("mixed", "student", "mixed", mixed)]
+    res = compare.compare(entries, RUBRIC.similarity)
     assert {res.pairs[0].a.key, res.pairs[0].b.key} == {"mixed", "terse"}
     assert {res.pairs[1].a.key, res.pairs[1].b.key} == {"mixed", "helpers"}
     assert res.pairs[1].score > max(p.score for p in res.pairs[2:])
 
 
 def test_the_same_class_gives_the_same_html_bytes(folders, result):
-    again = similarity_report.compare([student(k, p) for k, p in sorted(folders.items(), reverse=True)]
-                                      + [similarity_report.reference_entry()], RUBRIC.similarity)
+    again = compare.compare([student(k, p) for k, p in sorted(folders.items(), reverse=True)]
+                                      + [compare.reference_entry()], RUBRIC.similarity)
     assert render(again) == render(result)
 
 
@@ -137,9 +136,9 @@ def test_hostile_names_and_code_are_escaped(folders):
     hostile["lab2/single_neuron.py"] = files["lab2/single_neuron.py"].replace(
         "import numpy as np", "import numpy as np  # </pre><script>alert(2)</script>")
     copy = dict(hostile)
-    entries = [similarity_report.Entry("a<b>", "student", "<script>alert(3)</script>", hostile),
-               similarity_report.Entry("b&c", "student", '"><iframe>', copy)]
-    res = similarity_report.compare(entries, RUBRIC.similarity)
+    entries = [compare.Entry("a<b>", "student", "<script>alert(3)</script>", hostile),
+               compare.Entry("b&c", "student", '"><iframe>', copy)]
+    res = compare.compare(entries, RUBRIC.similarity)
     assert res.flags == {"a<b>": ["b&c"], "b&c": ["a<b>"]}
     html = render(res)
     for raw in ("<script", "<img", "<iframe", "</pre><script", "a<b>", '"><iframe'):
@@ -151,7 +150,7 @@ def test_hostile_names_and_code_are_escaped(folders):
 
 
 def test_a_flag_name_cannot_break_the_csv_cell():
-    assert similarity_report.flag_name("earlier:a;b\nc") == "earlier:a_b_c"
+    assert compare.flag_name("earlier:a;b\nc") == "earlier:a_b_c"
 
 
 def test_earlier_submissions_are_compared_with_students_only(folders, tmp_path):
@@ -162,11 +161,11 @@ def test_earlier_submissions_are_compared_with_students_only(folders, tmp_path):
                        {f"old/{k}": v.encode() for k, v in classroom.recomment(classroom.solution("terse")).items()})
     (earlier / "broken.tar.bz2").write_bytes(b"BZh9 not really")
     (earlier / ".hidden").mkdir()
-    entries, notes = similarity_report.earlier_entries(earlier, RUBRIC, tmp_path)
+    entries, notes = compare.earlier_entries(earlier, RUBRIC, tmp_path)
     assert [e.key for e in entries] == ["earlier:OLD Student Lab2 DLCV.tar.bz2", "earlier:ROE Jane 2024"]
     assert len(notes) == 1 and notes[0].startswith("--compare-with: broken.tar.bz2 left out: ")
-    res = similarity_report.compare([student(k, folders[k]) for k in ("terse", "loops")] + entries
-                                    + [similarity_report.reference_entry()], RUBRIC.similarity)
+    res = compare.compare([student(k, folders[k]) for k in ("terse", "loops")] + entries
+                                    + [compare.reference_entry()], RUBRIC.similarity)
     assert res.flags == {"terse": ["earlier:OLD Student Lab2 DLCV.tar.bz2"]}
     assert all("student" in (p.a.role, p.b.role) for p in res.pairs)   # earlier/reference never paired
     assert len(res.pairs) == 1 + 2 * 3
@@ -199,7 +198,7 @@ def test_a_class_sharing_one_base_is_one_cluster_not_every_pair(folders, tmp_pat
     for i in range(12):
         code = classroom.reorder(classroom.rename(reference, seed=100 + i), seed=100 + i)
         entries.append(student(f"base_{i:02d}", classroom.write(code, tmp_path / f"base_{i:02d}")))
-    res = similarity_report.compare(entries + [similarity_report.reference_entry()], RUBRIC.similarity)
+    res = compare.compare(entries + [compare.reference_entry()], RUBRIC.similarity)
     inside = [p for p in res.flagged if p.a.key.startswith("base_")]
     assert len(inside) == 78                                  # every two of the thirteen
     [cluster] = res.clusters                                 # loops ~ copy_renamed is a pair, not a cluster

@@ -13,7 +13,7 @@ import pytest
 
 from grader.batch.intake import mail
 from grader.mailback import _warnings as mail_back_warnings
-from grader.mailback import compose, gradebook, teacher_address
+from grader.mailback import compose, recipients, teacher_address
 from grader.results import CheckResult, QuestionResult, Report
 
 
@@ -68,14 +68,14 @@ def test_a_forwarded_archive_is_answered_to_the_mail_received(tmp_path):
                                                                         "Fwd: my lab")
 
 
-def student(**change) -> gradebook.Student:
+def student(**change) -> recipients.Student:
     fields = dict(key="DOE_John", folder=Path("."), address="john@etu.example", name="John Doe",
                   message_id="<m@etu.example>", references=[], subject="DLCV: DOE John Lab2",
                   row={"last_name": "DOE", "first_name": "John", "file": "DOE John Lab2 DLCV.tar.bz2",
                        "status": "graded", "total": "12", "bonus": "0", "received": ""},
                   points={}, report=Report(student="DOE John", submission="x", total_max=20), feedback=b"# fb\n")
     fields.update(change)
-    return gradebook.Student(**fields)
+    return recipients.Student(**fields)
 
 
 def test_cr_lf_in_a_name_or_a_subject_adds_no_header():
@@ -103,7 +103,7 @@ def test_the_identity_follows_the_grade_not_the_run():
                                          ('"a b"@etu.example', False), ("zoé@etu.example", False),
                                          ("a..b@etu.example", False), ("a@etu.example\r\nBcc: x@y.example", False)])
 def test_only_plain_addresses_are_sent_to(address, ok):
-    assert gradebook.deliverable(address) is ok
+    assert recipients.deliverable(address) is ok
 
 
 def test_the_body_gives_the_total_the_points_the_mistakes_and_the_lateness():

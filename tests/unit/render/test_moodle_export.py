@@ -13,7 +13,7 @@ from builders import teacher_inputs as ti
 from conftest import SMALL_RUBRIC as RUBRIC_PATH
 
 from grader.batch.intake import worksheet
-from grader.batch.run import Row
+from grader.batch.rows import Row
 from grader.render.moodle import export, feedback_html, fill_worksheet
 from grader.results import CheckResult, QuestionResult, Report
 from grader.rubric import load as load_rubric

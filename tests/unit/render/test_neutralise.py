@@ -19,7 +19,7 @@ from builders.safety import (
 )
 from markdown_it import MarkdownIt
 
-from grader.batch.run import Row
+from grader.batch.rows import Row
 from grader.render import neutralise as N
 from grader.render import render_markdown, render_terminal, to_gradescope
 from grader.render import summary_md as summary

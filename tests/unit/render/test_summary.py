@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader import REFERENCE
-from grader.batch.run import Row
+from grader.batch.rows import Row
 from grader.batch.similarity import fingerprint as similarity
 from grader.render import summary_md as summary
 from grader.results import CheckResult, QuestionResult, Report

@@ -18,7 +18,7 @@ import pytest
 from builders import review_class as rc
 
 from grader import PROJECT, cli, manual
-from grader.batch import run as batch_mod
+from grader.batch.rows import Rows
 from grader.review import answers as A
 from grader.review import export as export_mod
 from grader.review import render, suggest
@@ -383,7 +383,7 @@ def test_export_merges_the_hand_points_as_batch_manual_does(client, review, out,
     # The same bytes as the batch's own merge of the --manual form the export wrote.
     twin = rc.build(tmp_path / "twin", rc.class_of_six())
     entries = manual.load_batch(out / "review" / "manual.csv", rc.RUBRIC)
-    b = batch_mod._Batch(None, twin, rc.RUBRIC, entries)
+    b = Rows(twin, rc.RUBRIC, entries)
     for row in export_mod._rows(twin):
         b.add(row, csv=False)
     b.write_csv()

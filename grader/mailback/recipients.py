@@ -1,6 +1,8 @@
-"""What a mail batch left in OUT, read back as one ``Student`` per reply to write.
+"""Who gets a reply: what a mail batch left in OUT (its rows), read back as one ``Student`` per
+reply to write, or a ``Left`` saying why a row gets none. (Not the review app's hand grades,
+``grader.review.gradebook``: this reads the batch's rows, whoever wrote them last.)
 
-The final grade is the gradebook's: ``grades.csv`` (its status, points per question, total,
+The final grade is the batch's rows: ``grades.csv`` (its status, points per question, total,
 bonus and late days: what ``batch --manual`` or the review app wrote last) and each student's
 ``feedback.md`` (attached as it is). ``report.json`` gives what the CSV has no column for: the
 questions' titles and maxima, the mistakes named, the lateness sentence, the written parts
@@ -23,13 +25,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.batch import outdir
 from grader.batch.intake.files import shown
+from grader.batch.outdir import OutDir
 from grader.errors import UsageError
 from grader.render import neutralise as N
-from grader.results import Report
+from grader.results import Report, RowStatus
 
 # Statuses with no grade: nothing was sent to mark, or the grader failed (never a zero by mail).
-UNGRADED = ("internal-error", "no-archive", "bad-message")
+UNGRADED = (RowStatus.INTERNAL_ERROR, RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE)
 _FIXED = ("last_name", "first_name", "file", "sha256", "status", "total", "bonus", "source", "group", "received",
           "late_days", "warnings", "similar_to")
 # RFC 5322's msg-id, kept to printable ASCII without spaces or brackets inside: anything else a
@@ -84,17 +88,17 @@ def _pts(x) -> str:
 
 
 def read_csv(out: Path) -> tuple[list[str], list[dict]]:
-    path = out / "grades.csv"
+    path = OutDir(out).grades_csv
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as err:
         raise UsageError(f"{path}: {err.strerror or err} (run `python -m grader batch` into {out} first)") from None
     except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8: is it the batch's grades.csv?") from None
+        raise UsageError(f"{path} is not UTF-8: is it the batch's {outdir.GRADES_CSV}?") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = list(reader.fieldnames or [])
     if not {"last_name", "first_name", "sha256", "status", "total"} <= set(header):
-        raise UsageError(f"{path} is not a batch's grades.csv (no last_name, status or total column)")
+        raise UsageError(f"{path} is not a batch's {outdir.GRADES_CSV} (no last_name, status or total column)")
     return header, list(reader)
 
 
@@ -130,9 +134,9 @@ def read(out: Path) -> tuple[list[Student], list[Left]]:
     for row in rows:
         by_row.setdefault(_match_key(row, False), []).append(row)
     folders: dict[tuple, list[Path]] = {}
-    for folder in sorted((out / "students").glob("*/")):
+    for folder in OutDir(out).student_folders():
         try:
-            meta = _json(folder / "archive.json")
+            meta = _json(folder / outdir.ARCHIVE_JSON)
         except (OSError, ValueError):
             continue        # not a complete result: the batch lists it
         folders.setdefault(_match_key(meta, True), []).append(folder)
@@ -142,7 +146,8 @@ def read(out: Path) -> tuple[list[Student], list[Left]]:
         who = " ".join(x for x in (row["last_name"], row["first_name"]) if x) or row.get("file", "") or "(unnamed)"
         where = folders.get(match, [])
         if len(found) > 1 or len(where) != 1:
-            left.append(Left(who, "its row of grades.csv matches no student folder (or several): re-run the batch"))
+            left.append(Left(who, f"its row of {outdir.GRADES_CSV} matches no student folder (or several): "
+                                  "re-run the batch"))
             continue
         try:
             student = _student(where[0], row, questions)
@@ -161,21 +166,21 @@ def _student(folder: Path, row: dict, questions: list[str]) -> "Student | Left":
     status = row["status"]
     if status in UNGRADED or not row.get("total"):
         return Left(key, f"no grade ({status})" + (f": {shown(row.get('warnings', ''), 160)}"
-                                                     if status != "internal-error" else ""))
+                                                     if status != RowStatus.INTERNAL_ERROR else ""))
     try:
-        mail = _json(folder / "mail.json")
+        mail = _json(folder / outdir.MAIL_JSON)
     except FileNotFoundError:
-        return Left(key, "not from mail (no mail.json): nothing to reply to")
+        return Left(key, f"not from mail (no {outdir.MAIL_JSON}): nothing to reply to")
     address = str(mail.get("address", ""))
     if mail.get("problem") or not deliverable(address):
         why = mail.get("problem") or f"its From address {shown(address, 120)!r} is not one this grader sends to"
         return Left(key, f"no reply: {shown(why, 200)}")
-    report = Report.from_dict(_json(folder / "report.json"))
-    html = folder / "feedback.html"
+    report = Report.from_dict(_json(folder / outdir.REPORT_JSON))
+    html = folder / outdir.FEEDBACK_HTML
     ids = message_ids(mail.get("message_id", ""))
     points = {q.id: row.get(q.id, "") for q in report.questions if q.id in questions}
     return Student(key, folder, address, shown(mail.get("name", ""), 120), ids[0] if len(ids) == 1 else "",
                    message_ids(mail.get("references", ""))[-MAX_REFERENCES:], shown(mail.get("subject", ""), 200),
-                   row, points, report, (folder / "feedback.md").read_bytes(),
+                   row, points, report, (folder / outdir.FEEDBACK_MD).read_bytes(),
                    html.read_bytes() if html.is_file() else None,
                    [a for a in mail.get("also_from", []) if isinstance(a, str)])
