@@ -34,6 +34,7 @@ OUT holds::
     moodle/                         feedback-files.zip and the filled worksheet (Moodle sources)
     .work/                          the workers' private extraction folders (removed at the end)
     .work-similarity/               the similarity report's unpacked archives (removed at the end)
+    .probe-<hex>                    a Dask engine's check that its workers see OUT (removed after)
     .batch.lock                     held while a batch writes OUT (exclusive) or mail-back reads it
                                     (shared): two at once would mix rows
 
@@ -61,6 +62,7 @@ INCOMING = "incoming"
 MOODLE = "moodle"
 WORK = ".work"
 WORK_SIMILARITY = ".work-similarity"
+PROBE = ".probe-{token}"
 LOCK = ".batch.lock"
 
 # a student's folder, students/<key>/
@@ -152,3 +154,7 @@ class OutDir:
     @property
     def lock(self) -> Path:
         return self.root / LOCK
+
+    def probe(self, token: str) -> Path:
+        """``.probe-<token>``: the empty file a Dask engine asks every worker to see (``token``: unique)."""
+        return self.root / PROBE.format(token=token)

@@ -1,12 +1,12 @@
 """What an engine's worker does with one archive of a batch: ``grade_archive``.
 
-Every engine (``grader.batch.engines``: the local worker processes, a Dask cluster) runs this function,
-one archive per call, and hands its result back to the batch (``grader.batch.run``), which writes
-the rows. It grades the archive in its sandboxed child (``api.grade(..., concurrency=1)``), draws
-the loss curves into the student's folder and takes the code's fingerprint for the
-near-duplicate report. It never raises: every outcome is a report, the grader's own failure
-(``internal-error``) included. It does not write ``report.json`` and the other outputs: the
-batch does, as each result arrives.
+Every engine (``grader.batch.engines``: the local worker processes, a Dask cluster) runs this
+function, one archive per call, and hands its result back to the batch (``grader.batch.run``),
+which writes the rows (``grader.batch.rows``). It grades the archive in its sandboxed child
+(``api.grade(..., concurrency=1)``), draws the loss curves into the student's folder and takes
+the code's fingerprint for the near-duplicate report. It never raises: every outcome is a
+report, the grader's own failure (``internal-error``) included. It does not write
+``report.json`` and the other outputs: the batch does, as each result arrives.
 """
 import contextlib
 import hashlib
@@ -21,6 +21,7 @@ from grader.batch.similarity import fingerprint, near_duplicates
 from grader.render import neutralise as N
 from grader.render import plots
 from grader.results import Report, RowStatus
+from grader.rubric import Rubric
 from grader.submission.archive import ArchiveError, extract, scratch_parent
 from grader.submission.locate import PackageError, find_package
 
@@ -39,12 +40,12 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def not_graded(student: str, file: str, status: RowStatus, error: str, rubric, sandbox: str = "") -> Report:
+def not_graded(student: str, file: str, status: RowStatus, error: str, rubric: Rubric, sandbox: str = "") -> Report:
     return Report(student=student, submission=file, status=status, error=error, total_max=rubric.total,
                   rubric_sha256=rubric.sha256, sandbox=sandbox)
 
 
-def _fingerprint(path: Path, rubric, workdir, folder: Path) -> dict:
+def _fingerprint(path: Path, rubric: Rubric, workdir, folder: Path) -> dict:
     """The normalised hashes of the archive's ``lab2/`` (unpacked again: ``api.grade`` keeps its
     folder private; a few kB, milliseconds); its code is kept in ``folder/code.json`` for the
     near-duplicate report at the end (``grader.batch.similarity.compare``)."""
@@ -59,7 +60,7 @@ def _fingerprint(path: Path, rubric, workdir, folder: Path) -> dict:
         return {}
 
 
-def grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
+def grade_archive(path: Path, folder: Path, rubric: Rubric, answers, workdir) -> dict:
     """Grade one archive: ``{"report": Report.to_dict(), "fingerprint": {...}}``; draws its curves.
 
     Every outcome is a report: a refused archive (``bad-archive``, ``no-package``) and the
@@ -74,7 +75,7 @@ def grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
         return {"report": report.to_dict(), "fingerprint": {}}
 
 
-def _grade_archive(path: Path, folder: Path, rubric, answers, workdir) -> dict:
+def _grade_archive(path: Path, folder: Path, rubric: Rubric, answers, workdir) -> dict:
     student = api.student_name(path)
     refused = "student code was not run: the archive was refused"
     try:

@@ -21,8 +21,10 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from grader.batch import outdir
 from grader.batch.intake.files import safe_name, shown
 from grader.render.common import pts
+from grader.results import QuestionStatus, RowStatus
 from lab2check.mistakes import ADVICE
 
 from .recipients import Student
@@ -63,7 +65,7 @@ def changes(before: dict, now: dict, titles: dict[str, str]) -> list[str]:
             name = f"{qid} {titles.get(qid, '')}".strip()
             out.append(f"{name}: {old.get(qid) or '-'} -> {new.get(qid) or '-'}")
     if before.get("feedback_sha256") != now.get("feedback_sha256") and not out:
-        out.append("the written feedback (feedback.md) was revised")
+        out.append(f"the written feedback ({outdir.FEEDBACK_MD}) was revised")
     return out
 
 
@@ -87,10 +89,10 @@ def body(student: Student, changed: list[str] | None = None) -> str:
         lines.append(f"Naming penalty: -{pts(report.penalty)}")
     if report.lateness:
         lines.append(shown(report.lateness, 300))
-    if row.get("status") != "graded":
-        # As grades.csv says why (batch.Row.reason): the error, else the first question that stopped.
-        why = report.error or next((q.summary for q in report.questions
-                                    if q.status not in ("passed", "manual") and q.summary), "")
+    if row.get("status") != RowStatus.GRADED:
+        # As grades.csv says why (rows.Row.reason): the error, else the first question that stopped.
+        went_on = (QuestionStatus.PASSED, QuestionStatus.MANUAL)
+        why = report.error or next((q.summary for q in report.questions if q.status not in went_on and q.summary), "")
         lines.append(f"Not graded normally: {row.get('status')}" + (f": {shown(why, 300)}" if why else ""))
     if report.questions:
         lines += ["", "Points per question:"]

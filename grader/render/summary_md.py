@@ -1,6 +1,6 @@
 """The class's results as the teacher reads them: ``grades.csv`` and ``summary.md``.
 
-Both are views of the batch's rows (``grader.batch.run.Row``: ``file``, ``sha256``, ``key``,
+Both are views of the batch's rows (``grader.batch.rows.Row``: ``file``, ``sha256``, ``key``,
 ``last``, ``first``, ``status``, ``report``, ``warnings``, ``fingerprint``) and read nothing
 else; both are deterministic (rows sorted, no dates or durations), so grading the same folder
 at any ``--jobs`` gives the same bytes.

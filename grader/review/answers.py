@@ -28,6 +28,7 @@ from grader import PROJECT
 from grader.batch import outdir
 from grader.batch.outdir import REPORT_MD, OutDir
 from grader.render import neutralise as N
+from grader.rubric import Rubric
 from grader.submission.figure import NAMES as FIGURE_NAMES
 
 MAX_CHARS = 20_000
@@ -150,7 +151,7 @@ def canonical_tex(text: str) -> str:
 
 # --- the class ------------------------------------------------------------------------------------
 
-def manual_questions(rubric) -> list[str]:
+def manual_questions(rubric: Rubric) -> list[str]:
     """The written questions, in the rubric's order."""
     return [qid for qid, spec in rubric.questions.items() if spec.manual > 0]
 
@@ -176,7 +177,7 @@ def load_students(out) -> list[Student]:
     return students
 
 
-def load_class(out, rubric) -> dict[str, list[Answer]]:
+def load_class(out, rubric: Rubric) -> dict[str, list[Answer]]:
     """``{question: [Answer]}`` for every written question, students in key order."""
     out = Path(out)
     qids = manual_questions(rubric)

@@ -3,12 +3,12 @@
 ``export(review)`` does what ``python -m grader batch SOURCE --out OUT --manual CSV`` does with
 the same points, without SOURCE and without grading anything:
 1. writes ``OUT/review/manual.csv``, the ``--manual`` form (``student, question, points,
-   comment``; the student is the folder key, which ``grader.batch.run`` matches), for a teacher who
+   comment``; the student is the folder key, which ``grader.batch.rows.Rows`` matches), for a teacher who
    prefers a spreadsheet or wants to run ``batch --manual`` with it later;
 2. reads it back with ``grader.manual.load_batch`` (the same checks as ``--manual``);
 3. rebuilds every row of ``grades.csv`` from its student folder (``archive.json`` keeps where the
    archive came from and the row's notes; ``similar_to`` is read back from ``grades.csv``), and
-   hands them to ``grader.batch.run``'s own merge and writers: each student's ``report.json``,
+   hands them to the batch's own merge and writers (``grader.batch.rows.Rows``): each student's ``report.json``,
    ``results.json`` and ``feedback.md``, then ``grades.csv``; for a Moodle source also
    ``OUT/moodle/`` (the worksheet found there, filled again: every cell but the grade and
    feedback is as downloaded, and those are recomputed; ``feedback-files.zip``).

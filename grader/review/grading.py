@@ -22,6 +22,7 @@ from grader.render.common import pts
 from grader.review import answers as A
 from grader.review import suggest
 from grader.review.gradebook import Grade, Gradebook
+from grader.rubric import Rubric
 
 
 @dataclass
@@ -37,7 +38,7 @@ class State:
 
 
 class Review:
-    def __init__(self, out, rubric, items_file, *, progress=None):
+    def __init__(self, out, rubric: Rubric, items_file, *, progress=None):
         self.out = Path(out)
         self.rubric = rubric
         self.items_file = Path(items_file)

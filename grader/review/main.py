@@ -7,9 +7,10 @@ from grader.batch.outdir import OutDir
 from grader.errors import UsageError
 from grader.review import export as export_mod
 from grader.review.grading import Review
+from grader.rubric import Rubric
 
 
-def run(out, rubric, items, *, export: bool, host: str, port: int, grader_name: str | None) -> int:
+def run(out, rubric: Rubric, items, *, export: bool, host: str, port: int, grader_name: str | None) -> int:
     out = Path(out)
     if not OutDir(out).students.is_dir():
         raise UsageError(f"{out} is not a batch's output folder (no {outdir.STUDENTS}/ in it): run batch first")

@@ -1,10 +1,11 @@
+
 """Where a batch's archives are graded: the engines behind ``grader.batch.run``.
 
 An engine only grades: it is given tasks, ``{"path": archive, "folder": OUT/students/<key>}``,
 grades each with ``grader.batch.task.grade_archive`` (one archive per task, one sandboxed child at a
 time per worker) and calls ``done(task, result, death)`` as each one ends, with the function's
 result, or None and one line saying why there is none. Rows, ``grades.csv``, resumption and
-``--force`` are the batch's (``grader.batch.run._Batch``), so every engine gives the same bytes.
+``--force`` are the batch's (``grader.batch.run``, ``grader.batch.rows.Rows``), so every engine gives the same bytes.
 
 Two engines satisfy this interface:
 - the local worker processes, ``grader.batch.engines.local`` (``--jobs N``, the default);
@@ -18,7 +19,10 @@ closed by its opener. The time budget a pool gives one archive is the batch's
 """
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:   # only for the annotations: an engine's module imports nothing of the grader
+    from grader.rubric import Rubric
 
 Done = Callable[[dict, "dict | None", "str | None"], None]
 
@@ -33,9 +37,9 @@ class Pool(Protocol):
 
 
 class Engine(Protocol):
-    def check(self, rubric, out: Path, source: Path) -> None:
+    def check(self, rubric: "Rubric", out: Path, source: Path) -> None:
         """Raise ``grader.errors.UsageError`` (one line) when the workers cannot grade ``source``'s
         archives into ``out``; the batch calls it before it reads SOURCE or writes anything."""
 
-    def pool(self, rubric, workdir: Path, budget: float) -> Pool:
+    def pool(self, rubric: "Rubric", workdir: Path, budget: float) -> Pool:
         """A pool for one batch run (the archives to grade go under ``workdir``)."""

@@ -37,7 +37,9 @@ from pathlib import Path
 import threadpoolctl
 
 from grader import PROJECT
+from grader.batch.outdir import OutDir
 from grader.errors import EngineLost, UsageError
+from grader.rubric import Rubric
 
 CONNECT_SECONDS = 5.0    # a scheduler that does not answer within this is taken as absent
 WORKER_SECONDS = 30.0    # how long a scheduler may be without any worker before we give up
@@ -46,7 +48,7 @@ RETRIES = 2              # task errors retried, and worker deaths tolerated per 
 POLL_SECONDS = 1.0       # how often the driver looks at the scheduler's state between results
 SLURM_WAIT_SECONDS = 600.0
 
-# The Dask settings of the clusters started here (and README's advice for one started by hand).
+# The Dask settings of the clusters started here (and docs/cluster.md's advice for one started by hand).
 # The scheduler: a worker of one thread takes one task at a time (work stealing stays on: it
 # moves an archive from behind a long one to an idle worker), and a task survives RETRIES
 # worker deaths. Every
@@ -64,7 +66,7 @@ SETTINGS = {
 
 
 def environment() -> dict[str, str]:
-    """``SETTINGS`` as the environment variables Dask reads (for Slurm jobs, and README)."""
+    """``SETTINGS`` as the environment variables Dask reads (for Slurm jobs, and docs/cluster.md)."""
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value) for key, value in SETTINGS.items()}
 
 
@@ -73,7 +75,7 @@ def environment() -> dict[str, str]:
 _ANSWERS: dict = {}   # rubric sha256 -> the reference answers, loaded once per worker process
 
 
-def grade_task(task: dict, rubric, workdir: str) -> dict:
+def grade_task(task: dict, rubric: Rubric, workdir: str) -> dict:
     """One Dask task (through ``worker_setup.grade``): ``grade_archive`` on one archive, exactly
     as a local worker runs it."""
     from grader.answers import cache as answers_cache
@@ -94,7 +96,7 @@ def grade_task(task: dict, rubric, workdir: str) -> dict:
 
 def _cluster_config():
     """``SETTINGS`` for a cluster started here (its local workers inherit them); a scheduler
-    started by someone else has its own (README)."""
+    started by someone else has its own (docs/cluster.md)."""
     import dask
     return dask.config.set(SETTINGS)
 
@@ -250,16 +252,16 @@ class DaskEngine:
         cloudpickle.register_pickle_by_value(worker_setup)   # neither the scheduler nor every worker imports grader
         self.setup = worker_setup
 
-    def pool(self, rubric, workdir: Path, budget: float) -> "DaskPool":
+    def pool(self, rubric: Rubric, workdir: Path, budget: float) -> "DaskPool":
         return DaskPool(self, rubric, Path(workdir), budget)
 
-    def check(self, rubric, out: Path, source: Path) -> None:
+    def check(self, rubric: Rubric, out: Path, source: Path) -> None:
         """Every worker can grade as this process would, or one line saying which cannot and why."""
         import numpy
 
         from grader import sandbox
         from grader.answers import cache as answers_cache
-        probe = Path(out) / f".probe-{uuid.uuid4().hex}"
+        probe = OutDir(out).probe(uuid.uuid4().hex)
         probe.write_bytes(b"")
         try:
             want = {"project": str(PROJECT), "numpy": numpy.__version__, "rubric": pickle.dumps(rubric),
@@ -305,7 +307,7 @@ class DaskPool:
     """The ``grader.batch.engines.Pool`` of a Dask cluster: every task submitted at once, in order
     (the scheduler hands them out one per idle worker), results taken as they arrive."""
 
-    def __init__(self, engine: DaskEngine, rubric, workdir: Path, budget: float):
+    def __init__(self, engine: DaskEngine, rubric: Rubric, workdir: Path, budget: float):
         self.engine, self.client, self.rubric = engine, engine.client, rubric
         self.workdir, self.budget = str(workdir), budget
         self._pending: dict = {}   # future -> task

@@ -1,3 +1,4 @@
+
 """Grade a batch on this machine's own worker processes (``--jobs N``, the default engine).
 
 ``LocalEngine`` satisfies ``grader.batch.engines.Engine`` as ``dask_engine.DaskEngine`` does: the
@@ -28,6 +29,10 @@ import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # only for the annotations: the grader is imported in the workers, as they start
+    from grader.rubric import Rubric
 
 # The workers' own numpy work is small; one BLAS thread each keeps N workers on N cores.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -41,10 +46,10 @@ class LocalEngine:
     def __init__(self, jobs: int, grade=None):
         self.jobs, self.grade = max(1, int(jobs)), grade
 
-    def check(self, rubric, out: Path, source: Path) -> None:
+    def check(self, rubric: "Rubric", out: Path, source: Path) -> None:
         """Nothing to check: the workers are this process's children, with its files and venv."""
 
-    def pool(self, rubric, workdir: Path, budget: float) -> "LocalPool":
+    def pool(self, rubric: "Rubric", workdir: Path, budget: float) -> "LocalPool":
         return LocalPool(self.jobs, rubric, Path(workdir), budget, self.grade)
 
 
@@ -89,7 +94,7 @@ def worker_main(read_fd: int, write_fd: int, parent: int) -> None:
 class _Worker:
     """One worker process and the two ends of its pipes."""
 
-    def __init__(self, rubric, workdir: Path, grade):
+    def __init__(self, rubric: "Rubric", workdir: Path, grade):
         to_worker, from_worker = os.pipe2(os.O_CLOEXEC), os.pipe2(os.O_CLOEXEC)
         code = (f"from grader.batch.engines.local import worker_main; "
                 f"worker_main({to_worker[0]}, {from_worker[1]}, {os.getpid()})")
@@ -161,7 +166,7 @@ class LocalPool:
     own pipes, so a death is charged to the archive that worker had, and only to it.
     """
 
-    def __init__(self, jobs: int, rubric, workdir: Path, budget: float, grade=None):
+    def __init__(self, jobs: int, rubric: "Rubric", workdir: Path, budget: float, grade=None):
         self._jobs, self._args, self._budget = jobs, (rubric, workdir, grade), budget
         self._idle: list[_Worker] = []
         self._busy: dict[_Worker, tuple[dict, float]] = {}   # worker -> (task, deadline)

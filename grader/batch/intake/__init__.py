@@ -40,6 +40,7 @@ from grader.batch import lateness
 from grader.batch.intake.worksheet import Worksheet
 from grader.errors import UsageError
 from grader.results import RowStatus
+from grader.rubric import Rubric
 
 SOURCES = ("folder", "mail", "moodle")
 # Row statuses of a record with nothing to grade.
@@ -139,7 +140,7 @@ def detect(source) -> str:
                      "(to grade one archive, use `python -m grader grade`)")
 
 
-def collect(source, incoming: Path, rubric, worksheet=None) -> Intake:
+def collect(source, incoming: Path, rubric: Rubric, worksheet=None) -> Intake:
     """Read ``source`` into records; archives from mail and zips are written under ``incoming``.
 
     ``worksheet`` (a ``grader.batch.intake.worksheet.Worksheet``) is Moodle's only: it gives the

@@ -40,6 +40,7 @@ from grader.batch.outdir import OutDir
 from grader.batch.similarity import near_duplicates as nd
 from grader.errors import UsageError
 from grader.results import RowStatus
+from grader.rubric import Rubric
 
 SKELETON = PROJECT / "skeleton" / "lab2"
 NOT_COMPARED = (RowStatus.BAD_ARCHIVE, RowStatus.NO_PACKAGE)
@@ -213,7 +214,7 @@ def compare(entries: list[Entry], settings, skeleton: dict[str, str] | None = No
 
 # --- the batch's step ---------------------------------------------------------------------------
 
-def _unpack(path: Path, rubric, work: Path) -> dict[str, str]:
+def _unpack(path: Path, rubric: Rubric, work: Path) -> dict[str, str]:
     """The ``lab2`` code of an archive or a folder; ``UsageError`` (one line) when there is none."""
     from grader.submission.archive import extract
     from grader.submission.locate import find_package
@@ -237,7 +238,7 @@ def check_compare_with(folder) -> Path | None:
     return folder
 
 
-def earlier_entries(folder: Path, rubric, work: Path) -> tuple[list[Entry], list[str]]:
+def earlier_entries(folder: Path, rubric: Rubric, work: Path) -> tuple[list[Entry], list[str]]:
     """One entry per archive or folder of ``folder`` (hidden names skipped), and notes for those
     that could not be read."""
     entries, notes = [], []
@@ -251,7 +252,7 @@ def earlier_entries(folder: Path, rubric, work: Path) -> tuple[list[Entry], list
     return entries, notes
 
 
-def for_batch(rows, out: Path, source: Path, rubric, compare_with: Path | None = None) -> Result:
+def for_batch(rows, out: Path, source: Path, rubric: Rubric, compare_with: Path | None = None) -> Result:
     """Compare the batch's students (``rows``: ``grader.batch.rows.Row``), set each row's
     ``similar_to``, write ``out/similarity.html``; returns the result for ``summary.md``."""
     from grader.render.similarity_html import render

@@ -1,6 +1,6 @@
 """grades.csv, summary.md and the identical-submissions finder, on hand-built rows (no grading).
 
-The rows are ``grader.batch.run.Row`` objects holding reports made here, so every number in the
+The rows are ``grader.batch.rows.Row`` objects holding reports made here, so every number in the
 expected outputs is known in advance.
 """
 import csv
