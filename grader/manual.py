@@ -10,7 +10,7 @@ pending), so a half-filled sheet can be merged as it goes.
 
 Students (batch form) are matched by ``student_key``: case, accents, ``_``/``-``/extra spaces
 and word order do not matter, so "Doe John", "DOE_John" and "john doe" are the same student.
-``load_batch`` checks a class file against the rubric at once; ``grader.batch.run`` merges each
+``load_batch`` checks a class file against the rubric at once; ``grader.batch.rows.Rows`` merges each
 student's entries into the row whose name (or file name, or folder key) has the same key.
 
 Every problem raises ``grader.errors.UsageError`` with one line naming the CSV file and line.
