@@ -4,17 +4,17 @@
   does not buy more of it;
 - each child has its own share of the processors: processes forked at import, each in a session
   of its own, slow only their own submission, and die with its child;
-- the batch's per-archive budget outlasts every request run to its wall-clock backstop;
 - without bubblewrap, as root, student code cannot read the reference, the rubric or the
   cached answers, and still gets the grading data.
 
-Like ``tests/test_sandbox.py``, the tests of a child drive ``grader.sandbox.Child`` on a tiny
+The arithmetic of the batch's budget and the ACL entry itself are tested without a child in
+tests/unit/batch/test_time_budget.py and tests/unit/sandbox/test_hiding.py.
+
+Like ``tests/sandbox/test_sandbox.py``, the tests of a child drive ``grader.sandbox.Child`` on a tiny
 ``lab2`` package (``single_neuron.sigmoid`` holds the code). Nothing here times a request
 tightly: the assertions are on statuses, the cgroup's CPU counts and ratios with wide margins.
 """
 import os
-import struct
-import tempfile
 
 import numpy as np
 import pytest
@@ -22,9 +22,7 @@ from test_sandbox import GOOD, HOSTILE, LIMITS, QUICK, Z, trying, write_submissi
 
 from grader import PROJECT
 from grader.answers import data as answers_data
-from grader.batch.run import time_budget
 from grader.sandbox import Child, cgroup, processes_of
-from lab2check import questions
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -122,26 +120,6 @@ def test_processes_forked_at_import_share_one_childs_cpu_and_die_with_it(sandbox
         assert processes_of(hostile.uid) == []  # the sessions they started did not save them
 
 
-# --- the batch's per-archive budget -------------------------------------------------------------------
-
-@pytest.mark.parametrize("limits", [{}, {"wall_factor": 10.0}, {"train_seconds": 600.0, "call_seconds": 2.0}])
-def test_the_batch_budget_outlasts_every_request_run_to_its_wall_clock_backstop(limits):
-    # A submission inside its limits (a ``train`` that sleeps uses no CPU time and is stopped by
-    # the wall clock only) must never be taken for a stuck grader: the budget covers every
-    # request of grader/submission/run.py run one after the other to its wall-clock limit.
-    rubric = reference_answers_free_rubric(limits)
-    lim = rubric.limits
-    slowest = (len(questions.modules()) * lim.import_seconds + len(questions.unit_questions()) * lim.call_seconds
-               + len(questions.training_questions()) * lim.wall_factor * (lim.train_seconds + lim.call_seconds))
-    assert time_budget(rubric) > slowest
-
-
-def reference_answers_free_rubric(limits: dict):
-    from grader import api
-    rubric = api.load_rubric()
-    return rubric.model_copy(update={"limits": rubric.limits.model_copy(update=limits)})
-
-
 # --- files hidden without bubblewrap -----------------------------------------------------------------
 
 @pytest.mark.sandbox
@@ -174,41 +152,3 @@ def test_without_bubblewrap_the_reference_rubric_and_answers_cannot_be_read(tmp_
     np.testing.assert_array_equal(read_back.outputs["out"], np.asarray(x[:3, :5], dtype=float))
 
 
-def _can_list(folder, uid: int, gid: int) -> bool:
-    """Whether a process of ``uid``/``gid`` (no other group) may list ``folder``."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            os.listdir(folder)
-            os._exit(0)
-        except OSError:
-            os._exit(1)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-
-
-@ROOT
-def test_the_acl_entry_denies_the_sandbox_group_only_and_keeps_an_existing_acl():
-    from grader.sandbox import hiding
-    from grader.sandbox.slots import SANDBOX_GID
-    with tempfile.TemporaryDirectory() as base:  # world-searchable, unlike pytest's tmp_path
-        os.chmod(base, 0o755)
-        folder = os.path.join(base, "project")
-        os.mkdir(folder)
-        os.chmod(folder, 0o755)
-        _hidden_from_the_sandbox_group_only(hiding, folder, SANDBOX_GID)
-
-
-def _hidden_from_the_sandbox_group_only(hiding, folder, gid):
-    # An ACL of the teacher's own: user 12345 may not enter; it stays.
-    os.setxattr(folder, hiding.XATTR, struct.pack("<I", 2) + b"".join(
-        hiding._ENTRY.pack(*e) for e in [(1, 7, 0xFFFFFFFF), (2, 0, 12345), (4, 5, 0xFFFFFFFF),
-                                         (0x10, 5, 0xFFFFFFFF), (0x20, 5, 0xFFFFFFFF)]))
-    assert _can_list(folder, 61999, gid) and not _can_list(folder, 12345, 12345)
-    assert hiding.hide(folder, gid) == ""
-    assert not _can_list(folder, 61999, gid)       # the sandbox group: refused
-    assert _can_list(folder, 61999, 61999)                 # anyone else: "other"'s r-x, as before
-    assert not _can_list(folder, 12345, 12345)             # the teacher's own entry is kept
-    assert os.stat(folder).st_mode & 0o777 == 0o755
