@@ -120,8 +120,8 @@ def sandbox_kind(request):
 @pytest.fixture
 def sandbox(tmp_path, sandbox_kind):
     """``open(limits=..., binds=..., at_import=..., in_call=...) -> Child`` on a tiny ``lab2`` package
-    (``test_sandbox.write_submission``); every child is closed, and checked to leave no process."""
-    from test_sandbox import LIMITS, write_submission
+    (``builders.tiny_submission.write_submission``); every child is closed, and checked to leave no process."""
+    from builders.tiny_submission import LIMITS, write_submission
 
     from grader.sandbox import Child, processes_of
     children = []

@@ -179,3 +179,12 @@ def test_grading_is_deterministic_and_the_same_with_one_or_two_children(grade_sm
         q.hidden_failed for q in first.questions)
     assert without_seconds(first.to_dict()) == without_seconds(again.to_dict())
     assert without_seconds(first.to_dict()) == without_seconds(single.to_dict())
+
+
+def test_a_sigmoid_returning_zeros_costs_no_gradient_points(tmp_path, grade_small):
+    source = corpus.reference_source("single_neuron").replace(
+        "    e = np.exp(-np.abs(z))\n", "    return np.zeros_like(z)\n    e = np.exp(-np.abs(z))\n", 1)
+    report = grade_small(corpus.write_submission(tmp_path / "zeros", {"single_neuron": source}))
+    q = report.question("q1_4")
+    assert q.auto_points == q.max_auto, corpus.explain(report, {"q1_4"})
+    assert report.question("q1_1").auto_points == 0 and report.question("q1_2").auto_points == 0

@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-from test_sandbox import FORK_BOMB, GOOD, HOSTILE, LIMITS, QUICK, Z, recovers
+from builders.tiny_submission import FORK_BOMB, GOOD, HOSTILE, LIMITS, QUICK, Z, recovers
 
 from grader import PROJECT
 from grader.results import Report

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 import pytest
-from test_sandbox import GOOD, HOSTILE, LIMITS, QUICK, Z, trying, write_submission
+from builders.tiny_submission import GOOD, HOSTILE, LIMITS, QUICK, Z, trying, write_submission
 
 from grader import PROJECT
 from grader.answers import data as answers_data
