@@ -15,7 +15,7 @@ from grader import RUBRIC, manual, names
 from grader import rubric as rubric_mod
 from grader.answers import cache as answers_cache
 from grader.errors import UsageError
-from grader.results import Report
+from grader.results import Report, RowStatus
 from grader.submission import figure
 from grader.submission import grade as grade_mod
 from grader.submission.archive import ArchiveError, extract, scratch_parent
@@ -90,10 +90,10 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     except UsageError:
         raise
     except Exception as err:  # noqa: BLE001 - the grader's own failure: say so, never a zero
-        report = Report(student=student_name(path), submission=str(path), status="internal-error",
+        report = Report(student=student_name(path), submission=str(path), status=RowStatus.INTERNAL_ERROR,
                         error=f"{type(err).__name__}: {err}", total_max=rubric.total, rubric_sha256=rubric.sha256)
         report.warnings.append(traceback.format_exc(limit=5))
     report.seconds = round(time.monotonic() - started, 3)
-    if entries is not None and report.status != "internal-error":
+    if entries is not None and report.status != RowStatus.INTERNAL_ERROR:
         report.warnings += manual.apply_manual(report, entries)
     return report

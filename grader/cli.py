@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from grader.errors import EngineLost, UsageError
+from grader.results import RowStatus
 
 
 def _parser():
@@ -120,7 +121,7 @@ def _grade(args) -> int:
     written = [f for f in (args.json, args.md, args.report) if f]
     if written:
         print("written: " + ", ".join(written))
-    return 3 if report.status == "internal-error" else 0
+    return 3 if report.status == RowStatus.INTERNAL_ERROR else 0
 
 
 def _batch(args) -> int:
