@@ -128,7 +128,7 @@ def _batch(args) -> int:
     from grader import api
     from grader.batch import run as batch
     rubric = api.load_rubric(args.rubric)
-    engine = contextlib.nullcontext()
+    engine: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if args.scheduler or args.cluster or args.cluster_config:
         if args.jobs:
             raise UsageError("--jobs is for local workers: on a cluster, every worker grades one archive at a time")

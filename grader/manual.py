@@ -97,7 +97,7 @@ def _delimiter(header: str) -> str:
 
 def _columns(header: list[str], batch: bool, source: str) -> dict[str, int]:
     names = [h.strip().lower() for h in header]
-    found = {}
+    found: dict[str, int] = {}
     for column, aliases in COLUMNS.items():
         for i, name in enumerate(names):
             if name in aliases:
