@@ -35,6 +35,7 @@ import io
 import math
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 
 from grader.batch.similarity import fingerprint as similarity
 from grader.render import neutralise as N
@@ -187,7 +188,8 @@ def _groups_section(rows) -> list[str]:
 def mistake_counts(rows) -> list[tuple[str, int, list[str]]]:
     """``(mistake id, students, question ids)``, most frequent first; a student counts once per
     mistake however many checks show it (hidden checks included: this is the teacher's view)."""
-    students, questions = Counter(), {}
+    students: Counter[str] = Counter()
+    questions: dict[str, set[str]] = {}
     for row in rows:
         seen = set()
         for q in row.report.questions:
@@ -259,7 +261,7 @@ def _similar_section(similar) -> list[str]:
 
 
 def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = HISTOGRAM,
-                     notes: list[str] = (), known=None, similar=None) -> str:
+                     notes: Sequence[str] = (), known=None, similar=None) -> str:
     """The text of ``summary.md``; ``histogram`` is the PNG's path relative to it (None: none);
     ``similar``: the batch's near-duplicate result, when there is one."""
     rows = sorted(rows, key=sort_key)

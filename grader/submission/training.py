@@ -75,6 +75,7 @@ class Task:
         epochs and thresholds, the reference's training ``reference``; ``data``: the train
         request's data files (host paths); ``labels``: the test labels (the grader's only)."""
         q = questions.get(qid)
+        assert q.training is not None and q.module is not None, f"{qid} is not a training question"
         spec = rubric.model(q.training.model)
         t = rubric.training
         return cls(qid, q.module, reference.init, data, labels, reference.losses, reference.accuracy, t.epochs,
@@ -143,7 +144,7 @@ def _in_model(variant: str | None) -> str:
 def _best_loss(task: Task, params: dict, variants: tuple[str, ...]) -> tuple[float, str | None]:
     """``(loss, variant)``: the lowest true loss of ``params`` over the lab's model (None) and
     ``variants``; the lab's model on a tie (and when every loss is nan)."""
-    best = (_true_loss(task, params), None)
+    best: tuple[float, str | None] = (_true_loss(task, params), None)
     for v in variants:
         loss = _true_loss(task, params, v)
         if np.isfinite(loss) and not loss >= best[0]:
@@ -238,7 +239,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
         if trajectory.passed and count != task.epochs:
             trajectory = Outcome.fail(f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
                                       "epoch, before the update)")
-        if count == task.epochs and true_loss is not None:
+        if count == task.epochs and params is not None and true_loss is not None:  # one is None when both are
             # Recorded losses are consistent with any model judged, as the student's network computes it.
             others = [_true_loss(task, params, v, as_built=True) for v in (None, *variants)]
             inconsistent = _consistency(task, recorded, true_loss, explained=trajectory.mistake is not None,
@@ -253,6 +254,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
         accuracy = Outcome.fail(f"{task.call}: no accuracy: {problem}")
         return [("trajectory", trajectory), ("final_loss", final), ("accuracy", accuracy)], _listed(recorded), None
 
+    assert true_loss is not None, "_best_loss ran: the parameters are there"
     where = (f"the loss of the parameters train returned, computed by the grader on the {m} training examples "
              f"{_in_model(judged_in)}")
     spiked = checks.spike_note(recorded, task.epochs) if recorded is not None else ""
@@ -273,12 +275,13 @@ def _accuracy(task: Task, params: dict, predicted: Result | None, variants: tupl
     """The test accuracy of ``params`` under the contract's rule, in the lab's model or, when
     higher, in one of ``variants`` (the lab's model on a tie)."""
     labels = task.labels.reshape(-1)
-    best = None
+    best: tuple[float, str | None, np.ndarray] | None = None
     for v in (None, *variants):
         rule = predictions(task.module, task.data["X_test"], params, v)
         accuracy = float(np.mean(rule == labels))
         if best is None or accuracy > best[0]:
             best = (accuracy, v, rule)
+    assert best is not None, "the lab's model is always judged"
     accuracy, judged_in, predicted_by_rule = best
     n = labels.size
     ref = f" (reference: {task.reference_accuracy:.4f})"
