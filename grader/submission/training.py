@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -125,7 +126,7 @@ def _true_loss(task: Task, params: dict, variant: str | None = None, as_built: b
         return model.loss(task.module, Y, model.forward(task.module, X, params, variant, as_built))
 
 
-def predictions(module: str, X_test_path: str, params: dict, variant: str | None = None) -> np.ndarray:
+def predictions(module: str, X_test_path: str | Path, params: dict, variant: str | None = None) -> np.ndarray:
     """The contract's prediction rule applied to ``params`` on the test inputs, ``(m,)``, in the
     lab's model or in that of ``variant``."""
     X = _mapped(str(X_test_path))
