@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from grader.submission import trusted_model as model
+from grader.submission import trusted_model
 from lab2check import checks, questions
 from lab2check.compare import Outcome, fmt
 from lab2check.questions import MODULES
@@ -114,7 +114,7 @@ def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> checks.Traje
     the model variants the unit checks named (a trajectory that follows one of them passes)."""
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     init = {k.split(".")[-1]: v for k, v in task.init.items()}
-    per_example = model.per_example_loss(task.module, Y, model.forward(task.module, X, init))
+    per_example = trusted_model.per_example_loss(task.module, Y, trusted_model.forward(task.module, X, init))
     prefixes = np.cumsum(per_example) / np.arange(1, per_example.size + 1)
     classes = MODULES[task.module].outputs
     return checks.Trajectory(m, task.variants, classes if classes > 1 else None, prefixes, tuple(variants))
@@ -123,7 +123,7 @@ def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> checks.Traje
 def _true_loss(task: Task, params: dict, variant: str | None = None, as_built: bool = False) -> float:
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     with np.errstate(all="ignore"):
-        return model.loss(task.module, Y, model.forward(task.module, X, params, variant, as_built))
+        return trusted_model.loss(task.module, Y, trusted_model.forward(task.module, X, params, variant, as_built))
 
 
 def predictions(module: str, X_test_path: str | Path, params: dict, variant: str | None = None) -> np.ndarray:
@@ -131,7 +131,7 @@ def predictions(module: str, X_test_path: str | Path, params: dict, variant: str
     lab's model or in that of ``variant``."""
     X = _mapped(str(X_test_path))
     with np.errstate(all="ignore"):
-        return np.concatenate([model.predict(module, X[:, i:i + PREDICT_CHUNK], params, variant)
+        return np.concatenate([trusted_model.predict(module, X[:, i:i + PREDICT_CHUNK], params, variant)
                                for i in range(0, X.shape[1], PREDICT_CHUNK)])
 
 
@@ -211,10 +211,10 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
 
     ``predicted``: the answer of the predict request that followed (a ``lab2check.result.Result``), or None.
     ``named``: the catalogue ids the unit checks of ``task.module`` named; those that build another
-    model (``model.VARIANTS``) are judged besides the lab's. The true final loss is that of the
+    model (``trusted_model.VARIANTS``) are judged besides the lab's. The true final loss is that of the
     model the final loss was judged in.
     """
-    variants = model.variants_of(task.module, named)
+    variants = trusted_model.variants_of(task.module, named)
     ref = np.asarray(task.reference_losses, np.float64)
     k = min(task.trajectory_epochs, ref.size)
     m = np.shape(_mapped(task.data["X"]))[1]
