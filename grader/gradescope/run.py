@@ -38,6 +38,7 @@ from grader.answers import data as answers_data
 from grader.render import neutralise as N
 from grader.render.gradescope import to_gradescope
 from grader.results import Report, RowStatus
+from grader.rubric import Rubric
 from grader.submission.archive import ArchiveError, detect_format
 from grader.submission.locate import PackageError, find_package
 
@@ -73,7 +74,7 @@ def keep_source_private(source: Path) -> None:
         os.chmod(source, 0o700)
 
 
-def grade(root: Path, rubric) -> Report:
+def grade(root: Path, rubric: Rubric) -> Report:
     submission = root / "submission"
     path = target(submission)
     try:

@@ -22,6 +22,7 @@ import zipfile
 from grader.render import render_markdown
 from grader.render.common import pts
 from grader.results import Report, RowStatus
+from grader.rubric import Rubric
 from lab2check.mistakes import ADVICE
 
 UNGRADED = (RowStatus.INTERNAL_ERROR, RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE)
@@ -111,7 +112,7 @@ def feedback_zip(pages: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def export(rows, sheet, rubric) -> tuple[dict[str, bytes], list[str]]:
+def export(rows, sheet, rubric: Rubric) -> tuple[dict[str, bytes], list[str]]:
     """``({file name: bytes}, notes)`` for ``OUT/moodle/``: the filled worksheet (when one was
     given) and ``feedback-files.zip``. ``rows`` are the batch's rows with a participant id."""
     notes = []
