@@ -15,15 +15,16 @@ from grader import RUBRIC, manual, names
 from grader import rubric as rubric_mod
 from grader.answers import cache as answers_cache
 from grader.errors import UsageError
-from grader.results import Report
+from grader.results import Report, RowStatus
+from grader.rubric import Rubric
 from grader.submission import figure
-from grader.submission import grade as grade_mod
 from grader.submission.archive import ArchiveError, extract, scratch_parent
+from grader.submission.grade import grade_folder
 from grader.submission.locate import PackageError, find_package
 from lab2check import questions
 
 
-def load_rubric(path=None):
+def load_rubric(path: str | Path | None = None) -> Rubric:
     return rubric_mod.load(path or RUBRIC)
 
 
@@ -48,8 +49,8 @@ def _keep_figure(root, report: Report, folder) -> None:
         report.warnings.append(f"the figure could not be copied beside the feedback: {err.strerror or err}")
 
 
-def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, slots=(None, None), progress=None,
-          workdir=None, figure_to=None) -> Report:
+def grade(path: str | Path, rubric: Rubric | None = None, *, answers=None, concurrency=2, manual_csv=None,
+          slots=(None, None), progress=None, workdir=None, figure_to=None) -> Report:
     """Grade one submission folder or archive; see the module docstring for errors.
 
     An archive is unpacked in a private temporary folder inside ``workdir`` (default: the
@@ -70,7 +71,7 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     try:
         answers = answers or answers_cache.load(rubric, progress)
         if path.is_dir():
-            report = grade_mod.grade_folder(path, rubric, answers, student=student_name(path),
+            report = grade_folder(path, rubric, answers, student=student_name(path),
                                             submission=str(path), concurrency=concurrency, slots=slots)
             _keep_figure(path, report, figure_to)
         else:
@@ -81,7 +82,7 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
                 # enter it when lab2/ lies at its top (an archive without a wrapping folder). The
                 # private temporary folder around it still keeps everyone else out.
                 os.chmod(extracted.root, 0o755)
-                report = grade_mod.grade_folder(extracted.root, rubric, answers, student=student_name(path),
+                report = grade_folder(extracted.root, rubric, answers, student=student_name(path),
                                                 submission=path.name, concurrency=concurrency, slots=slots)
                 report.warnings += list(getattr(extracted, "warnings", []))
                 _keep_figure(extracted.root, report, figure_to)
@@ -90,10 +91,10 @@ def grade(path, rubric=None, *, answers=None, concurrency=2, manual_csv=None, sl
     except UsageError:
         raise
     except Exception as err:  # noqa: BLE001 - the grader's own failure: say so, never a zero
-        report = Report(student=student_name(path), submission=str(path), status="internal-error",
+        report = Report(student=student_name(path), submission=str(path), status=RowStatus.INTERNAL_ERROR,
                         error=f"{type(err).__name__}: {err}", total_max=rubric.total, rubric_sha256=rubric.sha256)
         report.warnings.append(traceback.format_exc(limit=5))
     report.seconds = round(time.monotonic() - started, 3)
-    if entries is not None and report.status != "internal-error":
+    if entries is not None and report.status != RowStatus.INTERNAL_ERROR:
         report.warnings += manual.apply_manual(report, entries)
     return report

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from grader.errors import EngineLost, UsageError
+from grader.results import RowStatus
 
 
 def _parser():
@@ -120,14 +121,14 @@ def _grade(args) -> int:
     written = [f for f in (args.json, args.md, args.report) if f]
     if written:
         print("written: " + ", ".join(written))
-    return 3 if report.status == "internal-error" else 0
+    return 3 if report.status == RowStatus.INTERNAL_ERROR else 0
 
 
 def _batch(args) -> int:
     from grader import api
     from grader.batch.run import run
     rubric = api.load_rubric(args.rubric)
-    engine = contextlib.nullcontext()
+    engine: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if args.scheduler or args.cluster or args.cluster_config:
         if args.jobs:
             raise UsageError("--jobs is for local workers: on a cluster, every worker grades one archive at a time")

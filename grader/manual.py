@@ -26,6 +26,7 @@ from pathlib import Path
 from grader import read_input
 from grader.errors import UsageError
 from grader.results import QuestionResult, Report
+from grader.rubric import Rubric
 from lab2check import questions
 
 # Header names a teacher may use for each column (compared case-insensitively).
@@ -97,7 +98,7 @@ def _delimiter(header: str) -> str:
 
 def _columns(header: list[str], batch: bool, source: str) -> dict[str, int]:
     names = [h.strip().lower() for h in header]
-    found = {}
+    found: dict[str, int] = {}
     for column, aliases in COLUMNS.items():
         for i, name in enumerate(names):
             if name in aliases:
@@ -189,7 +190,7 @@ def apply_manual(report: Report, entries: dict) -> list[str]:
     return warnings
 
 
-def load_batch(path, rubric) -> dict:
+def load_batch(path, rubric: Rubric) -> dict:
     """The batch manual file (``load_manual(batch=True)``), every entry checked now against the
     rubric's questions: a mistake in it stops the batch before any grading, not half-way."""
     template = Report(student="", submission="",

@@ -68,6 +68,7 @@ def cache_key(rubric: Rubric) -> str:
     _hash_tree(h, REFERENCE / "lab2")
     _hash_tree(h, PROJECT / "lab2check")
     for module in (mutations, data_mod, requests):
+        assert module.__file__ is not None, "a module of ours is a file"
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
@@ -136,7 +137,7 @@ def variant_outputs(outputs: dict[str, np.ndarray], reference: dict[str, np.ndar
 def _catalogue(tmp: Path) -> Iterator[tuple[str, Path]]:
     """``(mistake key, folder)`` for each catalogue mutation, built below ``tmp``; a second
     mutation of one mistake is keyed "<id>#2"."""
-    seen = {}
+    seen: dict[str, int] = {}
     for mutation in mutations.CATALOGUE:
         folder = mutations.build(mutation, tmp / mutation.name)
         n = seen[mutation.mistake] = seen.get(mutation.mistake, 0) + 1
@@ -146,7 +147,7 @@ def _catalogue(tmp: Path) -> Iterator[tuple[str, Path]]:
 def catalogue_variants(cases: list[Case], reference: dict[str, dict[str, np.ndarray]]) -> dict[str, dict]:
     """``{case id: {mistake key: outputs}}``: what each catalogue mistake returns where it differs
     from ``reference`` (case id -> outputs). A second mutation of one mistake is keyed "<id>#2"."""
-    variants = {c.id: {} for c in cases}
+    variants: dict[str, dict] = {c.id: {} for c in cases}
     with tempfile.TemporaryDirectory(prefix="lab2-variants-") as tmp:
         for key, folder in _catalogue(Path(tmp)):
             for cid, result in _run_cases(folder, cases).items():
@@ -166,7 +167,7 @@ def training_variants(train_requests: dict[str, tuple[dict, dict]], reference: d
     nor one whose loss ends the compared epochs above ``diverge_factor`` times its first: a
     divergence under way (the watch stops it after ``diverge_window`` epochs), not a spike that
     came back down."""
-    out = {qid: {} for qid in train_requests}
+    out: dict[str, dict[str, np.ndarray]] = {qid: {} for qid in train_requests}
     with tempfile.TemporaryDirectory(prefix="lab2-train-variants-") as tmp:
         for key, folder in _catalogue(Path(tmp)):
             for qid, (arrays, options) in train_requests.items():
@@ -208,7 +209,9 @@ def build(rubric: Rubric, progress: Callable[[str], None] | None = None) -> Answ
             raise RuntimeError(f"the reference training for {qid} failed: {result.error}")
         labels[qid] = test_labels(qid, rubric, data)
         params = {k.split(".")[-1]: v for k, v in result.outputs.items() if k.startswith("trained.")}
-        accuracy = float(np.mean(rule_predictions(questions.get(qid).module, data["X_test"], params) == labels[qid]))
+        module = questions.get(qid).module
+        assert module is not None, f"{qid} trains no module"
+        accuracy = float(np.mean(rule_predictions(module, data["X_test"], params) == labels[qid]))
         training[qid] = TrainingAnswer(result.outputs["losses"].tolist(), accuracy, init)
     # What each catalogue mistake records over the compared epochs, from the same start.
     k = rubric.training.trajectory_epochs
@@ -270,7 +273,9 @@ def _unpack(path: Path, index: dict[str, list]) -> dict[str, np.ndarray]:
 def _unflatten(key: str, arrays: dict[str, np.ndarray], meta: dict, data: dict[str, Path],
                labels: dict[str, np.ndarray]) -> Answers:
     """``_flatten`` undone; ``meta``: the accuracies and the build's seconds of meta.json."""
-    unit, variants, training = {}, {}, {}
+    unit: dict[str, dict[str, np.ndarray]] = {}
+    variants: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    training: dict[str, TrainingAnswer] = {}
 
     def trained(qid: str) -> TrainingAnswer:
         return training.setdefault(qid, TrainingAnswer([], meta["accuracy"].get(qid, 0.0), {}))

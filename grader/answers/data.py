@@ -63,7 +63,9 @@ def test_labels(qid: str, rubric: Rubric, data: dict[str, Path]) -> np.ndarray:
     """The test labels question ``qid`` is judged against, (n_test,): the ten digits for the
     multiclass model, else 0/1 for its digit (the rubric's ``digit`` or ``bonus_digit``)."""
     labels = np.load(data["labels_test"])
-    target = questions.get(qid).training.target
+    training = questions.get(qid).training
+    assert training is not None, f"{qid} is not a training question"
+    target = training.target
     if target == "labels":
         return labels
     digit = rubric.data.digit if target == "digit" else rubric.data.bonus_digit

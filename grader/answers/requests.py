@@ -21,6 +21,7 @@ def train_request(qid: str, rubric: Rubric, data: dict[str, Path], init: dict[st
     parameters ``init`` (a new dict), ``options`` the module, epochs, lr, the divergence watch and
     ``data`` (X, y, X_test: paths of the grading data, as strings)."""
     q = questions.get(qid)
+    assert q.training is not None and q.module is not None, f"{qid} is not a training question"
     target = TARGET_FILES[q.training.target]
     options = {"module": q.module, "epochs": rubric.training.epochs, "lr": rubric.model(q.training.model).lr,
                "diverge_factor": rubric.training.diverge_factor, "diverge_window": rubric.training.diverge_window,
@@ -33,6 +34,7 @@ def initial_params(qid: str, rubric: Rubric) -> dict[str, np.ndarray]:
     (1, 1)), else the reference's init ("params.W1" ...), in the rubric's dtype."""
     dtype = rubric.data.dtype
     module = questions.get(qid).module
+    assert module is not None, f"{qid} trains no module"
     if questions.MODULES[module].layers == 1:
         return {"W": np.zeros((1, 784), dtype), "b": np.zeros((1, 1), dtype)}
     with local.use(REFERENCE):

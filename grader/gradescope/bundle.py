@@ -25,7 +25,7 @@ FILES = ("requirements.txt",)
 DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def members(rubric: Path | None = None) -> dict[str, Path]:
+def members(rubric: str | Path | None = None) -> dict[str, Path]:
     """``{name in the zip: file}``."""
     out = {name: PROJECT / "gradescope" / name for name in SCRIPTS}
     for tree in TREES:
@@ -39,7 +39,7 @@ def members(rubric: Path | None = None) -> dict[str, Path]:
     return out
 
 
-def build(dest, rubric=None) -> Path:
+def build(dest: str | Path, rubric: str | Path | None = None) -> Path:  # rubric: a rubric.yaml's path
     dest = Path(dest)
     if rubric is not None:
         from grader import rubric as rubric_mod

@@ -37,7 +37,8 @@ from grader.answers import cache as answers_cache
 from grader.answers import data as answers_data
 from grader.render import neutralise as N
 from grader.render.gradescope import to_gradescope
-from grader.results import Report
+from grader.results import Report, RowStatus
+from grader.rubric import Rubric
 from grader.submission.archive import ArchiveError, detect_format
 from grader.submission.locate import PackageError, find_package
 
@@ -73,18 +74,19 @@ def keep_source_private(source: Path) -> None:
         os.chmod(source, 0o700)
 
 
-def grade(root: Path, rubric) -> Report:
+def grade(root: Path, rubric: Rubric) -> Report:
     submission = root / "submission"
     path = target(submission)
     try:
         report = api.grade(path, rubric, concurrency=1)
     except (ArchiveError, PackageError) as err:
-        status = "bad-archive" if isinstance(err, ArchiveError) else "no-package"
+        status = RowStatus.BAD_ARCHIVE if isinstance(err, ArchiveError) else RowStatus.NO_PACKAGE
         report = Report(student=api.student_name(path), submission=path.name, status=status, error=str(err),
                         total_max=rubric.total, rubric_sha256=rubric.sha256,
-                        sandbox=REFUSED if status == "bad-archive" else "student code was not run: no lab2/ package")
+                        sandbox=(REFUSED if status == RowStatus.BAD_ARCHIVE
+                                 else "student code was not run: no lab2/ package"))
     except Exception as err:  # noqa: BLE001 - the grader's failure, never the student's zero
-        report = Report(student=api.student_name(path), submission=path.name, status="internal-error",
+        report = Report(student=api.student_name(path), submission=path.name, status=RowStatus.INTERNAL_ERROR,
                         error=f"{type(err).__name__}: {err}", total_max=rubric.total, rubric_sha256=rubric.sha256)
         report.warnings.append(traceback.format_exc(limit=5))
     report.student = student(root) or report.student

@@ -6,7 +6,7 @@ strings or plain tuples.
 """
 import math
 
-from grader.results import CheckResult, QuestionResult, Report
+from grader.results import CheckResult, QuestionResult, QuestionStatus, Report, RowStatus
 from lab2check import questions
 
 # REPORT.md's losses are the student's run on all 60,000 training examples (as the lab asks); the
@@ -38,7 +38,7 @@ def sandbox_line(report: Report) -> str:
 
 
 def is_internal_error(report: Report) -> bool:
-    return report.status == "internal-error"
+    return report.status == RowStatus.INTERNAL_ERROR
 
 
 def grader_error_line(report: Report) -> str:
@@ -47,7 +47,7 @@ def grader_error_line(report: Report) -> str:
 
 def status_line(report: Report) -> str | None:
     """One line for a submission that could not be graded normally (bad archive, ...), else None."""
-    if report.status in ("graded", "internal-error"):
+    if report.status in (RowStatus.GRADED, RowStatus.INTERNAL_ERROR):
         return None
     return f"Not graded normally: {report.status}" + (f": {report.error}" if report.error else "")
 
@@ -176,7 +176,7 @@ def mark(q: QuestionResult) -> str:
     (a written part only, waiting for or graded by hand)."""
     if q.max_auto == 0:
         return ""
-    if q.status == "passed" and not has_failures(q):
+    if q.status == QuestionStatus.PASSED and not has_failures(q):
         return "✓"
     return "✗"
 

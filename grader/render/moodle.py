@@ -21,18 +21,20 @@ import zipfile
 
 from grader.render import render_markdown
 from grader.render.common import pts
+from grader.results import Report, RowStatus
+from grader.rubric import Rubric
 from lab2check.mistakes import ADVICE
 
-UNGRADED = ("internal-error", "no-archive", "bad-message")
+UNGRADED = (RowStatus.INTERNAL_ERROR, RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE)
 FEEDBACK_FILE = "feedback.html"
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)       # fixed member times: the same rows give the same bytes
 
 
-def feedback_html(report, status: str, reason: str = "") -> str:
+def feedback_html(report: Report, status: RowStatus, reason: str = "") -> str:
     """Simple one-line HTML for the worksheet's feedback cell: total, points per question, the
     named mistakes (Moodle shows it as the feedback comment)."""
     e = html.escape
-    if status in ("no-archive", "bad-message"):
+    if status in (RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE):
         return f"<p>No archive could be graded: {e(reason)}</p>"
     parts = [f"<p><strong>Total: {pts(report.total)} / {pts(report.total_max)}</strong>"
              + (f" (late penalty -{pts(report.late_penalty)})" if report.late_penalty else "")
@@ -40,7 +42,7 @@ def feedback_html(report, status: str, reason: str = "") -> str:
              + (f"; bonus {pts(report.bonus)}" if report.bonus else "") + "</p>"]
     if report.lateness:
         parts.append(f"<p>{e(report.lateness)}</p>")
-    if status != "graded":
+    if status != RowStatus.GRADED:
         parts.append(f"<p>Not graded normally: {e(status)}" + (f": {e(report.error)}" if report.error else "")
                      + "</p>")
     if report.questions:
@@ -56,14 +58,14 @@ def feedback_html(report, status: str, reason: str = "") -> str:
     return "".join(parts)
 
 
-def feedback_page(report, status: str, reason: str = "") -> str:
+def feedback_page(report: Report, status: RowStatus, reason: str = "") -> str:
     """``feedback.html`` in the zip: the summary, then the whole Markdown feedback as text."""
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Lab 2 feedback</title></head><body>\n"
             + feedback_html(report, status, reason) + "\n<pre>" + html.escape(render_markdown(report))
             + "</pre>\n</body></html>\n")
 
 
-def grade_cell(report, status: str, scale: float) -> str | None:
+def grade_cell(report: Report, status: RowStatus, scale: float) -> str | None:
     """The grade to write, or None to keep the downloaded cell."""
     if status in UNGRADED:
         return None
@@ -110,7 +112,7 @@ def feedback_zip(pages: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def export(rows, sheet, rubric) -> tuple[dict[str, bytes], list[str]]:
+def export(rows, sheet, rubric: Rubric) -> tuple[dict[str, bytes], list[str]]:
     """``({file name: bytes}, notes)`` for ``OUT/moodle/``: the filled worksheet (when one was
     given) and ``feedback-files.zip``. ``rows`` are the batch's rows with a participant id."""
     notes = []
@@ -126,7 +128,7 @@ def export(rows, sheet, rubric) -> tuple[dict[str, bytes], list[str]]:
         if not row.participant:
             continue
         reason = row.reason
-        if row.status != "internal-error":
+        if row.status != RowStatus.INTERNAL_ERROR:
             pages[row.moodle_folder] = feedback_page(row.report, row.status, reason)
         if sheet is None:
             continue
@@ -136,7 +138,7 @@ def export(rows, sheet, rubric) -> tuple[dict[str, bytes], list[str]]:
             continue
         if row.participant in cells:
             continue        # a second row of one participant: the first (by key) is written
-        feedback = None if row.status == "internal-error" else feedback_html(row.report, row.status, reason)
+        feedback = None if row.status == RowStatus.INTERNAL_ERROR else feedback_html(row.report, row.status, reason)
         cells[row.participant] = (grade_cell(row.report, row.status, scale), feedback)
     out = {"feedback-files.zip": feedback_zip(pages)}
     if sheet is not None:

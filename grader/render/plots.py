@@ -17,6 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from grader.render import neutralise as N  # noqa: E402 - student names and summaries: no $maths$
+from grader.results import Report  # noqa: E402
 from lab2check import questions  # noqa: E402
 
 DPI = 80
@@ -58,9 +59,9 @@ def _first_bad(curve) -> int | None:
     return None
 
 
-def _from_report(report) -> tuple[dict, dict]:
+def _from_report(report: Report) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """Curves and, per model, why the student's curve is missing (the question's summary)."""
-    reasons = {}
+    reasons: dict[str, str] = {}
     by_id = {q.id: q for q in getattr(report, "questions", [])}
     # The question whose training run produces each model's curve: its summary explains a missing one.
     for model, qid in questions.reported_models().items():
@@ -81,7 +82,7 @@ def loss_curves_png(report_or_curves, path, *, title: str | None = None) -> Path
     question's summary) or a dict ``{model: {"student": [...], "reference": [...]}}``.
     """
     if isinstance(report_or_curves, dict):
-        curves, reasons = report_or_curves, {}
+        curves, reasons = report_or_curves, dict[str, str]()
         title = title or "Training loss"
     else:
         curves, reasons = _from_report(report_or_curves)
@@ -91,7 +92,9 @@ def loss_curves_png(report_or_curves, path, *, title: str | None = None) -> Path
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (model, qid) in zip(axes, panels.items()):
         pair = curves.get(model) or {}
-        ax.set_title(questions.get(qid).training.title or model, fontsize=10)
+        training = questions.get(qid).training
+        assert training is not None, f"{qid} is not a training question"
+        ax.set_title(training.title or model, fontsize=10)
         ax.set_xlabel("epoch", fontsize=9)
         ax.tick_params(labelsize=8)
         drawn = False

@@ -35,12 +35,14 @@ import io
 import math
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 
 from grader.batch import outdir
 from grader.batch.similarity import fingerprint as similarity
 from grader.render import neutralise as N
 from grader.render.common import one_line, pts
 from grader.results import RowStatus
+from grader.rubric import Rubric
 from lab2check.mistakes import ADVICE
 
 NOTHING = (RowStatus.INTERNAL_ERROR, RowStatus.NO_ARCHIVE, RowStatus.BAD_MESSAGE)     # no total at all
@@ -60,12 +62,12 @@ def _number(x) -> str:
     return pts(x) if x is not None and math.isfinite(float(x)) else ""
 
 
-def csv_header(rubric) -> list[str]:
+def csv_header(rubric: Rubric) -> list[str]:
     return ["last_name", "first_name", "file", "sha256", "status", *rubric.questions, "total", "bonus",
             "source", "group", "received", "late_days", "warnings", "similar_to"]
 
 
-def csv_row(row, rubric) -> list[str]:
+def csv_row(row, rubric: Rubric) -> list[str]:
     report = row.report
     by_id = {q.id: q for q in report.questions}
     points = [_number(by_id[qid].points) if qid in by_id else "" for qid in rubric.questions]
@@ -83,7 +85,7 @@ def csv_row(row, rubric) -> list[str]:
             *map(text, origin), text(warnings), text(similar)]
 
 
-def grades_csv(rows, rubric) -> bytes:
+def grades_csv(rows, rubric: Rubric) -> bytes:
     """The whole ``grades.csv`` (BOM included), rows sorted."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
@@ -139,7 +141,7 @@ def _status_section(rows) -> list[str]:
     return lines
 
 
-def _points_section(rows, rubric, histogram: str | None) -> list[str]:
+def _points_section(rows, rubric: Rubric, histogram: str | None) -> list[str]:
     graded = [r for r in rows if r.status == RowStatus.GRADED]
     lines = [f"## Points (over the {len(graded)} graded archive{'s' if len(graded) != 1 else ''})", ""]
     if not graded:
@@ -187,7 +189,8 @@ def _groups_section(rows) -> list[str]:
 def mistake_counts(rows) -> list[tuple[str, int, list[str]]]:
     """``(mistake id, students, question ids)``, most frequent first; a student counts once per
     mistake however many checks show it (hidden checks included: this is the teacher's view)."""
-    students, questions = Counter(), {}
+    students: Counter[str] = Counter()
+    questions: dict[str, set[str]] = {}
     for row in rows:
         seen = set()
         for q in row.report.questions:
@@ -258,8 +261,8 @@ def _similar_section(similar) -> list[str]:
     return lines
 
 
-def summary_markdown(rows, rubric, *, title: str = "", histogram: str | None = outdir.HISTOGRAM,
-                     notes: list[str] = (), known=None, similar=None) -> str:
+def summary_markdown(rows, rubric: Rubric, *, title: str = "", histogram: str | None = outdir.HISTOGRAM,
+                     notes: Sequence[str] = (), known=None, similar=None) -> str:
     """The text of ``summary.md``; ``histogram`` is the PNG's path relative to it (None: none);
     ``similar``: the batch's near-duplicate result, when there is one."""
     rows = sorted(rows, key=sort_key)

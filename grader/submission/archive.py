@@ -174,7 +174,8 @@ def extract(archive_path, dest_dir, caps) -> Extracted:
     # before a single byte reaches the disk, and a 70 000-file archive costs no file creation.
     _preflight(archive_path, fmt, Writer(None, limits, size))
     created = _make_private(dest)
-    writer = Writer(dest.resolve(), limits, size)
+    root = dest.resolve()
+    writer = Writer(root, limits, size)
     try:
         # Second pass, writing: the same checks again, so the caps hold even if the file
         # changed in between.
@@ -183,7 +184,7 @@ def extract(archive_path, dest_dir, caps) -> Extracted:
         # Nothing of a refused (or interrupted) archive stays on disk.
         _empty(dest, remove=created)
         raise
-    return Extracted(root=writer.root, members=writer.files, bytes=writer.total, format=fmt,
+    return Extracted(root=root, members=writer.files, bytes=writer.total, format=fmt,
                      skipped=writer.skipped, warnings=writer.warnings)
 
 

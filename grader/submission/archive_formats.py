@@ -17,12 +17,15 @@ import posixpath
 import stat
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, Literal
 
 from grader.submission.archive_members import PLAIN_ONLY, ArchiveError, is_junk, reason_of, safe_parts, shown
 from grader.submission.archive_writer import DATA_ERRORS, MB, Writer
 
-_COMPRESSION = {"tar.bz2": ("bzip2", bz2.open), "tar.gz": ("gzip", gzip.open),
+_Opener = Callable[[Path, Literal["rb"]], BinaryIO | bz2.BZ2File | gzip.GzipFile | lzma.LZMAFile]
+_COMPRESSION: dict[str, tuple[str, _Opener | None]] = {"tar.bz2": ("bzip2", bz2.open), "tar.gz": ("gzip", gzip.open),
                 "tar.xz": ("xz", lzma.open), "tar": ("tar", None)}
 
 
@@ -39,6 +42,14 @@ def _link(writer: Writer, name: str, parts: list[str], target: str) -> None:
 
 
 # --- tar ------------------------------------------------------------------------------------
+
+# tarfile defines and raises these subclasses of HeaderError, but typeshed's stub leaves them out
+# (they are not in tarfile.__all__): the checker is wrong that they do not exist.
+_EOFHeaderError: type[tarfile.HeaderError] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
+_EmptyHeaderError: type[tarfile.HeaderError] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]
+_TruncatedHeaderError: type[tarfile.HeaderError] = tarfile.TruncatedHeaderError  # type: ignore[attr-defined]
+_InvalidHeaderError: type[tarfile.HeaderError] = tarfile.InvalidHeaderError  # type: ignore[attr-defined]
+
 
 class _Truncated(Exception):
     """A tar header cut short or missing after the first member (tarfile would stop silently)."""
@@ -58,19 +69,19 @@ class _TarInfo(tarfile.TarInfo):
     def fromtarfile(cls, tf):
         try:
             return super().fromtarfile(tf)
-        except tarfile.EOFHeaderError:
+        except _EOFHeaderError:
             if tf.offset:
                 raise                       # the end-of-archive block: a clean end
             raise _NoFiles() from None
-        except tarfile.EmptyHeaderError:
+        except _EmptyHeaderError:
             if tf.offset:
                 raise _Truncated("the tar ends without its end-of-archive block") from None
             raise _NoFiles() from None
-        except tarfile.TruncatedHeaderError:
+        except _TruncatedHeaderError:
             if tf.offset:
                 raise _Truncated("a tar header is cut short") from None
             raise
-        except tarfile.InvalidHeaderError as err:
+        except _InvalidHeaderError as err:
             if tf.offset:
                 raise _Truncated(f"an invalid tar header: {err}") from None
             raise
@@ -112,7 +123,9 @@ def extract_tar(path: Path, fmt: str, writer: Writer) -> None:
     try:
         stream = _Limited(raw, limit)
         try:
-            tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo)
+            # Stream mode ("r|") only ever reads its fileobj; typeshed asks every mode's for
+            # write, seek and tell too, which _Limited rightly lacks.
+            tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo)  # type: ignore[call-overload]
         except _NoFiles:
             raise ArchiveError("the archive holds no files") from None
         except DATA_ERRORS as err:

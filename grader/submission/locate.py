@@ -79,9 +79,9 @@ def find_package(root) -> Submission:
 
 def _walk(root: Path) -> dict[Path, list[str]]:
     """Every folder beneath ``root`` (itself included) with its regular, non-link files."""
-    tree = {}
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        folder = Path(folder)
+    tree: dict[Path, list[str]] = {}
+    for top, dirs, files in os.walk(root, followlinks=False):
+        folder = Path(top)
         # Pruned in place so os.walk does not descend; links to folders are listed in dirs
         # but never walked (followlinks=False), and dropped here so no one takes them.
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")

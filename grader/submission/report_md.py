@@ -97,7 +97,11 @@ class _Int(str):
     """A YAML integer as written."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: _Int(loader.construct_scalar(node)))
+def _int_as_written(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> _Int:
+    return _Int(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_as_written)
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:

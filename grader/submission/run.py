@@ -207,7 +207,8 @@ def _run_unit(child: Child, qid: str, cases: list[Case], answers: Answers, tol: 
     for the feedback only when ``keep_printed`` (never for hidden cases)."""
     start = time.monotonic()
     deadline = start + limits.call_seconds - used
-    done, chain_losses = {}, {}
+    done: dict[int, Checked] = {}
+    chain_losses: dict[str, np.ndarray] = {}
     # Gradient checks last: by then the question's own forward cases are judged, and where the
     # loss and forward are right the child is not asked for loss values at all (charged once).
     for i in sorted(range(len(cases)), key=lambda j: cases[j].probe == "numgrad"):
@@ -288,11 +289,11 @@ def _worker(folder: Path, binds: dict, rubric: Rubric, answers: Answers, slot: i
     try:
         with Child(folder, rubric.limits, binds=binds, slot=slot) as child:
             tol = rubric.tolerances
-            for kind, qid, cases in tasks:
+            for _, qid, cases in tasks:
                 _import_all(child, _modules(qid), rubric.limits, run)
                 if blocked(qid, run.imports):
                     continue
-                if kind == "unit":
+                if cases is not None:  # a unit task carries its cases, a training task none
                     _run_unit(child, qid, cases, answers, tol, rubric.limits, run)
                 else:
                     _run_training(child, qid, rubric, answers, rubric.limits, run)
@@ -331,13 +332,20 @@ def tasks(rubric: Rubric) -> tuple[list[Task], list[Task]]:
     today's questions, multiclass and the bonus in one child, the unit checks, hidden_layer and
     single_neuron in the other. The hidden cases are ``_hidden_worker``'s."""
     unit = [("unit", qid, cases_mod.cases(qid)) for qid in questions.unit_questions()]
-    lists, costs = ([], unit), [0.0, questions.UNIT_CHECKS_COST if unit else 0.0]
-    trainings = questions.training_questions()
-    for qid in sorted(trainings, key=lambda q: -questions.get(q).training.cost):  # stable: registry order on a tie
+    lists: tuple[list[Task], list[Task]] = ([], list(unit))
+    costs = [0.0, questions.UNIT_CHECKS_COST if unit else 0.0]
+    cost = {qid: _training_cost(qid) for qid in questions.training_questions()}
+    for qid in sorted(cost, key=lambda q: -cost[q]):  # stable: registry order on a tie
         i = 0 if costs[0] <= costs[1] else 1
         lists[i].append(("train", qid, None))
-        costs[i] += questions.get(qid).training.cost
+        costs[i] += cost[qid]
     return lists
+
+
+def _training_cost(qid: str) -> float:
+    training = questions.get(qid).training
+    assert training is not None, f"{qid} is not a training question"
+    return training.cost
 
 
 def _merged(runs: list[_ChildRun]) -> _ChildRun:
@@ -379,7 +387,8 @@ def run(package_parent: Path, rubric: Rubric, answers: Answers, *, concurrency: 
     data_dir = Path(answers.data["X_train"]).parent
     binds = {data_dir: data_dir}
     first, second = tasks(rubric)
-    runs, errors = [_ChildRun(), _ChildRun()], []
+    runs = [_ChildRun(), _ChildRun()]
+    errors: list[str] = []
     if concurrency >= 2:
         threads = [threading.Thread(target=_worker, args=(package_parent, binds, rubric, answers, slots[i], tasks_,
                                                           runs[i], errors))
@@ -395,6 +404,6 @@ def run(package_parent: Path, rubric: Rubric, answers: Answers, *, concurrency: 
     usage = [r.usage for r in runs if r.usage]
     merged = _merged(runs)
     hidden_usage = _hidden_worker(package_parent, binds, rubric, answers, slots[0], merged, errors)
-    if errors:
+    if errors or hidden_usage is None:  # None only with an error
         return SubmissionRun(usage=usage, error=errors[0])
     return SubmissionRun(_records(merged), merged.imports, usage + [hidden_usage])

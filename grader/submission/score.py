@@ -66,13 +66,14 @@ def _without_lone_finite_passes(checked: dict[str, list[Checked]]) -> None:
         units = [c for c in judged if c.case is not None and _graded(c)]
         for check in {c.check for c in units}:
             group = [c for c in units if c.check == check]
-            values = [c.returned for c in group]
-            if len(group) < 2 or any(v is None for v in values) or \
+            values = [c.returned for c in group if c.returned is not None]
+            if len(group) < 2 or len(values) < len(group) or \
                     not all(np.array_equal(np.ravel(v), np.ravel(values[0])) for v in values):
                 continue
             for c in group:
-                if c.outcome.passed and c.case.options.get("finite_only"):
-                    c.outcome = Outcome.fail(f"{c.case.call}: finite, but your function returned this same "
+                case = c.case
+                if case is not None and c.outcome.passed and case.options.get("finite_only"):
+                    c.outcome = Outcome.fail(f"{case.call}: finite, but your function returned this same "
                                              "value on every case of this check: a constant earns nothing")
 
 
@@ -95,7 +96,7 @@ def _own_loss_only_where_wrong(checked: dict[str, list[Checked]]) -> None:
 def _named_in_unit_checks(module: str, checked: dict[str, list[Checked]]) -> set[str]:
     """The catalogue ids the unit checks of ``module`` named (every question about it, public
     and hidden cases; not its trainings' checks)."""
-    named = set()
+    named: set[str] = set()
     for q in questions.QUESTIONS.values():
         if q.module == module and q.cases is not None:
             named.update(c.outcome.mistake for c in checked.get(q.id, [])
@@ -133,7 +134,7 @@ def question(qid: str, rubric: Rubric, checked: list[Checked], seconds: float) -
     q = QuestionResult.of_rubric(qid, spec, round(seconds, 3))
     weights = questions.get(qid).weights
     total_weight = sum(weights.values()) or 1
-    per_group = {}
+    per_group: dict[str, list[Checked]] = {}
     for c in checked:
         if _graded(c):
             per_group.setdefault(c.check, []).append(c)
@@ -241,8 +242,8 @@ def score(ran: SubmissionRun, rubric: Rubric, answers: Answers, sub: Submission,
             report.questions.append(report_question(rubric, sub, report))
         elif kind == "manual":
             report.questions.append(manual_question(qid, rubric, sub))
-        elif ran.questions[qid].blocked:
-            report.questions.append(blocked_question(qid, rubric, ran.questions[qid].blocked))
+        elif why := ran.questions[qid].blocked:
+            report.questions.append(blocked_question(qid, rubric, why))
         else:
             # Unit checks first, training checks after: a stable order whatever ran where.
             ordered = sorted(checked.get(qid, []), key=lambda c: c.label == TRAINING_LABEL)
@@ -253,7 +254,7 @@ def score(ran: SubmissionRun, rubric: Rubric, answers: Answers, sub: Submission,
         report.curves[model] = {"student": losses.get(qid) or [], "reference": answers.training[qid].losses}
         report.reproduced_losses[model] = final_losses.get(qid)
         report.full_data_losses[model] = rubric.model(model).full_data_loss
-    failed_imports = [m for m, v in ran.imports.items() if v]
+    failed_imports = {m: v for m, v in ran.imports.items() if v}
     if failed_imports and len(failed_imports) == len(questions.modules()):
-        statuses = {ran.imports[m][0] for m in failed_imports}
+        statuses = {status for status, _ in failed_imports.values()}
         report.status = RowStatus.TIMEOUT if statuses == {QuestionStatus.TIMEOUT} else RowStatus.IMPORT_ERROR

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from grader.submission import trusted_model as model
+from grader.submission import trusted_model
 from lab2check import questions
 from lab2check.compare import Outcome, fmt
 from lab2check.questions import MODULES
@@ -76,6 +77,7 @@ class Task:
         epochs and thresholds, the reference's training ``reference``; ``data``: the train
         request's data files (host paths); ``labels``: the test labels (the grader's only)."""
         q = questions.get(qid)
+        assert q.training is not None and q.module is not None, f"{qid} is not a training question"
         spec = rubric.model(q.training.model)
         t = rubric.training
         return cls(qid, q.module, reference.init, data, labels, reference.losses, reference.accuracy, t.epochs,
@@ -113,7 +115,7 @@ def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> Trajectory:
     the model variants the unit checks named (a trajectory that follows one of them passes)."""
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     init = {k.split(".")[-1]: v for k, v in task.init.items()}
-    per_example = model.per_example_loss(task.module, Y, model.forward(task.module, X, init))
+    per_example = trusted_model.per_example_loss(task.module, Y, trusted_model.forward(task.module, X, init))
     prefixes = np.cumsum(per_example) / np.arange(1, per_example.size + 1)
     classes = MODULES[task.module].outputs
     return Trajectory(m, task.variants, classes if classes > 1 else None, prefixes, tuple(variants))
@@ -122,15 +124,15 @@ def _context(task: Task, m: int, variants: tuple[str, ...] = ()) -> Trajectory:
 def _true_loss(task: Task, params: dict, variant: str | None = None, as_built: bool = False) -> float:
     X, Y = _mapped(task.data["X"]), _mapped(task.data["y"])
     with np.errstate(all="ignore"):
-        return model.loss(task.module, Y, model.forward(task.module, X, params, variant, as_built))
+        return trusted_model.loss(task.module, Y, trusted_model.forward(task.module, X, params, variant, as_built))
 
 
-def predictions(module: str, X_test_path: str, params: dict, variant: str | None = None) -> np.ndarray:
+def predictions(module: str, X_test_path: str | Path, params: dict, variant: str | None = None) -> np.ndarray:
     """The contract's prediction rule applied to ``params`` on the test inputs, ``(m,)``, in the
     lab's model or in that of ``variant``."""
     X = _mapped(str(X_test_path))
     with np.errstate(all="ignore"):
-        return np.concatenate([model.predict(module, X[:, i:i + PREDICT_CHUNK], params, variant)
+        return np.concatenate([trusted_model.predict(module, X[:, i:i + PREDICT_CHUNK], params, variant)
                                for i in range(0, X.shape[1], PREDICT_CHUNK)])
 
 
@@ -144,7 +146,7 @@ def _in_model(variant: str | None) -> str:
 def _best_loss(task: Task, params: dict, variants: tuple[str, ...]) -> tuple[float, str | None]:
     """``(loss, variant)``: the lowest true loss of ``params`` over the lab's model (None) and
     ``variants``; the lab's model on a tie (and when every loss is nan)."""
-    best = (_true_loss(task, params), None)
+    best: tuple[float, str | None] = (_true_loss(task, params), None)
     for v in variants:
         loss = _true_loss(task, params, v)
         if np.isfinite(loss) and not loss >= best[0]:
@@ -210,10 +212,10 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
 
     ``predicted``: the answer of the predict request that followed (a ``lab2check.result.Result``), or None.
     ``named``: the catalogue ids the unit checks of ``task.module`` named; those that build another
-    model (``model.VARIANTS``) are judged besides the lab's. The true final loss is that of the
+    model (``trusted_model.VARIANTS``) are judged besides the lab's. The true final loss is that of the
     model the final loss was judged in.
     """
-    variants = model.variants_of(task.module, named)
+    variants = trusted_model.variants_of(task.module, named)
     ref = np.asarray(task.reference_losses, np.float64)
     k = min(task.trajectory_epochs, ref.size)
     m = np.shape(_mapped(task.data["X"]))[1]
@@ -239,7 +241,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
         if trajectory.passed and count != task.epochs:
             trajectory = Outcome.fail(f"{task.call}: returned {count} losses, expected {task.epochs} (one per "
                                       "epoch, before the update)")
-        if count == task.epochs and true_loss is not None:
+        if count == task.epochs and params is not None and true_loss is not None:  # one is None when both are
             # Recorded losses are consistent with any model judged, as the student's network computes it.
             others = [_true_loss(task, params, v, as_built=True) for v in (None, *variants)]
             inconsistent = _consistency(task, recorded, true_loss, explained=trajectory.mistake is not None,
@@ -254,6 +256,7 @@ def judge(task: Task, outputs: dict, types: dict, predicted: Result | None = Non
         accuracy = Outcome.fail(f"{task.call}: no accuracy: {problem}")
         return [("trajectory", trajectory), ("final_loss", final), ("accuracy", accuracy)], _listed(recorded), None
 
+    assert true_loss is not None, "_best_loss ran: the parameters are there"
     where = (f"the loss of the parameters train returned, computed by the grader on the {m} training examples "
              f"{_in_model(judged_in)}")
     spiked = spike_note(recorded, task.epochs) if recorded is not None else ""
@@ -274,12 +277,13 @@ def _accuracy(task: Task, params: dict, predicted: Result | None, variants: tupl
     """The test accuracy of ``params`` under the contract's rule, in the lab's model or, when
     higher, in one of ``variants`` (the lab's model on a tie)."""
     labels = task.labels.reshape(-1)
-    best = None
+    best: tuple[float, str | None, np.ndarray] | None = None
     for v in (None, *variants):
         rule = predictions(task.module, task.data["X_test"], params, v)
         accuracy = float(np.mean(rule == labels))
         if best is None or accuracy > best[0]:
             best = (accuracy, v, rule)
+    assert best is not None, "the lab's model is always judged"
     accuracy, judged_in, predicted_by_rule = best
     n = labels.size
     ref = f" (reference: {task.reference_accuracy:.4f})"
