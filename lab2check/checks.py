@@ -45,14 +45,14 @@ def run_local(case_or_probe, arrays=None, options=None) -> Result:
     try:
         raw = probes.run(name, arrays, options)
     except probes.StudentError as err:
-        return Result("error", error=error_of(err))
+        return Result(Status.ERROR, error=error_of(err))
     outputs, types = {}, {}
     for key, value in raw.items():
         array, described = encode(value, MAX_ELEMENTS)
         types[key] = described
         if array is not None:
             outputs[key] = array
-    return Result("ok", outputs, types)
+    return Result(Status.OK, outputs, types)
 
 
 def failure(result: Result, limit_note: str = "", case=None) -> Outcome:

@@ -107,7 +107,7 @@ def _enclosing_function(tree: ast.AST, line: int) -> str | None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = f"{prefix}{child.name}"
-                inside = child.lineno < line <= child.end_lineno
+                inside = child.lineno < line <= (child.end_lineno or child.lineno)  # None only for hand-built nodes
                 if inside and not isinstance(child, ast.ClassDef):
                     if best is None or child.lineno > best.lineno:
                         best, best_name = child, name

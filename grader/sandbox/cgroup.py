@@ -190,8 +190,8 @@ class Cgroup:
         _sweep(tuple(dict.fromkeys(layout.folders.values())))
         self.version = layout.version
         self.name = f"lab2-{os.getpid()}-{next(_counter)}"
-        self.folders = {}  # controller (or "unified") -> this cgroup's folder; co-mounted ones share it
-        self._usage = None
+        self.folders: dict[str, str] = {}  # controller (or "unified") -> this cgroup's folder; co-mounted ones share it
+        self._usage: Usage | None = None
         try:
             for controller, parent in layout.folders.items():
                 folder = os.path.join(parent, self.name)

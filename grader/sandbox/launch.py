@@ -44,8 +44,7 @@ from pathlib import Path
 import numpy as np
 
 import lab2check
-from grader.sandbox import cgroup as cgroups
-from grader.sandbox import hiding, seccomp_filter
+from grader.sandbox import cgroup, hiding, seccomp_filter
 from grader.sandbox.slots import SANDBOX_GID, SandboxError, tasks_of
 
 HERE = Path(__file__).resolve().parent
@@ -85,9 +84,9 @@ def sandbox_status() -> tuple[str, str]:
     if sandbox == "rlimits":
         why = hide_grader_files() if os.geteuid() == 0 else "the grader does not run as root"
         line += "; " + (NOT_HIDDEN_LINE.format(why) if why else HIDDEN_LINE)
-    cgroup_ok, why = cgroups.status()
+    cgroup_ok, why = cgroup.status()
     line += "; " + (CGROUP_LINE if cgroup_ok else NO_CGROUP_LINE.format(why))
-    if cgroup_ok and cgroups.has_cpu_controller():
+    if cgroup_ok and cgroup.has_cpu_controller():
         line += ", " + CPU_SHARE_LINE
     seccomp_ok, why = seccomp_filter.status()
     return sandbox, line + "; " + (SECCOMP_LINE if seccomp_ok else NO_SECCOMP_LINE.format(why))
@@ -294,10 +293,10 @@ def rlimits(limits, uid) -> dict:
 _JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
-def joining(cgroup, argv: list) -> list:
-    if cgroup is None:
+def joining(child_cgroup: cgroup.Cgroup | None, argv: list) -> list:
+    if child_cgroup is None:
         return argv
-    return ["/bin/sh", "-c", _JOIN_SCRIPT, "lab2-sandbox", *cgroup.procs_files, "--", *argv]
+    return ["/bin/sh", "-c", _JOIN_SCRIPT, "lab2-sandbox", *child_cgroup.procs_files, "--", *argv]
 
 
 def _child_env(home: str) -> dict:

@@ -5,7 +5,7 @@ Not this module's job: noticing that a child ended (``grader.sandbox.process``).
 """
 import signal
 
-_SIGNAL_CAUSES = {
+_SIGNAL_CAUSES: dict[int, str] = {  # keyed by number: the exit status gives an int, and a Signals is one
     signal.SIGKILL: "sent by student code, or by the system when it ran out of memory",
     signal.SIGSEGV: "a crash in native code, often an allocation failing at the memory limit of {mb} MB",
     signal.SIGBUS: "a crash in native code, often an allocation failing at the memory limit of {mb} MB",

@@ -48,8 +48,7 @@ import time
 import weakref
 from pathlib import Path
 
-from grader.sandbox import cgroup as cgroups
-from grader.sandbox import launch, protocol
+from grader.sandbox import cgroup, launch, protocol
 from grader.sandbox.notes import describe_exit, error_note, join, signal_of
 from grader.sandbox.protocol import BadOutput, Reader
 from grader.sandbox.running import Output, Process
@@ -89,13 +88,13 @@ class Child:
         if self.sandbox not in ("bubblewrap", "rlimits"):
             raise ValueError(f"unknown sandbox {self.sandbox!r}")
         self.start_timeout = start_timeout
-        self.cgroups = cgroups.status()[0]
+        self.cgroups = cgroup.status()[0]  # whether each process runs in a cgroup of its own
         self.seccomp = launch.seccomp_program()
-        self._used = []  # cgroups.Usage of every ended process
+        self._used: list[cgroup.Usage] = []  # of every ended process
         self.slot, lock = take_slot(slot)
         self.uid = BASE_UID + self.slot if os.geteuid() == 0 else None
         self.gid = self.uid
-        self._bind_fds = {}  # rlimits as root: bind source -> a descriptor the child inherits
+        self._bind_fds: dict[str, int] = {}  # rlimits as root: bind source -> a descriptor the child inherits
         if self.sandbox == "rlimits" and self.uid is not None:
             # The sandbox group is denied the grader's folders; the data binds may lie in them
             # (the cache), so the child reaches those through descriptors opened here.
@@ -109,7 +108,7 @@ class Child:
                 os.close(lock)
                 raise SandboxError(f"cannot open a data bind: {err}") from None
         self._release_slot = weakref.finalize(self, os.close, lock)
-        self._proc = None
+        self._proc: Process | None = None
         self._next_id = 0
         self.starts = 0  # how many processes this Child started
         self.start_seconds = 0.0  # how long the last one took to be ready
@@ -289,36 +288,39 @@ class Child:
                   "uid": self.uid, "gid": self.gid, "max_elements": (self.limits.max_array_mb << 20) // 8,
                   "site": [launch.numpy_site()], "seccomp": self.seccomp is not None}
         info_r, info_w = os.pipe2(os.O_CLOEXEC) if self.sandbox == "bubblewrap" else (None, None)
-        passed, home, cgroup = [fd for fd in (req_r, resp_w, info_w) if fd is not None], None, None
+        passed, home = [fd for fd in (req_r, resp_w, info_w) if fd is not None], None
+        child_cgroup: cgroup.Cgroup | None = None
         inherited = list(self._bind_fds.values())  # kept open by the grader: not closed below
         try:
             if self.cgroups:
-                cgroup = cgroups.Cgroup(self.limits.memory_mb << 20, self.limits.processes + PIDS_SLACK)
+                child_cgroup = cgroup.Cgroup(self.limits.memory_mb << 20, self.limits.processes + PIDS_SLACK)
             argv, env, home = launch.command(self.sandbox, config, self.folder, self.binds, self.limits,
                                             self.seccomp, info_w, passed)
-            popen = subprocess.Popen(launch.joining(cgroup, argv), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-                                     env=env, cwd="/", pass_fds=passed + inherited, start_new_session=True)
+            popen = subprocess.Popen(launch.joining(child_cgroup, argv), stdin=subprocess.DEVNULL, stdout=out_w,
+                                     stderr=out_w, env=env, cwd="/", pass_fds=passed + inherited,
+                                     start_new_session=True)
         except OSError as err:
             for fd in (req_w, resp_r, out_r, info_r):
                 if fd is not None:
                     os.close(fd)
             if home:
                 shutil.rmtree(home, ignore_errors=True)
-            if cgroup is not None:
-                cgroup.finish()
+            if child_cgroup is not None:
+                child_cgroup.finish()
             raise SandboxError(f"cannot start the child process: {err}") from None
         finally:
             for fd in (*passed, out_w):  # the child's ends: its copies are the only ones now
                 os.close(fd)
-        proc = Process(popen, self.sandbox, req_w, resp_r, out_r, home, cgroup)
+        proc = Process(popen, self.sandbox, req_w, resp_r, out_r, home, child_cgroup)
         deadline = started + self.start_timeout
         try:
             if info_r is not None:
                 proc.killer.pidfd = launch.sandbox_init(info_r, deadline)
             reader = Reader(protocol.MAX_HEADER_BYTES, protocol.MAX_HEADER_BYTES, None)
             outcome = proc.exchange([], reader, deadline, output)
-            if outcome == "done" and self.uid is not None and reader.header.get("uid") != self.uid:
-                outcome = f"the child runs as uid {reader.header.get('uid')}, not {self.uid}"
+            hello = reader.header or {}  # "done": the hello was read
+            if outcome == "done" and self.uid is not None and hello.get("uid") != self.uid:
+                outcome = f"the child runs as uid {hello.get('uid')}, not {self.uid}"
         except (BadOutput, SandboxError) as err:
             outcome = str(err)
         finally:

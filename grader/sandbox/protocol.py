@@ -34,14 +34,15 @@ MAX_ARRAYS = 4096
 
 # --- the grader's side --------------------------------------------------------------------------
 
-def encode_request(rid: int, probe: str, arrays: dict, options: dict, cpu_seconds, max_elements) -> list:
+def encode_request(rid: int, probe: str, arrays: dict, options: dict, cpu_seconds: float | None,
+                   max_elements: int | None) -> list[bytes | memoryview]:
     """The chunks of one request, to be written in order."""
     import numpy as np
 
     header = {"id": rid, "probe": probe, "options": options, "arrays": list(arrays),
               "cpu_seconds": cpu_seconds, "max_elements": max_elements}
     text = json.dumps(header).encode()
-    chunks = [FRAME.pack(len(text)), text]
+    chunks: list[bytes | memoryview] = [FRAME.pack(len(text)), text]  # a .npy's buffer is sent uncopied
     for value in arrays.values():
         blob = io.BytesIO()
         np.lib.format.write_array(blob, np.asarray(value), allow_pickle=False)
@@ -64,9 +65,9 @@ class Reader:
         self.max_frame, self.max_total, self.rid, self.max_elements = max_frame, max_total, rid, max_elements
         self.buffer = bytearray()
         self.total = 0
-        self.header = None
-        self.error = None
-        self.frames = []
+        self.header: dict | None = None     # the hello, or an answer's checked header
+        self.error: dict[str, str | bool] | None = None  # an error answer's ``lab2check.result.ERROR_KEYS``
+        self.frames: list[bytes] = []
         self.expected = 0
 
     @property
@@ -96,6 +97,7 @@ class Reader:
 
     def arrays(self) -> dict:
         """``{key: np.ndarray}`` of a complete ``ok`` answer (``BadOutput`` for an invalid array)."""
+        assert self.header is not None, "arrays() of an answer not yet read"  # the caller waits for ``done``
         return {name: load_npy(blob, self.max_elements) for name, blob in zip(self.header["arrays"], self.frames)}
 
     def _read_header(self, body: bytes) -> None:
@@ -122,9 +124,11 @@ class Reader:
             raise BadOutput(f"the child answered request {header.get('id')!r} instead of {self.rid}")
         status = header.get("status")
         if status == "error":
-            self.error = {key: _text(header.get(key), 2000) for key in ("where", "type", "message", "detail")}
-            self.error["traceback"] = _text(header.get("traceback"), 4000)
-            self.error["not_implemented"] = header.get("not_implemented") is True
+            error: dict[str, str | bool] = {key: _text(header.get(key), 2000)
+                                            for key in ("where", "type", "message", "detail")}
+            error["traceback"] = _text(header.get("traceback"), 4000)
+            error["not_implemented"] = header.get("not_implemented") is True
+            self.error = error
             self.header = {"status": "error"}
             return
         types, names = header.get("types"), header.get("arrays")

@@ -178,7 +178,8 @@ class _Killer:
     """
 
     def __init__(self, popen, sandbox, cgroup=None):
-        self.popen, self.sandbox, self.pidfd, self.cgroup = popen, sandbox, None, cgroup
+        self.popen, self.sandbox, self.cgroup = popen, sandbox, cgroup
+        self.pidfd: int | None = None  # bubblewrap's PID 1 in the sandbox (``launch.sandbox_init``)
         self.usage = None
 
     def __call__(self) -> None:
