@@ -112,7 +112,7 @@ def _describe_key(case, key):
     name = names.get(key, key.replace("out.", "").replace("grad.", "d"))
     quantity = "gradient" if key in _GRADIENT_KEYS or case.check == "gradients" else (
         "loss" if key == "loss" or case.check == "loss" else "output")
-    shapes = ()
+    shapes: tuple[tuple[int, ...], ...] = ()
     if case.check == "loss" or key == "loss" or (case.check == "gradients" and key == "out.1") or key == "grad.b":
         shapes = SCALAR_SHAPES
     if case.check == "predict":
@@ -236,7 +236,8 @@ def without_blind_passes(cases, outcomes, variants) -> list:
     strictly inside (0, 1), and keeps the credit of those cases.
     ``variants`` maps a case id to its variants (only those that differ from the reference).
     """
-    named, backed = {}, {}
+    named: dict[str, set[str]] = {}   # check group -> the general mistakes its failures name
+    backed: dict[str, set[str]] = {}  # check group -> the mistakes its cases' variants record
     for case, outcome in zip(cases, outcomes):
         if not outcome.passed:
             # Only a general mistake: an edge one (no clipping) is right wherever it is finite.

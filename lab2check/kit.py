@@ -36,7 +36,8 @@ def load_fixtures(folder=FIXTURES):
 
 
 def _answers(arrays, case_id):
-    expected, variants = {}, {}
+    expected: dict[str, dict] = {}
+    variants: dict[str, dict] = {}
     for name, value in arrays.items():
         what, cid, *rest = name.split("|")
         if cid != case_id:
