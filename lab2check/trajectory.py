@@ -199,7 +199,7 @@ def trajectory_outcome(got, ref, rtol, call, m=None, context: Trajectory | None 
         n = _prefix(got[0], context.prefixes, rtol)
         if scaled:
             mistake, hint = scaled[0], f" The very first loss is off: {scaled[1]}."
-        elif n is not None:
+        elif n is not None and context.prefixes is not None:  # a prefix is found only among them
             mistake = "train-subset" if n >= 0.5 * len(context.prefixes) else "mini-batches"
             hint = (f" The very first loss is the loss of the first {n} of the {len(context.prefixes)} examples "
                     "only: train does not use all of X and y at each epoch.")

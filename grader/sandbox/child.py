@@ -426,7 +426,7 @@ def _live_descendants(root: int) -> dict:
         parents[int(entry)] = int(fields[1])
         if fields[0] != b"Z":
             alive.add(int(entry))
-    children = {}
+    children: dict[int, list[int]] = {}
     for pid, parent in parents.items():
         children.setdefault(parent, []).append(pid)
     found, todo = {}, [root]

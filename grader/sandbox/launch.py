@@ -189,8 +189,8 @@ def _python_binds() -> list[tuple[str, str]]:
     """The Python installation, the virtual environment and numpy's folder, each at its own path."""
     dirs = {sys.base_prefix, sys.prefix, os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
             os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), numpy_site()}
-    dirs = sorted(d for d in dirs if not under(d, "/usr"))
-    kept = [d for d in dirs if not any(d != other and under(d, other) for other in dirs)]
+    outside = sorted(d for d in dirs if not under(d, "/usr"))
+    kept = [d for d in outside if not any(d != other and under(d, other) for other in outside)]
     return [(d, d) for d in kept]
 
 

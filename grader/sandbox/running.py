@@ -148,7 +148,8 @@ class _CpuWatch:
 
     def __init__(self, cgroup, seconds: float | None):
         start = cgroup.cpu_ns() if cgroup is not None and seconds else None
-        self.cgroup, self.limit = cgroup, None if start is None else start + int(seconds * 1e9)
+        self.cgroup = cgroup
+        self.limit = None if start is None or seconds is None else start + int(seconds * 1e9)
         self.processors = os.cpu_count() or 1
         self.next_read = time.monotonic()
 

@@ -365,7 +365,7 @@ def probe_predict(arrays, options):
     module = options["module"]
     X_test = np.load(options["data"]["X_test"], mmap_mode="r").view(np.ndarray)
     if MODULES[module].layers == 1:
-        args = (arrays["W"].copy(), arrays["b"].copy())
+        args: tuple = (arrays["W"].copy(), arrays["b"].copy())
     else:
         args = (_params_from(arrays),)
     return {"predictions": call(module, "predict", X_test, *args)}
