@@ -128,14 +128,15 @@ def compute(rubric) -> tuple[dict, dict]:
                           "diverge_factor": rubric.training.diverge_factor}
     # What each catalogue mistake records on the same smoke run: the kit names them too.
     reference_losses = {qid: arrays[f"smoke|{qid}|losses"] for qid in smoke}
+    sent: dict[str, tuple[dict, dict]] = {}  # qid -> (init, options with the data's paths): train requests
     with tempfile.TemporaryDirectory(prefix="lab2-smoke-") as tmp:
         for qid, (X_, y_, init_, opts) in requests.items():
             paths = {}
             for name, value in (("X", X_), ("y", y_), ("X_test", X_[:, :50])):
                 paths[name] = str(Path(tmp) / f"{qid}-{name}.npy")
                 np.save(paths[name], value)
-            requests[qid] = (init_, {**opts, "data": paths})
-        per = answers_cache.training_variants(requests, reference_losses, SMOKE["rtol"])
+            sent[qid] = (init_, {**opts, "data": paths})
+        per = answers_cache.training_variants(sent, reference_losses, SMOKE["rtol"])
     for qid, variants in per.items():
         for key, losses in variants.items():
             arrays[f"smokevar|{qid}|{key}"] = losses

@@ -218,9 +218,9 @@ def stale(dest: Path = SKELETON, project: Path = PROJECT) -> list[str]:
             problems.append(f"differs: {rel}")
     if dest.is_dir():
         for path in sorted(dest.rglob("*")):
-            rel = path.relative_to(dest)
-            if (path.is_file() or path.is_symlink()) and not _ignored(rel) and rel.as_posix() not in wanted:
-                problems.append(f"extra:   {rel.as_posix()}")
+            found = path.relative_to(dest)
+            if (path.is_file() or path.is_symlink()) and not _ignored(found) and found.as_posix() not in wanted:
+                problems.append(f"extra:   {found.as_posix()}")
     return problems
 
 
