@@ -75,7 +75,8 @@ def compare(label, got, got_type, expected, *, rtol, atol, shapes=(), variants=N
     if exact:
         # Compared as numbers: a cast to int truncated 0.3 to 0 (one_hot returning Y + 0.3, or
         # predict returning probabilities, passed) and warned on NaN.
-        wrong = np.argwhere(got.astype(np.float64) != expected.astype(np.float64)) if got.size else []
+        wrong: np.ndarray | list = (np.argwhere(got.astype(np.float64) != expected.astype(np.float64))
+                                     if got.size else [])
         if len(wrong):
             i = tuple(wrong[0])
             mistake = mistakes.diagnose(got, expected, variants, m=m, quantity="labels")
@@ -91,7 +92,7 @@ def compare(label, got, got_type, expected, *, rtol, atol, shapes=(), variants=N
             return _with_diagnosis(f"{label}: {int(bad.sum())} of {g.size} values are not finite; first at "
                                    f"{_index(i)}: got {fmt(g[i])}, expected {fmt(e[i])}", mistake)
         if finite_only:
-            low = np.argwhere(~(g > above)) if above is not None else []
+            low: np.ndarray | list = np.argwhere(~(g > above)) if above is not None else []
             if len(low):
                 i = tuple(low[0])
                 return Outcome(False, f"{label}: got {fmt(g[i])}, expected more than {above:g}: wrong predictions "

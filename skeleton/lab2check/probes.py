@@ -249,7 +249,8 @@ def _watch_loss(module, factor, seen, window=DIVERGE_WINDOW):
     original = getattr(lab2_module(_loss_module(module)), "loss", None)
     if not callable(original):
         return lambda: None
-    first, above = [], [0]  # the first watched value; how many calls in a row it was exceeded
+    first: list[float] = []  # the first watched value
+    above = [0]  # how many calls in a row it was exceeded
 
     def watched(*args, **kwargs):
         value = original(*args, **kwargs)
@@ -322,10 +323,10 @@ def probe_train(arrays, options):
     module, epochs, lr = options["module"], int(options["epochs"]), float(options["lr"])
     data = {k: np.load(path, mmap_mode="r").view(np.ndarray) for k, path in options["data"].items()}
     X, y = np.array(data["X"]), np.array(data["y"])   # private copies: train may scribble on them
-    seen = []
+    seen: list[float] = []
     undo = _watch_loss(module, float(options.get("diverge_factor", 10.0)), seen,
                        int(options.get("diverge_window", DIVERGE_WINDOW)))
-    out = {}
+    out: dict[str, object] = {}
     try:
         if MODULES[module].layers == 1:
             result = call(module, "train", X, y, arrays["W"].copy(), arrays["b"].copy(), epochs=epochs, lr=lr)
