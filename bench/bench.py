@@ -843,8 +843,7 @@ def section_similarity(ctx) -> dict:
     import similarity_compare  # beside this script, on sys.path as its folder
 
     from grader.batch.outdir import OutDir
-    from grader.batch.similarity import compare as similarity_report
-    from grader.batch.similarity import near_duplicates
+    from grader.batch.similarity import compare, near_duplicates
     n = 100
     say(f"similarity: generating {n} students (5 solutions, random renamings, reorderings, comments)")
     students, origin = similarity_compare.generated(n)
@@ -864,7 +863,7 @@ def section_similarity(ctx) -> dict:
         for _ in range(1 if ctx["quick"] else 3):
             say(f"similarity: the batch's step for {n} students")
             cpu, t = time.process_time(), time.perf_counter()
-            result = similarity_report.for_batch(rows, root / "out", root / "in", ctx["rubric"])
+            result = compare.for_batch(rows, root / "out", root / "in", ctx["rubric"])
             times.append((time.perf_counter() - t, time.process_time() - cpu))
         html = OutDir(root / "out").similarity_html.stat().st_size
     same = [p for p in result.pairs if p.b.role == "student" and origin[p.a.key] == origin[p.b.key]]

@@ -42,10 +42,10 @@ def main():
     if "diverged" not in out:
         params = {k.split(".")[-1]: v for k, v in out.items() if k.startswith("trained.")}
         X, Y = np.load(data["X_train"]), np.load(data["Y_train"])
-        from grader.submission import trusted_model as model
+        from grader.submission import trusted_model
         labels = answers_data.test_labels("q3_3", rubric, data)
         accuracy = np.mean(training.predictions("multiclass", data["X_test"], params) == labels)
-        loss = model.loss("multiclass", Y, model.forward("multiclass", X, params))
+        loss = trusted_model.loss("multiclass", Y, trusted_model.forward("multiclass", X, params))
         spec = rubric.model("multiclass")
         print(f"grader's loss {loss:.4f} (threshold {spec.max_loss}), accuracy {accuracy:.4f} "
               f"(threshold {spec.min_test_accuracy})")

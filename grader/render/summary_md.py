@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from grader.batch import outdir
-from grader.batch.similarity import fingerprint as similarity
+from grader.batch.similarity import fingerprint
 from grader.render import neutralise as N
 from grader.render.common import one_line, pts
 from grader.results import RowStatus
@@ -217,7 +217,7 @@ def _mistakes_section(rows) -> list[str]:
 
 def _identical_section(rows, known=None) -> list[str]:
     prints = {_label(r): r.fingerprint for r in rows if r.fingerprint}
-    found = similarity.groups(prints, known)
+    found = fingerprint.groups(prints, known)
     lines = ["## Identical submissions", "",
              "Students whose `lab2/` code is the same once comments, docstrings and layout are ignored "
              "(code left as the skeleton's is not counted). Worth a look, not a verdict.", ""]

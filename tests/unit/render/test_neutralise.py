@@ -21,8 +21,7 @@ from markdown_it import MarkdownIt
 
 from grader.batch.rows import Row
 from grader.render import neutralise as N
-from grader.render import render_markdown, render_terminal, to_gradescope
-from grader.render import summary_md as summary
+from grader.render import render_markdown, render_terminal, summary_md, to_gradescope
 from grader.render.gradescope import problems
 from grader.render.plots import loss_curves_png
 from grader.results import CheckResult, QuestionResult, Report
@@ -175,10 +174,10 @@ def test_grades_csv_and_summary_are_safe_for_hostile_names():
         report.status = "graded" if i % 3 else "no-package"
         rows.append(Row(file=f"{h} Lab2 DLCV.tar.bz2", sha256=f"{i:064x}", key=f"key-{i:03d}", last=h, first=h[::-1],
                         report=report, notes=[h]))
-    cells = csv_cells(summary.grades_csv(rows, RUBRIC))
+    cells = csv_cells(summary_md.grades_csv(rows, RUBRIC))
     assert len(cells) == len(HOSTILE) + 1 and {len(r) for r in cells} == {len(cells[0])}
     assert any(c.startswith("'=HYPERLINK") for r in cells for c in r)
-    text = summary.summary_markdown(rows, RUBRIC, title="<b>class</b> # 1", notes=HOSTILE)
+    text = summary_md.summary_markdown(rows, RUBRIC, title="<b>class</b> # 1", notes=HOSTILE)
     assert_safe_markdown(text, SUMMARY_HEADINGS)
 
 

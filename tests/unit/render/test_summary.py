@@ -12,8 +12,8 @@ import pytest
 
 from grader import REFERENCE
 from grader.batch.rows import Row
-from grader.batch.similarity import fingerprint as similarity
-from grader.render import summary_md as summary
+from grader.batch.similarity import fingerprint
+from grader.render import summary_md
 from grader.results import CheckResult, QuestionResult, Report
 from grader.rubric import load as load_rubric
 
@@ -52,7 +52,7 @@ def read_csv(data: bytes) -> list[dict]:
 # --- grades.csv ------------------------------------------------------------------------------------
 
 def test_csv_is_utf8_with_bom_crlf_and_the_documented_header():
-    data = summary.grades_csv([row("DOE_John", report(), last="DOE", first="John")], RUBRIC)
+    data = summary_md.grades_csv([row("DOE_John", report(), last="DOE", first="John")], RUBRIC)
     assert data.startswith(b"\xef\xbb\xbf")
     assert data.count(b"\r\n") == 2 and b"\n" not in data.replace(b"\r\n", b"")
     header = data.decode("utf-8-sig").splitlines()[0].split(",")
@@ -63,7 +63,7 @@ def test_csv_is_utf8_with_bom_crlf_and_the_documented_header():
 
 def test_csv_points_total_and_bonus_of_a_graded_row():
     rep = report({"q1_3": 0.5, "q2_2": 0.0}, manual={"q1_2": 1.0, "q3_1": 1.5, "q2_3": 1.0}, penalty=1.0)
-    (line,) = read_csv(summary.grades_csv([row("DOE_John", rep, last="DOE", first="John")], RUBRIC))
+    (line,) = read_csv(summary_md.grades_csv([row("DOE_John", rep, last="DOE", first="John")], RUBRIC))
     assert (line["q1_1"], line["q1_2"], line["q1_3"], line["q2_2"], line["q3_1"]) == ("1", "2", "0.5", "0", "1.5")
     # automatic 15 - 0.5 - 1.5 = 13, by hand 1 + 1.5 = 2.5 (the bonus's hand point not counted), penalty 1
     assert line["total"] == "14.5"
@@ -75,7 +75,7 @@ def test_csv_refused_archive_is_a_zero_and_an_internal_error_is_no_grade_at_all(
     rows = [row("A", report(status="bad-archive", error="the archive is an empty file (0 bytes)")),
             row("B", report(status="internal-error", error="SandboxError: boom",
                             warnings=["Traceback (most recent call last):\n  File x\nSandboxError: boom"]))]
-    bad, internal = read_csv(summary.grades_csv(rows, RUBRIC))
+    bad, internal = read_csv(summary_md.grades_csv(rows, RUBRIC))
     assert all(bad[q] == "" for q in RUBRIC.questions) and (bad["total"], bad["bonus"]) == ("0", "0")
     assert bad["warnings"] == "bad-archive: the archive is an empty file (0 bytes)"
     assert all(internal[q] == "" for q in RUBRIC.questions) and (internal["total"], internal["bonus"]) == ("", "")
@@ -86,7 +86,7 @@ def test_csv_refused_archive_is_a_zero_and_an_internal_error_is_no_grade_at_all(
 def test_csv_quotes_awkward_names_and_keeps_accents():
     awkward = row("ODONNELL_Jean", report(), last='O"DONNELL, Jr', first="Jérôme-Ç", file='a,b "c".zip',
                   notes=["first; second", "line one\nline two"])
-    data = summary.grades_csv([awkward], RUBRIC)
+    data = summary_md.grades_csv([awkward], RUBRIC)
     (line,) = read_csv(data)
     assert (line["last_name"], line["first_name"], line["file"]) == ('O"DONNELL, Jr', "Jérôme-Ç", 'a,b "c".zip')
     assert line["warnings"] == "first; second; line one line two"
@@ -95,8 +95,8 @@ def test_csv_quotes_awkward_names_and_keeps_accents():
 
 def test_csv_rows_are_sorted_whatever_the_order_they_came_in():
     rows = [row(k, report(), last=k) for k in ("MARTIN_Alice", "DOE_John", "CELIK_Ayse")]
-    first = summary.grades_csv(rows, RUBRIC)
-    assert first == summary.grades_csv(list(reversed(rows)), RUBRIC)
+    first = summary_md.grades_csv(rows, RUBRIC)
+    assert first == summary_md.grades_csv(list(reversed(rows)), RUBRIC)
     assert [r["last_name"] for r in read_csv(first)] == ["CELIK_Ayse", "DOE_John", "MARTIN_Alice"]
 
 
@@ -108,7 +108,7 @@ def test_summary_counts_statuses_and_gives_statistics_over_graded_rows():
             row("C", report(), last="C"),                                  # 15
             row("D", report(status="no-package", error="no lab2/ package in the submission"), last="D"),
             row("E", report({"q1_1": 0.0}, status="import-error"), last="E")]
-    text = summary.summary_markdown(rows, RUBRIC, title="submissions")
+    text = summary_md.summary_markdown(rows, RUBRIC, title="submissions")
     assert "| graded | 3 |" in text and "| no-package | 1 |" in text and "| import-error | 1 |" in text
     assert "| D (`D.tar.bz2`) | no-package | no lab2/ package in the submission |" in text
     assert "## Points (over the 3 graded archives)" in text
@@ -120,7 +120,7 @@ def test_summary_counts_statuses_and_gives_statistics_over_graded_rows():
 
 def test_summary_says_when_hand_points_are_merged():
     rows = [row("A", report(manual={"q3_1": 2.0})), row("B", report())]
-    assert "Hand-graded points merged for 1 of 2 graded archives." in summary.summary_markdown(rows, RUBRIC)
+    assert "Hand-graded points merged for 1 of 2 graded archives." in summary_md.summary_markdown(rows, RUBRIC)
 
 
 def test_mistakes_are_counted_once_per_student_most_frequent_first():
@@ -128,15 +128,15 @@ def test_mistakes_are_counted_once_per_student_most_frequent_first():
                                       ("q2_1", "tanh-derivative")])),
             row("B", report(mistakes=[("q2_1", "tanh-derivative")])),
             row("C", report(mistakes=[("q2_1", "tanh-derivative"), ("q3_2", "softmax-unstable")]))]
-    assert summary.mistake_counts(rows) == [("tanh-derivative", 3, ["q2_1"]), ("no-clipping", 1, ["q1_3", "q3_2"]),
+    assert summary_md.mistake_counts(rows) == [("tanh-derivative", 3, ["q2_1"]), ("no-clipping", 1, ["q1_3", "q3_2"]),
                                             ("softmax-unstable", 1, ["q3_2"])]
-    text = summary.summary_markdown(rows, RUBRIC)
+    text = summary_md.summary_markdown(rows, RUBRIC)
     assert "| `tanh-derivative` | 3 | q2_1 | 1 - A1\\*\\*2 is the derivative of tanh" in text  # escaped: shown as typed
 
 
 def test_summary_is_deterministic():
     rows = [row(k, report({"q1_1": i / 4}), last=k) for i, k in enumerate("DCBA")]
-    assert summary.summary_markdown(rows, RUBRIC) == summary.summary_markdown(rows[::-1], RUBRIC)
+    assert summary_md.summary_markdown(rows, RUBRIC) == summary_md.summary_markdown(rows[::-1], RUBRIC)
 
 
 # --- identical submissions ------------------------------------------------------------------------
@@ -146,12 +146,12 @@ def test_normalise_ignores_comments_docstrings_blank_lines_and_layout():
                 b'def f(x):\n    """Doc."""\n    return np.exp(x) + 1\n')
     disguised = b"import numpy as np\ndef f(x):\n        # my own comment\n        return np.exp( x )+1\n"
     changed = b"import numpy as np\ndef f(x):\n    return np.exp(x) + 2\n"
-    assert similarity.normalise(original) == similarity.normalise(disguised)
-    assert similarity.normalise(original) != similarity.normalise(changed)
+    assert fingerprint.normalise(original) == fingerprint.normalise(disguised)
+    assert fingerprint.normalise(original) != fingerprint.normalise(changed)
     # A string that is not a statement of its own is code, and counts.
-    assert similarity.normalise(b"x = 'a'\n") != similarity.normalise(b"x = 'b'\n")
+    assert fingerprint.normalise(b"x = 'a'\n") != fingerprint.normalise(b"x = 'b'\n")
     # Broken code still compares (whitespace removed).
-    assert similarity.normalise(b"def f(:\n  return 1\n") == similarity.normalise(b"def f( :\nreturn 1")
+    assert fingerprint.normalise(b"def f(:\n  return 1\n") == fingerprint.normalise(b"def f( :\nreturn 1")
 
 
 def _copy_reference(dest: Path, edit=None) -> Path:
@@ -173,12 +173,12 @@ def _change_single_neuron(package: Path):
 
 def test_groups_mark_the_reference_and_find_shared_modules(tmp_path):
     prints = {
-        "A": similarity.fingerprint(_copy_reference(tmp_path / "a")),
-        "B": similarity.fingerprint(_copy_reference(tmp_path / "b", _recomment)),          # still the reference
-        "C": similarity.fingerprint(_copy_reference(tmp_path / "c", _change_single_neuron)),
-        "D": similarity.fingerprint(_copy_reference(tmp_path / "d", _change_single_neuron)),
+        "A": fingerprint.fingerprint(_copy_reference(tmp_path / "a")),
+        "B": fingerprint.fingerprint(_copy_reference(tmp_path / "b", _recomment)),          # still the reference
+        "C": fingerprint.fingerprint(_copy_reference(tmp_path / "c", _change_single_neuron)),
+        "D": fingerprint.fingerprint(_copy_reference(tmp_path / "d", _change_single_neuron)),
     }
-    found = similarity.groups(prints)
+    found = fingerprint.groups(prints)
     assert [(g.what, g.members, g.same_as) for g in found] == [
         ("lab2", ["A", "B"], "reference"),
         ("lab2", ["C", "D"], ""),
@@ -189,22 +189,22 @@ def test_groups_mark_the_reference_and_find_shared_modules(tmp_path):
 
 
 def test_code_left_as_the_skeleton_is_not_a_group(tmp_path):
-    if not (similarity.SKELETON / "lab2").is_dir():
+    if not (fingerprint.SKELETON / "lab2").is_dir():
         pytest.skip("no skeleton/ in this checkout")
     prints = {}
     for label in ("A", "B"):
-        shutil.copytree(similarity.SKELETON / "lab2", tmp_path / label / "lab2")
-        prints[label] = similarity.fingerprint(tmp_path / label / "lab2")
-    assert similarity.groups(prints) == []
+        shutil.copytree(fingerprint.SKELETON / "lab2", tmp_path / label / "lab2")
+        prints[label] = fingerprint.fingerprint(tmp_path / label / "lab2")
+    assert fingerprint.groups(prints) == []
 
 
 def test_summary_lists_two_copies_of_the_same_code(tmp_path):
-    same = similarity.fingerprint(_copy_reference(tmp_path / "a", _change_single_neuron))
+    same = fingerprint.fingerprint(_copy_reference(tmp_path / "a", _change_single_neuron))
     rows = [row("DOE_John", report(), last="DOE", first="John", fingerprint=same),
             row("ROE_Jane", report(), last="ROE", first="Jane", fingerprint=dict(same)),
             row("ZED_Zoe", report(), last="ZED", first="Zoe",
-                fingerprint=similarity.fingerprint(_copy_reference(tmp_path / "z")))]
-    text = summary.summary_markdown(rows, RUBRIC)
+                fingerprint=fingerprint.fingerprint(_copy_reference(tmp_path / "z")))]
+    text = summary_md.summary_markdown(rows, RUBRIC)
     section = text[text.index("## Identical submissions"):]
     assert ("- the whole `lab2/` package: DOE John (`DOE_John.tar.bz2`), ROE Jane (`ROE_Jane.tar.bz2`)"
             in section)

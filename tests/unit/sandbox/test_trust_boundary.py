@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from grader.sandbox.protocol import FRAME, BadOutput, Reader, load_npy
-from grader.submission import training
-from grader.submission import trusted_model as model
+from grader.submission import training, trusted_model
 from lab2check import gradcheck
 
 
@@ -118,9 +117,9 @@ def task(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, (5, 200)).astype(np.float32)
     w_true = rng.normal(0, 3, (1, 5))
-    y = (model.sigmoid(w_true @ X - 1.5 * w_true.sum() / 2) >= 0.5).astype(np.float32)
+    y = (trusted_model.sigmoid(w_true @ X - 1.5 * w_true.sum() / 2) >= 0.5).astype(np.float32)
     X_test = rng.uniform(0, 1, (5, 300)).astype(np.float32)
-    labels = (model.sigmoid(w_true @ X_test - 1.5 * w_true.sum() / 2)[0] >= 0.5).astype(np.int64)
+    labels = (trusted_model.sigmoid(w_true @ X_test - 1.5 * w_true.sum() / 2)[0] >= 0.5).astype(np.int64)
     paths = {}
     for name, value in (("X", X), ("y", y), ("X_test", X_test)):
         paths[name] = str(tmp_path / f"{name}.npy")
@@ -128,8 +127,8 @@ def task(tmp_path):
     W, b = np.zeros((1, 5)), np.zeros((1, 1))
     losses = []
     for _ in range(300):
-        y_hat = model.forward("single_neuron", X, {"W": W, "b": b})
-        losses.append(model.loss("single_neuron", y, y_hat))
+        y_hat = trusted_model.forward("single_neuron", X, {"W": W, "b": b})
+        losses.append(trusted_model.loss("single_neuron", y, y_hat))
         dZ = y_hat - y
         W, b = W - 2.0 * dZ @ X.T / 200, b - 2.0 * dZ.mean(axis=1, keepdims=True)
     t = training.Task("q1_5", "single_neuron", {"W": np.zeros((1, 5)), "b": np.zeros((1, 1))}, paths, labels,

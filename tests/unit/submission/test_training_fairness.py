@@ -12,8 +12,7 @@ On synthetic data, fast, no child process:
 import numpy as np
 import pytest
 
-from grader.submission import training
-from grader.submission import trusted_model as model
+from grader.submission import training, trusted_model
 from lab2check import checks, local, probes, trajectory
 
 HIDDEN = 8
@@ -66,10 +65,10 @@ def tanh_network(tmp_path_factory):
     labels = ((X_test[0] * X_test[1]) > 0).astype(np.int64)
     paths = _save(tmp_path_factory.mktemp("tanh"), X=X, y=y, X_test=X_test)
     init = _init(2, 1)
-    trained = _train_two_layer(X, y, init, np.tanh, model.sigmoid, epochs=1500, lr=1.0)
-    own = model.loss("hidden_layer", y, model.forward("hidden_layer", X, trained, "tanh-activation"))
-    lab = model.loss("hidden_layer", y, model.forward("hidden_layer", X, trained))
-    lab_accuracy = float(np.mean(model.predict("hidden_layer", X_test, trained) == labels))
+    trained = _train_two_layer(X, y, init, np.tanh, trusted_model.sigmoid, epochs=1500, lr=1.0)
+    own = trusted_model.loss("hidden_layer", y, trusted_model.forward("hidden_layer", X, trained, "tanh-activation"))
+    lab = trusted_model.loss("hidden_layer", y, trusted_model.forward("hidden_layer", X, trained))
+    lab_accuracy = float(np.mean(trusted_model.predict("hidden_layer", X_test, trained) == labels))
     assert own < 0.1 < lab and lab_accuracy < 0.95, (own, lab, lab_accuracy)  # the two models differ here
     return paths, labels, init, trained, own
 
@@ -105,9 +104,10 @@ def test_a_network_of_the_lab_is_judged_in_the_lab_model_whatever_was_named(tanh
     """The better of the two: a sigmoid network is not judged in the tanh model it was not built as."""
     paths, labels, init, _, _ = tanh_network
     X, y = np.load(paths["X"]), np.load(paths["y"])
-    sigmoid_net = _train_two_layer(X, y, init, model.sigmoid, model.sigmoid, epochs=3000, lr=3.0)
-    lab = model.loss("hidden_layer", y, model.forward("hidden_layer", X, sigmoid_net))
-    in_tanh = model.loss("hidden_layer", y, model.forward("hidden_layer", X, sigmoid_net, "tanh-activation"))
+    sigmoid_net = _train_two_layer(X, y, init, trusted_model.sigmoid, trusted_model.sigmoid, epochs=3000, lr=3.0)
+    lab = trusted_model.loss("hidden_layer", y, trusted_model.forward("hidden_layer", X, sigmoid_net))
+    in_tanh = trusted_model.loss("hidden_layer", y,
+        trusted_model.forward("hidden_layer", X, sigmoid_net, "tanh-activation"))
     assert lab < in_tanh
     task = _task("q2_2", "hidden_layer", init, paths, labels, max_loss=max(lab * 1.2, 0.02), min_accuracy=0.5)
     judged, true_loss = _judged(task, sigmoid_net, named={"tanh-activation"})
@@ -128,16 +128,18 @@ def test_a_sigmoid_output_multiclass_network_is_judged_in_the_better_of_the_two_
     X_test = centres[:, labels] + rng.normal(0, 1, (4, 300))
     paths = _save(tmp_path, X=X, y=Y, X_test=X_test)
     init = _init(4, 10, seed=2)
-    trained = _train_two_layer(X, Y, init, model.sigmoid, model.sigmoid, epochs=600, lr=2.0)
-    own = model.loss("multiclass", Y, model.forward("multiclass", X, trained, "sigmoid-output-multiclass"))
-    lab = model.loss("multiclass", Y, model.forward("multiclass", X, trained))
+    trained = _train_two_layer(X, Y, init, trusted_model.sigmoid, trusted_model.sigmoid, epochs=600, lr=2.0)
+    own = trusted_model.loss("multiclass", Y,
+        trusted_model.forward("multiclass", X, trained, "sigmoid-output-multiclass"))
+    lab = trusted_model.loss("multiclass", Y, trusted_model.forward("multiclass", X, trained))
     assert lab < own
     task = _task("q3_3", "multiclass", init, paths, labels, max_loss=(own + lab) / 2, min_accuracy=0.5)
     judged, true_loss = _judged(task, trained, named={"sigmoid-output-multiclass"})
     assert judged["final_loss"].passed and "in the lab's model" in judged["final_loss"].message
     assert true_loss == pytest.approx(lab)
     # Its recorded losses are those of its network as built (raw sigmoids): consistent, not flagged.
-    as_built = model.loss("multiclass", Y, model.forward("multiclass", X, trained, "sigmoid-output-multiclass",
+    as_built = trusted_model.loss("multiclass", Y,
+        trusted_model.forward("multiclass", X, trained, "sigmoid-output-multiclass",
                                                          as_built=True))
     recorded = np.full(task.epochs, as_built)
     flagged = "not the loss of the model"
@@ -160,11 +162,11 @@ def tanh_multiclass(tmp_path_factory):
     Y = np.eye(10)[labels_train].T
     paths = _save(tmp_path_factory.mktemp("tanh-multiclass"), X=X, y=Y, X_test=X_test)
     init = _init(4, 10, seed=3)
-    trained = _train_two_layer(X, Y, init, np.tanh, model.softmax, epochs=1500, lr=1.0)
-    own = model.loss("multiclass", Y, model.forward("multiclass", X, trained, "tanh-activation"))
-    lab = model.loss("multiclass", Y, model.forward("multiclass", X, trained))
-    own_accuracy = float(np.mean(model.predict("multiclass", X_test, trained, "tanh-activation") == labels))
-    lab_accuracy = float(np.mean(model.predict("multiclass", X_test, trained) == labels))
+    trained = _train_two_layer(X, Y, init, np.tanh, trusted_model.softmax, epochs=1500, lr=1.0)
+    own = trusted_model.loss("multiclass", Y, trusted_model.forward("multiclass", X, trained, "tanh-activation"))
+    lab = trusted_model.loss("multiclass", Y, trusted_model.forward("multiclass", X, trained))
+    own_accuracy = float(np.mean(trusted_model.predict("multiclass", X_test, trained, "tanh-activation") == labels))
+    lab_accuracy = float(np.mean(trusted_model.predict("multiclass", X_test, trained) == labels))
     assert own < 0.2 < 1.0 < lab and lab_accuracy < 0.8 < 0.9 < own_accuracy, (own, lab, own_accuracy, lab_accuracy)
     return paths, labels, init, trained, own
 
@@ -206,16 +208,17 @@ def test_variant_forward_passes_are_plain_numpy_of_the_returned_arrays():
          "b2": rng.normal(size=(10, 1))}
     X = rng.normal(size=(2, 4))
     Z1 = p["W1"] @ X + p["b1"]
-    np.testing.assert_allclose(model.forward("multiclass", X, p, "missing-activation"),
-                               model.softmax(p["W2"] @ Z1 + p["b2"]))
+    np.testing.assert_allclose(trusted_model.forward("multiclass", X, p, "missing-activation"),
+                               trusted_model.softmax(p["W2"] @ Z1 + p["b2"]))
     S = 1 / (1 + np.exp(-(p["W2"] @ (1 / (1 + np.exp(-Z1))) + p["b2"])))
-    np.testing.assert_allclose(model.forward("multiclass", X, p, "sigmoid-output-multiclass"), S / S.sum(axis=0))
-    np.testing.assert_allclose(model.forward("multiclass", X, p, "tanh-activation"),
-                               model.softmax(p["W2"] @ np.tanh(Z1) + p["b2"]))
-    assert model.variants_of("hidden_layer", {"sigmoid-output-multiclass", "tanh-activation", "fixed-m"}) == \
+    np.testing.assert_allclose(trusted_model.forward("multiclass", X, p, "sigmoid-output-multiclass"),
+        S / S.sum(axis=0))
+    np.testing.assert_allclose(trusted_model.forward("multiclass", X, p, "tanh-activation"),
+                               trusted_model.softmax(p["W2"] @ np.tanh(Z1) + p["b2"]))
+    assert trusted_model.variants_of("hidden_layer", {"sigmoid-output-multiclass", "tanh-activation", "fixed-m"}) == \
         ("tanh-activation",)
-    assert model.variants_of("multiclass", {"tanh-activation", "fixed-m"}) == ("tanh-activation",)
-    assert model.variants_of("single_neuron", {"tanh-activation"}) == ()
+    assert trusted_model.variants_of("multiclass", {"tanh-activation", "fixed-m"}) == ("tanh-activation",)
+    assert trusted_model.variants_of("single_neuron", {"tanh-activation"}) == ()
 
 
 # ---------------------------------------------------------------- the trajectory
