@@ -27,7 +27,7 @@ help:
 	@echo "make review [OUT=out]          grade the written questions of a batch in a local web app"
 	@echo "make test                      the whole test suite"
 	@echo "make test-fast                 the pure checks (no sandbox, no training), under 30 s"
-	@echo "make lint                      ruff, as CI runs it"
+	@echo "make lint                      ruff and mypy, as CI runs them"
 	@echo "make reference                 the answer key: train the three reference models"
 	@echo "make skeleton | fixtures       regenerate the student kit | its expected values"
 	@echo "make kit                       pack the kit with MNIST into build/lab2-kit.tar.gz for students"
@@ -84,6 +84,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy   # grader/ and lab2check/, configured in pyproject.toml ([tool.mypy])
 
 reference: setup
 	$(PYTHON) -m grader.authoring.train_reference $(if $(SUBSET),--subset $(SUBSET))

@@ -128,16 +128,16 @@ def _batch(args) -> int:
     from grader import api
     from grader.batch.run import run
     rubric = api.load_rubric(args.rubric)
-    engine: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    dask = None   # a DaskEngine: it closes its client (and a cluster it started) on leaving
     if args.scheduler or args.cluster or args.cluster_config:
         if args.jobs:
             raise UsageError("--jobs is for local workers: on a cluster, every worker grades one archive at a time")
         from grader.batch.engines import dask_engine  # imported only here: a local batch does not pay for Dask
-        engine = dask_engine.open_engine(args.scheduler, args.cluster, args.cluster_config)
-    with engine:
+        dask = dask_engine.open_engine(args.scheduler, args.cluster, args.cluster_config)
+    with dask if dask is not None else contextlib.nullcontext():
         result = run(args.source, args.out, rubric, jobs=args.jobs or os.cpu_count() or 1,
                      force=args.force, manual_csv=args.manual, compare_with=args.compare_with,
-                     worksheet=args.moodle_worksheet, engine=engine if args.scheduler or args.cluster else None)
+                     worksheet=args.moodle_worksheet, engine=dask if args.scheduler or args.cluster else None)
     return 3 if result.internal_errors else 0
 
 

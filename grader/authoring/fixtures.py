@@ -106,14 +106,17 @@ def compute(rubric) -> tuple[dict, dict]:
         X, labels = load_mnist("train", n=SMOKE["n"], path=DATA)
         import importlib
         for qid in smoke_questions():
-            module, target = questions.get(qid).module, questions.get(qid).training.target
+            q = questions.get(qid)
+            assert q.training is not None and q.module is not None, f"{qid} is a training question"
+            module, training = q.module, q.training
+            target = training.target
             init = cases_mod.smoke_init(module)
             if target == "labels":
                 y = np.zeros((10, labels.size))
                 y[labels, np.arange(labels.size)] = 1.0
             else:
                 y = binary_targets(labels, rubric.data.digit)
-            lr = rubric.model(questions.get(qid).training.model).lr
+            lr = rubric.model(training.model).lr
             mod = importlib.import_module(f"lab2.{module}")
             if questions.MODULES[module].layers == 1:
                 *_, losses = mod.train(X, y, init["W"].copy(), init["b"].copy(), epochs=SMOKE["epochs"], lr=lr)

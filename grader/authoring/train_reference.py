@@ -56,7 +56,7 @@ def load_lab2(root=REFERENCE) -> SimpleNamespace:
             del sys.modules[k]
         sys.modules.update(saved)
     for name, mod in mods.items():
-        if root not in Path(mod.__file__).resolve().parents:
+        if mod.__file__ is None or root not in Path(mod.__file__).resolve().parents:
             raise UsageError(f"lab2.{name} was imported from {mod.__file__}, not from {root}")
     return SimpleNamespace(**mods)
 
@@ -133,11 +133,15 @@ def run(subset=None, dtype="float64", epochs=None, bonus=False, rubric=None, pro
     X, labels = ref.data.load_mnist("train", n=subset, dtype=np.dtype(dtype).type)
     X_test, labels_test = ref.data.load_mnist("test", n=rubric.data.test_subset, dtype=np.dtype(dtype).type)
     digits = {"digit": rubric.data.digit, "bonus_digit": rubric.data.bonus_digit, "labels": None}
-    trainings = [questions.get(qid) for qid in questions.training_questions()]
+    trainings = []
+    for qid in questions.training_questions():
+        q = questions.get(qid)
+        assert q.training is not None and q.module is not None, f"{qid} is a training question"
+        trainings.append((q.module, q.training))
     # The models of REPORT.md first, then (--bonus) the others: q2_3's network for another digit.
-    jobs = [(q.training.model, q.module, digits[q.training.target]) for q in trainings if q.training.reported]
+    jobs = [(t.model, module, digits[t.target]) for module, t in trainings if t.reported]
     if bonus:
-        jobs += [(q.training.model, q.module, digits[q.training.target]) for q in trainings if not q.training.reported]
+        jobs += [(t.model, module, digits[t.target]) for module, t in trainings if not t.reported]
     rows = []
     for label, module, digit in jobs:
         cfg = rubric.model(label)

@@ -28,8 +28,10 @@ import os
 import resource
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-if __package__:  # imported as grader.sandbox.child (its docstring, a tool): the grader's own copy
+# The type checker reads the first branch (the grader's module); the sandbox runs the second.
+if TYPE_CHECKING or __package__:  # imported as grader.sandbox.child (its docstring, a tool)
     from grader.sandbox import protocol
 else:  # run as a script, in the sandbox: protocol.py lies beside it (sys.path[0])
     import protocol
@@ -328,7 +330,8 @@ def _flush_student_output() -> None:
     # output pipe when the parent reads the response.
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:   # sys.__stdout__ is None in a process started without one
+                stream.flush()
         except BaseException:  # noqa: BLE001 - student code may have replaced or closed them
             pass
 

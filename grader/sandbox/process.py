@@ -300,9 +300,9 @@ class Child:
                                      stderr=out_w, env=env, cwd="/", pass_fds=passed + inherited,
                                      start_new_session=True)
         except OSError as err:
-            for fd in (req_w, resp_r, out_r, info_r):
-                if fd is not None:
-                    os.close(fd)
+            for end in (req_w, resp_r, out_r, info_r):   # info_r is None outside bubblewrap
+                if end is not None:
+                    os.close(end)
             if home:
                 shutil.rmtree(home, ignore_errors=True)
             if child_cgroup is not None:
