@@ -11,8 +11,6 @@ from grader import REFERENCE
 from grader.authoring.train_reference import load_lab2
 
 data = load_lab2(REFERENCE).data
-MnistDataError = data.MnistDataError
-TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 
 
 @pytest.fixture(scope="module")

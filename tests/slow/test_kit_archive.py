@@ -16,40 +16,6 @@ from grader.authoring import skeleton as gen
 
 SKELETON = PROJECT / "skeleton"
 
-# The contract (docs/assignment.md): module -> function -> (question id, parameters).
-# Written out here, not read from the reference, so that the reference is checked against it too.
-CONTRACT = {
-    "single_neuron": {
-        "sigmoid": ("q1_1", ["z"]),
-        "forward": ("q1_2", ["X", "W", "b"]),
-        "loss": ("q1_3", ["y", "y_hat"]),
-        "gradients": ("q1_4", ["X", "y", "y_hat"]),
-        "train": ("q1_5", ["X", "y", "W", "b", "epochs", "lr"]),
-        "predict": ("q1_5", ["X", "W", "b"]),
-    },
-    "hidden_layer": {
-        "init_params": ("q2_1", ["n_in", "n_hidden", "n_out", "seed"]),
-        "forward": ("q2_1", ["X", "params"]),
-        "backward": ("q2_1", ["X", "y", "params", "cache"]),
-        "update": ("q2_1", ["params", "grads", "lr"]),
-        "train": ("q2_2", ["X", "y", "params", "epochs", "lr"]),
-        "predict": ("q2_2", ["X", "params"]),
-    },
-    "multiclass": {
-        "one_hot": ("q3_2", ["labels", "n_classes"]),
-        "softmax": ("q3_2", ["Z"]),
-        "loss": ("q3_2", ["Y", "Y_hat"]),
-        "init_params": ("q3_3", ["n_in", "n_hidden", "n_out", "seed"]),
-        "forward": ("q3_3", ["X", "params"]),
-        "backward": ("q3_3", ["X", "Y", "params", "cache"]),
-        "update": ("q3_3", ["params", "grads", "lr"]),
-        "train": ("q3_3", ["X", "Y", "params", "epochs", "lr"]),
-        "predict": ("q3_3", ["X", "params"]),
-    },
-}
-FUNCTIONS = [(m, f) for m, funcs in CONTRACT.items() for f in funcs]
-
-
 def _copy_kit(dest: Path) -> Path:
     """A copy of the committed kit, with the project's data beside it as a student would have it."""
     shutil.copytree(SKELETON, dest, ignore=shutil.ignore_patterns(*gen.IGNORED_DIRS, "*.pyc"))

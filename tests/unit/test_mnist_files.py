@@ -16,11 +16,6 @@ MnistDataError = data.MnistDataError
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 
 
-@pytest.fixture(scope="module")
-def train():
-    return data.load_mnist("train")
-
-
 @pytest.fixture(autouse=True)
 def no_mnist_dir(monkeypatch):
     """Tests choose where the data comes from; a teacher's own MNIST_DIR must not leak in."""

@@ -5,7 +5,6 @@ distribution archive, which run the kit's tools in a copy of it, are tests/slow/
 import ast
 import inspect
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,12 +49,6 @@ CONTRACT = {
     },
 }
 FUNCTIONS = [(m, f) for m, funcs in CONTRACT.items() for f in funcs]
-
-
-def _copy_kit(dest: Path) -> Path:
-    """A copy of the committed kit, with the project's data beside it as a student would have it."""
-    shutil.copytree(SKELETON, dest, ignore=shutil.ignore_patterns(*gen.IGNORED_DIRS, "*.pyc"))
-    return dest
 
 
 # --- the committed kit ---------------------------------------------------------------------
