@@ -7,10 +7,12 @@ time per worker) and calls ``done(task, result, death)`` as each one ends, with 
 result, or None and one line saying why there is none. Rows, ``grades.csv``, resumption and
 ``--force`` are the batch's (``grader.batch.run``, ``grader.batch.rows.Rows``), so every engine gives the same bytes.
 
-Two engines satisfy this interface:
+Three engines satisfy this interface:
 - the local worker processes, ``grader.batch.engines.local`` (``--jobs N``, the default);
 - a Dask cluster, ``grader.batch.engines.dask_engine`` (``--scheduler``, ``--cluster local:N|slurm``),
-  imported only when asked for, so a local batch never pays for Dask.
+  imported only when asked for, so a local batch never pays for Dask;
+- the calling process itself, ``grader.batch.engines.inprocess`` (tests and debugging only, not on
+  the CLI: no time budget, and a grade function that kills its process kills the batch).
 
 A pool (``Pool``) is made per batch run (``Engine.pool``) for the archives that need grading;
 an engine that holds something longer than one run (a Dask client, the cluster it started) is
