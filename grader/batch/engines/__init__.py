@@ -45,3 +45,14 @@ class Engine(Protocol):
 
     def pool(self, rubric: "Rubric", workdir: Path, budget: float) -> Pool:
         """A pool for one batch run (the archives to grade go under ``workdir``)."""
+
+
+def answers_or_none(rubric: "Rubric"):
+    """The reference answers a worker grades with (the batch built them before any worker
+    started: read only), or None when they cannot be loaded: ``grade_archive`` then reports each
+    archive as an internal error, never as a student's zero. Every engine loads them this way."""
+    from grader.answers import cache  # imported when a worker starts, not with the engine
+    try:
+        return cache.load(rubric)
+    except Exception:  # noqa: BLE001 - each archive then says so
+        return None

@@ -78,14 +78,13 @@ _ANSWERS: dict = {}   # rubric sha256 -> the reference answers, loaded once per 
 def grade_task(task: dict, rubric: Rubric, workdir: str) -> dict:
     """One Dask task (through ``worker_setup.grade``): ``grade_archive`` on one archive, exactly
     as a local worker runs it."""
-    from grader.answers import cache as answers_cache
+    from grader.batch.engines import answers_or_none
     from grader.batch.task import grade_archive
     answers = _ANSWERS.get(rubric.sha256)
-    if answers is None:
-        try:
-            answers = _ANSWERS[rubric.sha256] = answers_cache.load(rubric)  # checked readable (or buildable) first
-        except Exception:  # noqa: BLE001 - each archive then says so, as a local worker does
-            answers = None
+    if answers is None:   # checked readable (or buildable) first; None is not kept: the next task tries again
+        answers = answers_or_none(rubric)
+        if answers is not None:
+            _ANSWERS[rubric.sha256] = answers
     # A local worker has one BLAS thread through its environment; a Dask worker may have been
     # started without it, and the grader's own numpy work must round the same way everywhere.
     with threadpoolctl.threadpool_limits(1):

@@ -31,10 +31,11 @@ archive. The command line does not offer it: a teacher's batch wants the workers
 (a grader bug or an out-of-memory kill there costs one row, not the batch).
 """
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.batch.engines import Done
+from grader.batch.engines import Done, answers_or_none
 
 if TYPE_CHECKING:   # the answers' module loads numpy and the data: imported when a pool runs
     from grader.answers.cache import Answers
@@ -65,21 +66,12 @@ class InProcessPool:
 
     def __init__(self, rubric: "Rubric", workdir: Path, budget: float, grade: Grade | None = None):
         self.rubric, self.workdir, self.budget, self.grade = rubric, workdir, budget, grade
-        self._answers: "Answers | None" = None
-        self._loaded = False
 
-    def _answers_once(self) -> "Answers | None":
+    @cached_property
+    def answers(self) -> "Answers | None":
         """The reference answers, loaded on the first task as a local worker loads them when
-        it starts (the batch has built them already); None when they cannot be loaded, which
-        ``grade_archive`` then reports on each archive as an internal error."""
-        if not self._loaded:
-            from grader.answers import cache as answers_cache
-            self._loaded = True
-            try:
-                self._answers = answers_cache.load(self.rubric)
-            except Exception:  # noqa: BLE001 - as in a worker: each archive then says so
-                self._answers = None
-        return self._answers
+        it starts (``grader.batch.engines.answers_or_none``)."""
+        return answers_or_none(self.rubric)
 
     def run(self, tasks: Iterable[dict], done: Done) -> None:
         """Grade ``tasks`` in order; ``done(task, result, death)`` for each as it ends: the grade
@@ -91,7 +83,7 @@ class InProcessPool:
             grade = batch_task.grade_archive
         for task in tasks:
             try:
-                result = grade(Path(task["path"]), Path(task["folder"]), self.rubric, self._answers_once(),
+                result = grade(Path(task["path"]), Path(task["folder"]), self.rubric, self.answers,
                                str(self.workdir))
             except Exception as err:  # noqa: BLE001 - a worker dies of it: here it costs its own archive only
                 done(task, None, f"grading this archive raised {type(err).__name__}: {err}; "

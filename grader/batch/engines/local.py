@@ -70,15 +70,12 @@ def worker_main(read_fd: int, write_fd: int, parent: int) -> None:
     """A worker process: receive the rubric, the work folder and the grade function, load the
     reference answers once, then grade each archive it is sent and answer with the result."""
     _die_with_parent(parent)
-    from grader.answers import cache as answers_cache
+    from grader.batch.engines import answers_or_none
     inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     rubric, workdir, grade = inbox.recv()
     if grade is None:
         from grader.batch.task import grade_archive as grade
-    try:
-        answers = answers_cache.load(rubric)  # built by the batch before the workers started: read only
-    except Exception:  # noqa: BLE001 - each archive then says so, as an internal error
-        answers = None
+    answers = answers_or_none(rubric)
     while True:
         try:
             task = inbox.recv()
